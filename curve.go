@@ -1,0 +1,366 @@
+package secsock
+
+import (
+	"bufio"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// This file holds the curve mechanism's per-socket state: the client's
+// short-term sessions and the server's caches and policy. It does no I/O;
+// secsock.go moves the bytes.
+
+// clientConfig is everything a REQ socket needs to seal requests.
+type clientConfig struct {
+	server      PublicKey
+	longTerm    SecretKey // zero: anonymous
+	suite       byte
+	maxMessages uint64
+	maxAge      time.Duration
+	rand        io.Reader
+	now         func() time.Time
+}
+
+// clientSession is one short-term key pair C'. Its secret is used once, to
+// agree on key, and then dropped: it is never stored.
+type clientSession struct {
+	eph     PublicKey
+	key     *sharedKey
+	id      *identity // nil for anonymous clients
+	counter atomic.Uint64
+	expires time.Time
+}
+
+// curveClient seals requests and opens replies for one REQ socket.
+type curveClient struct {
+	cfg      clientConfig
+	vouchKey *sharedKey // long-term C with server S, computed once
+	mu       sync.Mutex
+	sess     *clientSession
+}
+
+func newCurveClient(cfg clientConfig) (*curveClient, error) {
+	if cfg.server.IsZero() {
+		return nil, ErrNoKey
+	}
+	c := &curveClient{cfg: cfg}
+	if !cfg.longTerm.IsZero() {
+		k, err := precompute(cfg.server, &cfg.longTerm.secret)
+		if err != nil {
+			return nil, err
+		}
+		c.vouchKey = k
+	}
+	return c, nil
+}
+
+// session returns the current short-term session, making a new one when
+// the old one has sealed maxMessages requests or reached maxAge.
+func (c *curveClient) session() (*clientSession, uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.sess; s != nil && c.cfg.now().Before(s.expires) {
+		if n := s.counter.Add(1); n <= c.cfg.maxMessages {
+			return s, n, nil
+		}
+	}
+	eph, err := GenerateKeyFrom(c.cfg.rand)
+	if err != nil {
+		return nil, 0, err
+	}
+	k, err := precompute(c.cfg.server, &eph.secret)
+	eph.secret = [KeySize]byte{}
+	if err != nil {
+		return nil, 0, err
+	}
+	s := &clientSession{eph: eph.public, key: k, expires: c.cfg.now().Add(c.cfg.maxAge)}
+	if c.vouchKey != nil {
+		s.id = &identity{client: c.cfg.longTerm.public, vouch: makeVouch(c.vouchKey, s.eph)}
+	}
+	s.counter.Store(1)
+	c.sess = s
+	return s, 1, nil
+}
+
+// outstanding is what a client remembers about the request it sent last
+// on a context, to open the reply.
+type outstanding struct {
+	sess    *clientSession
+	counter uint64
+	suite   byte
+}
+
+// sealRequest appends a sealed request (or ping) carrying body to dst.
+func (c *curveClient) sealRequest(dst, body []byte, ping bool) ([]byte, outstanding, error) {
+	s, n, err := c.session()
+	if err != nil {
+		return nil, outstanding{}, err
+	}
+	kind := kindRequest
+	if ping {
+		kind = kindPing
+	}
+	if s.id != nil {
+		kind++ // the vouched variant of each kind
+	}
+	ts := uint64(c.cfg.now().UnixMilli())
+	out := appendRequest(dst, kind, c.cfg.suite, s.eph, n, ts, s.key, s.id, body)
+	return out, outstanding{sess: s, counter: n, suite: c.cfg.suite}, nil
+}
+
+// openReply opens the reply to o and appends its body to dst. Refusals
+// and hints become their typed errors.
+func (c *curveClient) openReply(dst []byte, o outstanding, wire []byte) ([]byte, error) {
+	kind, body, err := openReply(dst, o.suite, o.sess.key, o.counter, wire)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case kindRefusal:
+		switch body[len(body)-1] {
+		case refuseNotAuthorized:
+			return nil, ErrNotAuthorized
+		case refuseStale:
+			return nil, ErrStale
+		case refuseReplayed:
+			return nil, ErrReplayed
+		}
+		return nil, ErrUnknownKind
+	case kindHint:
+		if body[0] == hintUnsupported {
+			return nil, ErrUnsupported
+		}
+		return nil, ErrServerKeyMismatch
+	}
+	return body, nil
+}
+
+// Authorizer decides whether a client's long-term public key may be
+// served. It is called for every request from a vouched client, so it
+// should be fast; it must be safe for concurrent use.
+type Authorizer func(client PublicKey) bool
+
+// serverPolicy is the REP side's client policy. It is replaced whole, so
+// a reload never mixes two versions.
+type serverPolicy struct {
+	keys           []SecretKey // current first, then previous keys
+	authorized     map[PublicKey]struct{}
+	authorizer     Authorizer
+	allowAnonymous bool
+	window         time.Duration
+}
+
+// restricted reports whether a client policy is configured at all.
+func (p *serverPolicy) restricted() bool { return p.authorized != nil || p.authorizer != nil }
+
+func (p *serverPolicy) allows(id *identity) bool {
+	if !p.restricted() {
+		return true
+	}
+	if id == nil {
+		return p.allowAnonymous
+	}
+	if _, ok := p.authorized[id.client]; ok {
+		return true
+	}
+	return p.authorizer != nil && p.authorizer(id.client)
+}
+
+func (p *serverPolicy) hasKey(pub PublicKey) *SecretKey {
+	for i := range p.keys {
+		if p.keys[i].public == pub {
+			return &p.keys[i]
+		}
+	}
+	return nil
+}
+
+// curveServer opens requests and seals replies for one REP socket. Its
+// caches live as long as the socket, across policy and key changes, so
+// replay protection never resets.
+type curveServer struct {
+	policy atomic.Pointer[serverPolicy]
+	rand   io.Reader
+	now    func() time.Time
+
+	mu      sync.Mutex
+	peers   *peerCache
+	replies *replyCache
+}
+
+// lockedReader makes a buffered random source safe for concurrent use.
+type lockedReader struct {
+	mu sync.Mutex
+	r  *bufio.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return io.ReadFull(l.r, p)
+}
+
+func newCurveServer(rnd io.Reader, now func() time.Time, peers, replySlots, replyBytes int) *curveServer {
+	return &curveServer{
+		rand:    &lockedReader{r: bufio.NewReaderSize(rnd, 4096)},
+		now:     now,
+		peers:   newPeerCache(peers),
+		replies: newReplyCache(replySlots, replyBytes),
+	}
+}
+
+// ticket is what a REP context keeps between delivering a request and
+// sealing its reply.
+type ticket struct {
+	key    replyKey
+	shared *sharedKey
+	suite  byte
+}
+
+// inbound is the server's decision about one received message: deliver
+// body to the application (with a ticket for the reply), answer with
+// respond on the application's behalf, or drop it. reason is set for
+// everything that was not delivered.
+type inbound struct {
+	body    []byte
+	ticket  ticket
+	respond []byte
+	reason  Reason
+	client  PublicKey // long-term key, when known
+	deliver bool
+}
+
+// openRequest runs the server's checks on one received body (SPEC.md §6)
+// and appends the delivered request body, if any, to dst.
+func (s *curveServer) openRequest(dst, wire []byte) inbound {
+	pol := s.policy.Load()
+	r, err := parseRequest(wire)
+	switch err {
+	case nil:
+	case ErrUnknownVersion:
+		return inbound{reason: ReasonUnknownVersion, respond: appendHint(nil, hintUnsupported)}
+	case ErrUnsupported:
+		return inbound{reason: ReasonUnsupported, respond: appendHint(nil, hintUnsupported)}
+	case ErrUnknownKind:
+		return inbound{reason: ReasonUnknownKind}
+	default:
+		return inbound{reason: ReasonMalformed}
+	}
+
+	// Find the agreed key: cached, or by trying each server key.
+	s.mu.Lock()
+	p := s.peers.get(r.eph)
+	s.mu.Unlock()
+	var body []byte
+	if p != nil && pol.hasKey(p.server) != nil {
+		if body, err = openRequestBody(dst, &r, p.key); err != nil {
+			return inbound{reason: ReasonForged, respond: appendHint(nil, hintCannotOpen)}
+		}
+	} else if p != nil {
+		return inbound{reason: ReasonForged, respond: appendHint(nil, hintCannotOpen)} // its server key was retired
+	} else {
+		for i := range pol.keys {
+			k, err := precompute(r.eph, &pol.keys[i].secret)
+			if err != nil {
+				return inbound{reason: ReasonWeakKey}
+			}
+			if body, err = openRequestBody(dst, &r, k); err == nil {
+				p = &peer{eph: r.eph, server: pol.keys[i].public, key: k}
+				break
+			}
+		}
+		if p == nil {
+			return inbound{reason: ReasonForged, respond: appendHint(nil, hintCannotOpen)}
+		}
+	}
+	refuse := func(reason Reason, code byte, client PublicKey) inbound {
+		out, err := appendReply(nil, kindRefusal, r.suite, p.key, r.counter, s.rand, []byte{code})
+		if err != nil {
+			return inbound{reason: reason, client: client}
+		}
+		return inbound{reason: reason, respond: out, client: client}
+	}
+
+	// Who is the client?
+	var id *identity
+	if isVouched(r.kind) {
+		got, err := openIdentity(&r, p.key)
+		if err != nil {
+			return inbound{reason: ReasonForged, respond: appendHint(nil, hintCannotOpen)}
+		}
+		id = &got
+		s.mu.Lock()
+		known := p.vouched && p.client == id.client
+		s.mu.Unlock()
+		if !known {
+			sk := pol.hasKey(p.server)
+			vk, err := precompute(id.client, &sk.secret)
+			if err != nil {
+				return inbound{reason: ReasonWeakKey, client: id.client}
+			}
+			if !checkVouch(vk, r.eph, id.vouch[:]) {
+				return refuse(ReasonBadVouch, refuseNotAuthorized, id.client)
+			}
+			s.mu.Lock()
+			p.client, p.vouched = id.client, true
+			s.mu.Unlock()
+		}
+	}
+	var client PublicKey
+	if id != nil {
+		client = id.client
+	}
+	if !pol.allows(id) {
+		return refuse(ReasonNotAuthorized, refuseNotAuthorized, client)
+	}
+
+	// Fresh, and not seen before by this instance?
+	now := uint64(s.now().UnixMilli())
+	w := uint64(pol.window.Milliseconds())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.timestamp+w < now || r.timestamp > now+w || r.timestamp <= s.peers.lowWater {
+		return refuse(ReasonStale, refuseStale, client)
+	}
+	p = s.peers.add(p)
+	key := replyKey{eph: r.eph, counter: r.counter}
+	if !p.filter.Accept(r.counter) {
+		state, cached := s.replies.lookup(key)
+		switch state {
+		case slotAnswered:
+			return inbound{reason: ReasonRetry, respond: slices.Clone(cached), client: client}
+		case slotPending:
+			return inbound{reason: ReasonRetry, client: client}
+		}
+		return refuse(ReasonReplayed, refuseReplayed, client)
+	}
+	p.maxT = max(p.maxT, r.timestamp)
+	s.replies.begin(key)
+	t := ticket{key: key, shared: p.key, suite: r.suite}
+	if isPing(r.kind) {
+		out, err := appendReply(nil, kindReply, t.suite, t.shared, t.key.counter, s.rand, nil)
+		if err != nil {
+			return inbound{reason: ReasonMalformed}
+		}
+		s.replies.finish(t.key, out)
+		return inbound{respond: out, client: client}
+	}
+	return inbound{deliver: true, body: body, ticket: t, client: client}
+}
+
+// sealReply appends the sealed reply for t to dst and remembers it for
+// retries.
+func (s *curveServer) sealReply(dst []byte, t ticket, body []byte) ([]byte, error) {
+	start := len(dst)
+	out, err := appendReply(dst, kindReply, t.suite, t.shared, t.key.counter, s.rand, body)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.replies.finish(t.key, out[start:])
+	s.mu.Unlock()
+	return out, nil
+}

@@ -1,0 +1,72 @@
+package secsock
+
+import "errors"
+
+// Errors returned by secsock. Match them with errors.Is: the returned errors
+// wrap these sentinels with context. mangos errors (mangos.ErrBadValue,
+// mangos.ErrBadOption, mangos.ErrClosed, mangos.ErrRecvTimeout, …) are
+// returned unchanged where they mean the same thing.
+var (
+	// ErrNotAuthorized: the server opened the request but its client policy
+	// does not accept this client's long-term key (or anonymous clients).
+	// The refusal is authenticated: only the server could have made it.
+	ErrNotAuthorized = errors.New("secsock: client not authorized by server")
+
+	// ErrServerKeyMismatch: the server could not open the request, most
+	// likely because the client has the wrong server public key. This hint
+	// is NOT authenticated (a server cannot prove its identity to a client
+	// that holds the wrong key), so an active attacker on the path could
+	// forge it; it is never returned for a reply that opened correctly.
+	ErrServerKeyMismatch = errors.New("secsock: server could not open request (wrong server key?); unauthenticated hint")
+
+	// ErrStale: the server refused the request because its timestamp lies
+	// outside the server's freshness window (clock skew between the hosts,
+	// or a request retried for longer than the window). Authenticated.
+	ErrStale = errors.New("secsock: request outside server freshness window (clock skew?)")
+
+	// ErrReplayed: the server had already handled this request and no
+	// longer holds its reply (for example a retry that arrived after the
+	// reply cache dropped it). The application may or may not have acted on
+	// it. Authenticated.
+	ErrReplayed = errors.New("secsock: request already handled by server, reply no longer available")
+
+	// ErrUnsupported: the peer does not support the protocol version or
+	// cipher suite that was used.
+	ErrUnsupported = errors.New("secsock: version or cipher suite not supported by peer")
+
+	// ErrAuthFailed: a sealed message failed authentication: it was forged,
+	// corrupted, replayed into the wrong exchange, or sealed with other keys.
+	ErrAuthFailed = errors.New("secsock: message authentication failed")
+
+	// ErrMalformed: a message has the wrong length or layout for its kind.
+	ErrMalformed = errors.New("secsock: malformed message")
+
+	// ErrUnknownVersion: a message carries a protocol version this
+	// implementation does not know.
+	ErrUnknownVersion = errors.New("secsock: unknown protocol version")
+
+	// ErrUnknownKind: a message carries a kind byte this implementation
+	// does not know, or a kind that is not valid in this direction.
+	ErrUnknownKind = errors.New("secsock: unknown or unexpected message kind")
+
+	// ErrWeakKey: a public key of small order (including all zeros) was
+	// given or received; it would make the shared secret predictable.
+	ErrWeakKey = errors.New("secsock: weak (small-order) public key")
+
+	// ErrBadKey: key text or bytes that do not encode a key.
+	ErrBadKey = errors.New("secsock: bad key")
+
+	// ErrNoKey: the curve mechanism is selected but a required key (the
+	// socket's secret key on REP, the server's public key on REQ) is not set.
+	ErrNoKey = errors.New("secsock: required key not set")
+
+	// ErrWriteOnly: the option can be set but not read back (secret keys).
+	ErrWriteOnly = errors.New("secsock: option is write-only")
+
+	// ErrRawSocket: secsock does not wrap raw sockets; devices forward
+	// sealed messages as they are and need no keys.
+	ErrRawSocket = errors.New("secsock: raw sockets are not wrapped (devices need no keys)")
+
+	// ErrProtocol: secsock supports this protocol only with mechanism "none".
+	ErrProtocol = errors.New("secsock: protocol not supported by this mechanism")
+)

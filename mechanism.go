@@ -1,0 +1,98 @@
+package secsock
+
+import (
+	"slices"
+	"sort"
+)
+
+// Mechanism is a message security scheme, selected by its Name with
+// OptionMechanism. "none" and "curve" exist now; more (a pre-shared-key or
+// a FIPS-approved scheme) can sit beside them. Implementations live in
+// this package, where their wire format is specified and tested.
+type Mechanism interface {
+	// Name is the value of OptionMechanism that selects the mechanism.
+	Name() string
+	// newClient returns the REQ side, or nil for a pass-through.
+	newClient(c *config) (clientMechanism, error)
+	// newServer returns the REP side, or nil for a pass-through. old is
+	// the socket's previous server state, which must survive option
+	// changes so that replay protection never resets.
+	newServer(c *config, old serverMechanism) (serverMechanism, error)
+}
+
+type clientMechanism interface {
+	sealRequest(dst, body []byte, ping bool) ([]byte, outstanding, error)
+	openReply(dst []byte, o outstanding, wire []byte) ([]byte, error)
+	sealedSize(bodyLen int) int
+}
+
+type serverMechanism interface {
+	openRequest(dst, wire []byte) inbound
+	sealReply(dst []byte, t ticket, body []byte) ([]byte, error)
+	sealedSize(bodyLen int) int
+}
+
+var mechanisms = map[string]Mechanism{
+	MechanismNone:  noneMechanism{},
+	MechanismCurve: curveMechanism{},
+}
+
+// Mechanisms returns the names of the available mechanisms, sorted.
+func Mechanisms() []string {
+	names := make([]string, 0, len(mechanisms))
+	for n := range mechanisms {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+type noneMechanism struct{}
+
+func (noneMechanism) Name() string                                                { return MechanismNone }
+func (noneMechanism) newClient(*config) (clientMechanism, error)                  { return nil, nil }
+func (noneMechanism) newServer(*config, serverMechanism) (serverMechanism, error) { return nil, nil }
+
+type curveMechanism struct{}
+
+func (curveMechanism) Name() string { return MechanismCurve }
+
+func (curveMechanism) newClient(c *config) (clientMechanism, error) {
+	n := uint64(c.maxMessages)
+	return newCurveClient(clientConfig{
+		server:      c.serverKey,
+		longTerm:    c.secret,
+		suite:       cipherSuites[c.cipher],
+		maxMessages: n,
+		maxAge:      c.maxAge,
+		rand:        c.rand,
+		now:         c.now,
+	})
+}
+
+func (curveMechanism) newServer(c *config, old serverMechanism) (serverMechanism, error) {
+	if c.secret.IsZero() {
+		return nil, ErrNoKey
+	}
+	s, ok := old.(*curveServer)
+	if !ok {
+		s = newCurveServer(c.rand, c.now, c.peerCache, c.replySlots, c.replyBytes)
+	}
+	s.policy.Store(&serverPolicy{
+		keys:           append([]SecretKey{c.secret}, slices.Clone(c.previous)...),
+		authorized:     c.authorized,
+		authorizer:     c.authorizer,
+		allowAnonymous: c.allowAnonymous,
+		window:         c.freshness,
+	})
+	return s, nil
+}
+
+func (c *curveClient) sealedSize(n int) int {
+	if c.vouchKey != nil {
+		return n + vouchRequestOver
+	}
+	return n + anonRequestOver
+}
+
+func (s *curveServer) sealedSize(n int) int { return n + replyHeaderBase + maxSuiteRandLen + tagSize }

@@ -1,0 +1,319 @@
+package secsock
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"time"
+
+	"go.nanomsg.org/mangos/v3"
+)
+
+// Options, set and read with Socket.SetOption and Socket.GetOption like any
+// mangos option. A value of the wrong type gives mangos.ErrBadValue;
+// names that are not secsock's go to mangos unchanged.
+const (
+	// OptionMechanism selects the security mechanism. The value is a
+	// string: "none" (the default: the socket behaves exactly like the
+	// mangos socket it wraps) or "curve" (SPEC.md).
+	OptionMechanism = "SECSOCK-MECHANISM"
+
+	// OptionSecretKey is this socket's long-term secret key, a SecretKey
+	// or a string that ParseSecretKey accepts. On REP it is the server
+	// key, required by "curve". On REQ it is the client's long-term key:
+	// optional, without it the client is anonymous. Write-only: reading
+	// it gives ErrWriteOnly. Default: none.
+	OptionSecretKey = "SECSOCK-SECRET-KEY"
+
+	// OptionPublicKey is this socket's long-term public key (PublicKey),
+	// derived from OptionSecretKey. Read-only. ErrNoKey when no secret
+	// key is set.
+	OptionPublicKey = "SECSOCK-PUBLIC-KEY"
+
+	// OptionServerKey is the server's public key, a PublicKey or a string
+	// that ParsePublicKey accepts. REQ only; required by "curve".
+	// Default: none.
+	OptionServerKey = "SECSOCK-SERVER-KEY"
+
+	// OptionPreviousSecretKeys are server secret keys still accepted
+	// during a key rotation ([]SecretKey). Requests sealed to any of them
+	// are served and answered under the key they used. REP only.
+	// Default: none.
+	OptionPreviousSecretKeys = "SECSOCK-PREVIOUS-SECRET-KEYS"
+
+	// OptionAuthorizedKeys is the set of client long-term public keys the
+	// REP side serves ([]PublicKey). Setting it (even to an empty slice)
+	// turns the client policy on; nil turns the list off. It may be
+	// replaced while serving: requests already delivered are not
+	// affected. Default: nil.
+	OptionAuthorizedKeys = "SECSOCK-AUTHORIZED-KEYS"
+
+	// OptionAuthorizer is a callback (Authorizer) asked about client keys
+	// that are not in OptionAuthorizedKeys. Setting it turns the client
+	// policy on. REP only. Default: nil.
+	OptionAuthorizer = "SECSOCK-AUTHORIZER"
+
+	// OptionAllowAnonymous (bool) says whether a REP socket with a client
+	// policy also serves anonymous clients. Without a client policy every
+	// client is served. Default: false.
+	OptionAllowAnonymous = "SECSOCK-ALLOW-ANONYMOUS"
+
+	// OptionFreshness (time.Duration) is how far a request's timestamp may
+	// be from the server's clock. It bounds cross-instance replay and must
+	// exceed clock skew plus the longest time a REQ retries
+	// (mangos.OptionRetryTime). REP only. Default: 2 minutes.
+	OptionFreshness = "SECSOCK-FRESHNESS"
+
+	// OptionCipher (string) selects the cipher suite of requests and their
+	// replies: CipherBox (the default) or CipherAESGCM. REQ only; a REP
+	// socket answers in the suite of each request.
+	OptionCipher = "SECSOCK-CIPHER"
+
+	// OptionShortTermMessages (int) is how many requests a client seals
+	// with one short-term key before making a new one. REQ only. Default:
+	// 1,048,576.
+	OptionShortTermMessages = "SECSOCK-SHORT-TERM-MESSAGES"
+
+	// OptionShortTermLifetime (time.Duration) is how long a client uses
+	// one short-term key. REQ only. Default: 1 hour.
+	OptionShortTermLifetime = "SECSOCK-SHORT-TERM-LIFETIME"
+
+	// OptionPeerCacheSize (int) is how many client short-term keys a REP
+	// socket remembers (agreed key and replay window, about 400 bytes
+	// each). Takes effect only before the first request. Default: 4096.
+	OptionPeerCacheSize = "SECSOCK-PEER-CACHE-SIZE"
+
+	// OptionReplyCacheSize (int) is how many recent replies a REP socket
+	// keeps for answering retries. Takes effect only before the first
+	// request. Default: 1024.
+	OptionReplyCacheSize = "SECSOCK-REPLY-CACHE-SIZE"
+
+	// OptionReplyCacheBytes (int) caps the bytes of the kept replies;
+	// replies over 64 KiB are never kept. Takes effect only before the
+	// first request. Default: 8 MiB.
+	OptionReplyCacheBytes = "SECSOCK-REPLY-CACHE-BYTES"
+)
+
+// Mechanism names and cipher suites, the values of OptionMechanism and
+// OptionCipher.
+const (
+	MechanismNone  = "none"
+	MechanismCurve = "curve"
+
+	CipherBox    = "xsalsa20poly1305" // NaCl crypto_box (default)
+	CipherAESGCM = "aes256gcm"        // AES-256-GCM, fastest for large messages on CPUs with AES instructions
+)
+
+var cipherSuites = map[string]byte{CipherBox: suiteBox, CipherAESGCM: suiteAESGCM}
+
+// config holds the option values of one socket.
+type config struct {
+	mechanism      string
+	secret         SecretKey
+	serverKey      PublicKey
+	previous       []SecretKey
+	authorized     map[PublicKey]struct{}
+	authorizer     Authorizer
+	allowAnonymous bool
+	freshness      time.Duration
+	cipher         string
+	maxMessages    int
+	maxAge         time.Duration
+	peerCache      int
+	replySlots     int
+	replyBytes     int
+
+	// Injected only by tests in this package.
+	rand io.Reader
+	now  func() time.Time
+}
+
+func defaultConfig() config {
+	return config{
+		mechanism:   MechanismNone,
+		freshness:   2 * time.Minute,
+		cipher:      CipherBox,
+		maxMessages: 1 << 20,
+		maxAge:      time.Hour,
+		peerCache:   4096,
+		replySlots:  1024,
+		replyBytes:  8 << 20,
+		rand:        rand.Reader,
+		now:         time.Now,
+	}
+}
+
+// set applies one secsock option. It reports false for names that are
+// not secsock's.
+func (c *config) set(name string, v any) (bool, error) {
+	bad := func() (bool, error) { return true, fmt.Errorf("secsock: option %s: %w", name, mangos.ErrBadValue) }
+	switch name {
+	case OptionMechanism:
+		m, ok := v.(string)
+		if !ok || mechanisms[m] == nil {
+			return bad()
+		}
+		c.mechanism = m
+	case OptionSecretKey:
+		k, err := secretKeyValue(v)
+		if err != nil {
+			return true, err
+		}
+		c.secret = k
+	case OptionServerKey:
+		k, err := publicKeyValue(v)
+		if err != nil {
+			return true, err
+		}
+		c.serverKey = k
+	case OptionPreviousSecretKeys:
+		ks, ok := v.([]SecretKey)
+		if !ok {
+			return bad()
+		}
+		for _, k := range ks {
+			if k.IsZero() {
+				return bad()
+			}
+		}
+		c.previous = append([]SecretKey(nil), ks...)
+	case OptionAuthorizedKeys:
+		ks, ok := v.([]PublicKey)
+		if !ok {
+			return bad()
+		}
+		if ks == nil {
+			c.authorized = nil
+			break
+		}
+		set := make(map[PublicKey]struct{}, len(ks))
+		for _, k := range ks {
+			if err := checkPublicKey(k); err != nil {
+				return true, err
+			}
+			set[k] = struct{}{}
+		}
+		c.authorized = set
+	case OptionAuthorizer:
+		switch f := v.(type) {
+		case Authorizer:
+			c.authorizer = f
+		case func(PublicKey) bool:
+			c.authorizer = f
+		default:
+			return bad()
+		}
+	case OptionAllowAnonymous:
+		b, ok := v.(bool)
+		if !ok {
+			return bad()
+		}
+		c.allowAnonymous = b
+	case OptionFreshness, OptionShortTermLifetime:
+		d, ok := v.(time.Duration)
+		if !ok || d <= 0 {
+			return bad()
+		}
+		if name == OptionFreshness {
+			c.freshness = d
+		} else {
+			c.maxAge = d
+		}
+	case OptionCipher:
+		s, ok := v.(string)
+		if _, known := cipherSuites[s]; !ok || !known {
+			return bad()
+		}
+		c.cipher = s
+	case OptionShortTermMessages, OptionPeerCacheSize, OptionReplyCacheSize, OptionReplyCacheBytes:
+		n, ok := v.(int)
+		if !ok || n < 1 {
+			return bad()
+		}
+		switch name {
+		case OptionShortTermMessages:
+			c.maxMessages = n
+		case OptionPeerCacheSize:
+			c.peerCache = n
+		case OptionReplyCacheSize:
+			c.replySlots = n
+		default:
+			c.replyBytes = n
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// get reads one secsock option. It reports false for names that are not
+// secsock's.
+func (c *config) get(name string) (bool, any, error) {
+	var v any
+	switch name {
+	case OptionMechanism:
+		v = c.mechanism
+	case OptionSecretKey, OptionPreviousSecretKeys:
+		return true, nil, fmt.Errorf("secsock: option %s: %w", name, ErrWriteOnly)
+	case OptionPublicKey:
+		if c.secret.IsZero() {
+			return true, nil, fmt.Errorf("secsock: option %s: %w", name, ErrNoKey)
+		}
+		v = c.secret.Public()
+	case OptionServerKey:
+		v = c.serverKey
+	case OptionAuthorizedKeys:
+		if c.authorized != nil {
+			ks := make([]PublicKey, 0, len(c.authorized))
+			for k := range c.authorized {
+				ks = append(ks, k)
+			}
+			v = ks
+		} else {
+			v = []PublicKey(nil)
+		}
+	case OptionAuthorizer:
+		v = c.authorizer
+	case OptionAllowAnonymous:
+		v = c.allowAnonymous
+	case OptionFreshness:
+		v = c.freshness
+	case OptionCipher:
+		v = c.cipher
+	case OptionShortTermMessages:
+		v = c.maxMessages
+	case OptionShortTermLifetime:
+		v = c.maxAge
+	case OptionPeerCacheSize:
+		v = c.peerCache
+	case OptionReplyCacheSize:
+		v = c.replySlots
+	case OptionReplyCacheBytes:
+		v = c.replyBytes
+	default:
+		return false, nil, nil
+	}
+	return true, v, nil
+}
+
+func secretKeyValue(v any) (SecretKey, error) {
+	switch k := v.(type) {
+	case SecretKey:
+		if !k.IsZero() {
+			return k, nil
+		}
+	case string:
+		return ParseSecretKey(k)
+	}
+	return SecretKey{}, fmt.Errorf("secsock: option %s: %w", OptionSecretKey, mangos.ErrBadValue)
+}
+
+func publicKeyValue(v any) (PublicKey, error) {
+	switch k := v.(type) {
+	case PublicKey:
+		return k, checkPublicKey(k)
+	case string:
+		return ParsePublicKey(k)
+	}
+	return PublicKey{}, fmt.Errorf("secsock: option %s: %w", OptionServerKey, mangos.ErrBadValue)
+}

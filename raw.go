@@ -1,0 +1,43 @@
+package secsock
+
+// SendRaw and RecvRaw are a deliberate bypass: they move bodies through
+// the wrapped mangos socket without sealing or opening, whatever the
+// mechanism. Use them to talk to a peer that does not speak secsock, to
+// inspect or inject wire bytes in tests, or to forward sealed bodies
+// unchanged. Nothing sent with SendRaw is protected, and nothing received
+// with RecvRaw has been authenticated.
+//
+// They also end the exchange in progress on the socket or context: after
+// SendRaw, a sealed reply to the earlier request no longer opens (Recv
+// fails closed); after RecvRaw, Send has no request to answer.
+
+// SendRaw sends b as it is, without sealing.
+func (s *Socket) SendRaw(b []byte) error { return sendRaw(s.Socket, &s.def, b) }
+
+// RecvRaw receives a body as it arrived, without opening or checking it.
+func (s *Socket) RecvRaw() ([]byte, error) { return recvRaw(s.Socket, &s.def) }
+
+// SendRaw is Socket.SendRaw on this context.
+func (c *Context) SendRaw(b []byte) error { return sendRaw(c.Context, &c.x, b) }
+
+// RecvRaw is Socket.RecvRaw on this context.
+func (c *Context) RecvRaw() ([]byte, error) { return recvRaw(c.Context, &c.x) }
+
+type rawPipe interface {
+	Send([]byte) error
+	Recv() ([]byte, error)
+}
+
+func sendRaw(p rawPipe, x *exchange, b []byte) error {
+	x.mu.Lock()
+	x.hasOut, x.hasTk = false, false
+	x.mu.Unlock()
+	return p.Send(b)
+}
+
+func recvRaw(p rawPipe, x *exchange) ([]byte, error) {
+	x.mu.Lock()
+	x.hasOut, x.hasTk = false, false
+	x.mu.Unlock()
+	return p.Recv()
+}
