@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"go.nanomsg.org/mangos/v3"
@@ -92,6 +93,16 @@ const (
 	// replies over 64 KiB are never kept. Takes effect only before the
 	// first request. Default: 8 MiB.
 	OptionReplyCacheBytes = "SECSOCK-REPLY-CACHE-BYTES"
+
+	// OptionEventHook (func(Event)) is called for every message the socket
+	// rejects, with the reason and the peer's long-term key when known. It
+	// runs on the receiving goroutine and must not block. Default: nil.
+	OptionEventHook = "SECSOCK-EVENT-HOOK"
+
+	// OptionLogger (*slog.Logger) receives one Debug record per rejected
+	// message (reason and peer public key; never secrets or bodies).
+	// Default: nil, the library logs nothing.
+	OptionLogger = "SECSOCK-LOGGER"
 )
 
 // Mechanism names and cipher suites, the values of OptionMechanism and
@@ -122,6 +133,8 @@ type config struct {
 	peerCache      int
 	replySlots     int
 	replyBytes     int
+	eventHook      func(Event)
+	logger         *slog.Logger
 
 	// Injected only by tests in this package.
 	rand io.Reader
@@ -240,6 +253,18 @@ func (c *config) set(name string, v any) (bool, error) {
 		default:
 			c.replyBytes = n
 		}
+	case OptionEventHook:
+		f, ok := v.(func(Event))
+		if !ok {
+			return bad()
+		}
+		c.eventHook = f
+	case OptionLogger:
+		l, ok := v.(*slog.Logger)
+		if !ok {
+			return bad()
+		}
+		c.logger = l
 	default:
 		return false, nil
 	}
@@ -290,6 +315,10 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.replySlots
 	case OptionReplyCacheBytes:
 		v = c.replyBytes
+	case OptionEventHook:
+		v = c.eventHook
+	case OptionLogger:
+		v = c.logger
 	default:
 		return false, nil, nil
 	}

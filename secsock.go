@@ -27,7 +27,9 @@
 package secsock
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -62,6 +64,9 @@ type engine struct {
 	client clientMechanism
 	server serverMechanism
 	err    error
+	peer   PublicKey // REQ: the server key, for events
+	hook   func(Event)
+	logger *slog.Logger
 }
 
 func (e *engine) passThrough() bool { return e.err == nil && e.client == nil && e.server == nil }
@@ -125,7 +130,7 @@ func (s *Socket) engine() *engine {
 	if e := s.eng.Load(); e != nil {
 		return e
 	}
-	e := new(engine)
+	e := &engine{peer: s.cfg.serverKey, hook: s.cfg.eventHook, logger: s.cfg.logger}
 	m := mechanisms[s.cfg.mechanism]
 	switch {
 	case !s.isReqRep():
@@ -386,6 +391,7 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 			body, err := e.client.openReply(alloc(len(m.Body)), o, m.Body)
 			if err != nil {
 				m.Free()
+				s.reject(e, Event{Reason: reasonOf(err), Peer: e.peer, Err: err})
 				return nil, fmt.Errorf("secsock: reply: %w", err)
 			}
 			m.Body = body
@@ -401,7 +407,7 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 			s.stats.opened.Add(1)
 			return m, nil
 		}
-		s.stats.rejected[in.reason].Add(1)
+		s.reject(e, Event{Reason: in.reason, Peer: in.client})
 		if in.respond == nil {
 			m.Free()
 			continue
@@ -412,5 +418,23 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 		} else {
 			s.stats.answered.Add(1)
 		}
+	}
+}
+
+// reject counts a rejected message and reports it to the hook and logger.
+func (s *Socket) reject(e *engine, ev Event) {
+	s.stats.rejected[ev.Reason].Add(1)
+	if e.hook != nil {
+		e.hook(ev)
+	}
+	if e.logger != nil {
+		attrs := []slog.Attr{slog.String("reason", ev.Reason.String())}
+		if !ev.Peer.IsZero() {
+			attrs = append(attrs, slog.String("peer", ev.Peer.String()))
+		}
+		if ev.Err != nil {
+			attrs = append(attrs, slog.String("error", ev.Err.Error()))
+		}
+		e.logger.LogAttrs(context.Background(), slog.LevelDebug, "secsock: message rejected", attrs...)
 	}
 }

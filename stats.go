@@ -1,6 +1,9 @@
 package secsock
 
-import "sync/atomic"
+import (
+	"errors"
+	"sync/atomic"
+)
 
 // Reason says why a message was not delivered or a request was refused.
 // Reasons are counted in Stats and reported to the EventHook.
@@ -69,4 +72,40 @@ func (s Stats) TotalRejected() uint64 {
 		n += v
 	}
 	return n
+}
+
+// Event describes one message that a socket rejected: a request the REP
+// side did not deliver (whether or not it answered it), or a reply that
+// made the REQ side's Recv fail.
+type Event struct {
+	Reason Reason
+	// Peer is the client's long-term public key on the REP side when the
+	// request proved it (zero otherwise), and the server key on REQ.
+	Peer PublicKey
+	// Err is the error Recv returned, on the REQ side; nil on REP.
+	Err error
+}
+
+// reasonOf maps an error returned for a reply to the reason it is
+// counted under.
+func reasonOf(err error) Reason {
+	switch {
+	case errors.Is(err, ErrMalformed):
+		return ReasonMalformed
+	case errors.Is(err, ErrUnknownVersion):
+		return ReasonUnknownVersion
+	case errors.Is(err, ErrUnknownKind):
+		return ReasonUnknownKind
+	case errors.Is(err, ErrUnsupported):
+		return ReasonUnsupported
+	case errors.Is(err, ErrNotAuthorized):
+		return ReasonNotAuthorized
+	case errors.Is(err, ErrStale):
+		return ReasonStale
+	case errors.Is(err, ErrReplayed):
+		return ReasonReplayed
+	case errors.Is(err, ErrServerKeyMismatch):
+		return ReasonForged
+	}
+	return ReasonForged
 }
