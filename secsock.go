@@ -392,7 +392,7 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 			if err != nil {
 				m.Free()
 				s.reject(e, Event{Reason: reasonOf(err), Peer: e.peer, Err: err})
-				return nil, fmt.Errorf("secsock: reply: %w", err)
+				return nil, err
 			}
 			m.Body = body
 			s.stats.opened.Add(1)
@@ -407,7 +407,9 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 			s.stats.opened.Add(1)
 			return m, nil
 		}
-		s.reject(e, Event{Reason: in.reason, Peer: in.client})
+		if in.reason != ReasonNone { // pings are answered, not rejected
+			s.reject(e, Event{Reason: in.reason, Peer: in.client})
+		}
 		if in.respond == nil {
 			m.Free()
 			continue
