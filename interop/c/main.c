@@ -4,7 +4,7 @@
  *   secsock-c vectors DIR
  *       replays every DIR/NAME.vec (SPEC §10); prints "ok NAME", "skip NAME
  *       (reason)" or "FAIL NAME: why", then a summary; exit 1 on a failure.
- *   secsock-c client URL SERVER_PUBLIC [-k CLIENT_SECRET] [-s box|aesgcm] ITEM...
+ *   secsock-c client URL SERVER_PUBLIC [-k CLIENT_SECRET] [-s box|aesgcm] [-t SKEW_MS] ITEM...
  *       sends one request per ITEM (a body size in bytes, or "ping"); the
  *       body is pattern(size) and the server must echo it. Prints "ok ITEM"
  *       or "error ITEM NAME" (NAME from SPEC §10, or "timeout", "mismatch").
@@ -12,6 +12,8 @@
  *       echoes every delivered request; -a turns the client policy on, -A
  *       also serves anonymous clients. Prints "listening PORT", then one
  *       line per request: "deliver SIZE", "refuse:stale", "drop:malformed", ...
+ *   secsock-c aesgcm
+ *       exit status 0 if AES-256-GCM is available (libsodium needs AES-NI).
  *
  * Keys are 64 hex digits. Build: cc -o secsock-c main.c curve.c -lsodium -lnng -lpthread
  */
@@ -253,11 +255,14 @@ static int run_client(int argc, char **argv)
 {
 	uint8_t S[32], c[32], suite = SUITE_BOX;
 	int vouched = 0, i, errors = 0;
+	int64_t skew = 0; /* -t: added to the clock, to test freshness */
 	if (argc < 4 || key_arg(S, argv[3]) != 0)
 		return 2;
 	for (i = 4; i + 1 < argc && argv[i][0] == '-'; i += 2) {
 		if (!strcmp(argv[i], "-k") && key_arg(c, argv[i + 1]) == 0)
 			vouched = 1;
+		else if (!strcmp(argv[i], "-t"))
+			skew = strtoll(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "-s"))
 			suite = strcmp(argv[i + 1], "aesgcm") == 0 ? SUITE_AESGCM : SUITE_BOX;
 		else
@@ -283,7 +288,7 @@ static int run_client(int argc, char **argv)
 		const char *err = NULL;
 		pattern(body, size);
 		nng_msg_alloc(&m, size + REQUEST_OVERHEAD);
-		nng_msg_chop(m, nng_msg_len(m) - curve_seal_request(&cl, ping, N, now_ms(), body, size, nng_msg_body(m)));
+		nng_msg_chop(m, nng_msg_len(m) - curve_seal_request(&cl, ping, N, now_ms() + (uint64_t)skew, body, size, nng_msg_body(m)));
 		if ((rv = nng_sendmsg(s, m, 0)) != 0 || (rv = nng_recvmsg(s, &m, 0)) != 0)
 			err = rv == NNG_ETIMEDOUT ? "timeout" : nng_strerror(rv);
 		else {
@@ -369,13 +374,15 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (curve_init() != 0)
 		return 2;
+	if (argc == 2 && !strcmp(argv[1], "aesgcm"))
+		return curve_aesgcm_available() ? 0 : 1;
 	if (argc == 3 && !strcmp(argv[1], "vectors"))
 		return run_vectors(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "client"))
 		return run_client(argc, argv);
 	if (argc >= 4 && !strcmp(argv[1], "server"))
 		return run_server(argc, argv);
-	fprintf(stderr, "usage: %s vectors DIR | client URL SERVER_PUBLIC [-k SECRET] [-s box|aesgcm] SIZE|ping... |"
-	                " server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]... [-A]\n", argv[0]);
+	fprintf(stderr, "usage: %s vectors DIR | client URL SERVER_PUBLIC [-k SECRET] [-s box|aesgcm] [-t SKEW_MS] SIZE|ping... |"
+	                " server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]... [-A] | aesgcm\n", argv[0]);
 	return 2;
 }

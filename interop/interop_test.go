@@ -1,0 +1,688 @@
+// Package interop runs the C reference implementation of the secsock
+// curve mechanism (c/curve.c, c/main.c: written from SPEC.md with libsodium
+// and libnng) against the Go library over tcp loopback, and replays the
+// test vectors with it.
+//
+// The C code is built with "cc ... -lsodium -lnng -lpthread". Without a C
+// compiler or the libraries the tests skip with a loud message, except
+// when the CI environment variable is set: then they fail.
+package interop
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/xrep"
+	"go.nanomsg.org/mangos/v3/protocol/xreq"
+	_ "go.nanomsg.org/mangos/v3/transport/tcp"
+
+	"github.com/secsock/secsock"
+)
+
+const (
+	maxRecv  = 4 << 20 // above 1 MiB plus sealing overhead
+	deadline = 10 * time.Second
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	cBin      string
+	buildSkip string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func build() {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	if _, err := exec.LookPath(cc); err != nil {
+		buildSkip = fmt.Sprintf("no C compiler: %q not found in PATH (install gcc, or set CC)", cc)
+		return
+	}
+	var err error
+	if buildDir, err = os.MkdirTemp("", "secsock-interop-"); err != nil {
+		buildErr = err
+		return
+	}
+	cBin = filepath.Join(buildDir, "secsock-c")
+	args := []string{"-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-O2", "-o", cBin,
+		"c/main.c", "c/curve.c", "-lsodium", "-lnng", "-lpthread"}
+	out, err := exec.Command(cc, args...).CombinedOutput()
+	if err == nil {
+		return
+	}
+	s := string(out)
+	var missing []string
+	for _, m := range []struct{ needle, what string }{
+		{"sodium.h", "libsodium headers (sodium.h)"},
+		{"nng/", "libnng headers (nng/nng.h)"},
+		{"-lsodium", "libsodium library (-lsodium)"},
+		{"-lnng", "libnng library (-lnng)"},
+		{"-lpthread", "pthread library (-lpthread)"},
+	} {
+		if strings.Contains(s, m.needle) && (strings.Contains(s, "No such file") || strings.Contains(s, "cannot find")) {
+			missing = append(missing, m.what)
+		}
+	}
+	if len(missing) > 0 {
+		buildSkip = "missing " + strings.Join(missing, ", ") +
+			"; install with: apt-get install -y libsodium-dev libnng-dev\n" + s
+		return
+	}
+	buildErr = fmt.Errorf("building the C implementation: %s %s: %v\n%s", cc, strings.Join(args, " "), err, s)
+}
+
+// cProgram builds the C implementation once and returns its path.
+func cProgram(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(build)
+	if buildSkip != "" {
+		msg := "\n" + strings.Repeat("!", 72) + "\n!!! C INTEROP TESTS NOT RUN: " + buildSkip + "\n" + strings.Repeat("!", 72)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg + "\n(CI is set: missing tools are an error)")
+		}
+		t.Skip(msg)
+	}
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return cBin
+}
+
+// key makes a key pair and returns it with the hex of its secret and public key.
+func key(t *testing.T) (secsock.SecretKey, string, string) {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	k, err := secsock.NewSecretKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := k.Public()
+	return k, hex.EncodeToString(b), hex.EncodeToString(pub[:])
+}
+
+// pattern is the body the C client sends for a size (main.c).
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + n)
+	}
+	return b
+}
+
+// ---- the C side ----
+
+// runClient runs the C client and returns one line per item.
+func runClient(t *testing.T, url, serverPub string, flags []string, items ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	args := append(append([]string{"client", url, serverPub}, flags...), items...)
+	cmd := exec.CommandContext(ctx, cProgram(t), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		t.Fatalf("C client %v: %v\n%s%s", args, err, out, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(items) {
+		t.Fatalf("C client %v: %d lines for %d items:\n%s%s", args, len(lines), len(items), out, stderr.String())
+	}
+	return lines
+}
+
+func expectLines(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("C client said:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// cServer is a running C server process.
+type cServer struct {
+	url   string
+	mu    sync.Mutex
+	lines []string
+}
+
+func startCServer(t *testing.T, secret string, flags ...string) *cServer {
+	t.Helper()
+	cmd := exec.Command(cProgram(t), append([]string{"server", "tcp://127.0.0.1:0", secret}, flags...)...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	sc := bufio.NewScanner(stdout)
+	var port int
+	if !sc.Scan() {
+		t.Fatal("C server did not start")
+	}
+	if _, err := fmt.Sscanf(sc.Text(), "listening %d", &port); err != nil || port == 0 {
+		t.Fatalf("C server said %q", sc.Text())
+	}
+	s := &cServer{url: fmt.Sprintf("tcp://127.0.0.1:%d", port)}
+	go func() {
+		for sc.Scan() {
+			s.mu.Lock()
+			s.lines = append(s.lines, sc.Text())
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// expect waits until the C server has printed want (one line per request).
+func (s *cServer) expect(t *testing.T, want ...string) {
+	t.Helper()
+	var got []string
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		got = append([]string(nil), s.lines...)
+		s.mu.Unlock()
+		if len(got) >= len(want) {
+			break
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("C server said:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	s.mu.Lock()
+	s.lines = nil
+	s.mu.Unlock()
+}
+
+// ---- the Go side ----
+
+func listen(t *testing.T, sock mangos.Socket) string {
+	t.Helper()
+	l, err := sock.NewListener("tcp://127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	return l.Address()
+}
+
+func setOptions(t *testing.T, sock mangos.Socket, opts ...any) {
+	t.Helper()
+	for i := 0; i < len(opts); i += 2 {
+		if err := sock.SetOption(opts[i].(string), opts[i+1]); err != nil {
+			t.Fatalf("SetOption(%v, %v): %v", opts[i], opts[i+1], err)
+		}
+	}
+}
+
+// goServer is a secsock REP server that echoes every request.
+type goServer struct {
+	sock      *secsock.Socket
+	url       string
+	delivered atomic.Int64
+}
+
+func startGoServer(t *testing.T, secret secsock.SecretKey, opts ...any) *goServer {
+	t.Helper()
+	sock, err := secsock.NewRepSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setOptions(t, sock, append([]any{
+		secsock.OptionMechanism, secsock.MechanismCurve,
+		secsock.OptionSecretKey, secret,
+		mangos.OptionMaxRecvSize, maxRecv,
+	}, opts...)...)
+	s := &goServer{sock: sock, url: listen(t, sock)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			b, err := sock.Recv()
+			if err != nil {
+				return // closed
+			}
+			s.delivered.Add(1)
+			if err := sock.Send(b); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		sock.Close()
+		<-done
+	})
+	return s
+}
+
+func newGoClient(t *testing.T, url string, server secsock.PublicKey, opts ...any) *secsock.Socket {
+	t.Helper()
+	sock, err := secsock.NewReqSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	setOptions(t, sock, append([]any{
+		secsock.OptionMechanism, secsock.MechanismCurve,
+		secsock.OptionServerKey, server,
+		mangos.OptionMaxRecvSize, maxRecv,
+		mangos.OptionRecvDeadline, deadline,
+		mangos.OptionSendDeadline, deadline,
+	}, opts...)...)
+	if err := sock.Dial(url); err != nil {
+		t.Fatal(err)
+	}
+	return sock
+}
+
+// exchange sends pattern(n) and checks that the echo comes back.
+func exchange(t *testing.T, sock *secsock.Socket, n int) error {
+	t.Helper()
+	if err := sock.Send(pattern(n)); err != nil {
+		t.Fatalf("Send(%d bytes): %v", n, err)
+	}
+	b, err := sock.Recv()
+	if err == nil && string(b) != string(pattern(n)) {
+		t.Errorf("%d bytes: echo differs (got %d bytes)", n, len(b))
+	}
+	return err
+}
+
+// proxy is a raw device (xrep in front, xreq behind) between a client and
+// a server. With mangos.Device it forwards untouched; otherwise onRequest
+// and onReply may change messages: onRequest returns the messages to send
+// on (none, one, or a copy to replay), onReply whether to pass a reply back.
+type proxy struct {
+	url       string
+	onRequest func(*mangos.Message) []*mangos.Message
+	onReply   func(*mangos.Message) bool
+}
+
+func startProxy(t *testing.T, backend string, p *proxy) *proxy {
+	t.Helper()
+	front, err := xrep.NewSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := xreq.NewSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		front.Close()
+		back.Close()
+	})
+	setOptions(t, front, mangos.OptionMaxRecvSize, maxRecv)
+	setOptions(t, back, mangos.OptionMaxRecvSize, maxRecv)
+	if p == nil {
+		p = &proxy{}
+	}
+	p.url = listen(t, front)
+	if err := back.Dial(backend); err != nil {
+		t.Fatal(err)
+	}
+	if p.onRequest == nil && p.onReply == nil {
+		if err := mangos.Device(front, back); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	go func() {
+		for {
+			m, err := front.RecvMsg()
+			if err != nil {
+				return
+			}
+			for _, m := range p.onRequest(m) {
+				if back.SendMsg(m) != nil {
+					m.Free()
+				}
+			}
+		}
+	}()
+	go func() {
+		for {
+			m, err := back.RecvMsg()
+			if err != nil {
+				return
+			}
+			if !p.onReply(m) || front.SendMsg(m) != nil {
+				m.Free()
+			}
+		}
+	}()
+	return p
+}
+
+func passRequest(m *mangos.Message) []*mangos.Message { return []*mangos.Message{m} }
+func passReply(*mangos.Message) bool                  { return true }
+
+// flipLast flips the last bit of every body.
+func flipLast(m *mangos.Message) { m.Body[len(m.Body)-1] ^= 1 }
+
+// replayProxy sends every request twice (identical header and body) and
+// passes back only the second reply, so the client sees the server's
+// answer to the replay.
+func replayProxy() *proxy {
+	var replies atomic.Int64
+	return &proxy{
+		onRequest: func(m *mangos.Message) []*mangos.Message { return []*mangos.Message{m.Dup(), m} },
+		onReply:   func(*mangos.Message) bool { return replies.Add(1)%2 == 0 },
+	}
+}
+
+// ---- tests ----
+
+func TestVectors(t *testing.T) {
+	bin := cProgram(t)
+	files, err := filepath.Glob("../testdata/vectors/*.vec")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no vectors: %v", err)
+	}
+	out, err := exec.Command(bin, "vectors", "../testdata/vectors").CombinedOutput()
+	t.Logf("C vectors:\n%s", out)
+	if err != nil {
+		t.Fatalf("C vectors: %v", err)
+	}
+	var passed, failed, skipped int
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if _, err := fmt.Sscanf(lines[len(lines)-1], "vectors: %d passed, %d failed, %d skipped", &passed, &failed, &skipped); err != nil {
+		t.Fatalf("summary line %q: %v", lines[len(lines)-1], err)
+	}
+	if failed != 0 || passed+skipped != len(files) {
+		t.Errorf("%d vector files, C: %d passed, %d failed, %d skipped", len(files), passed, failed, skipped)
+	}
+	if skipped > 0 {
+		t.Logf("!!! %d vectors skipped: AES-256-GCM is not available in libsodium on this CPU", skipped)
+	}
+
+	// The runner must notice a mismatch: change one expectation.
+	dir := t.TempDir()
+	b, err := os.ReadFile("../testdata/vectors/anon-box.vec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "expect_client: ok", "expect_client: error:stale", 1))
+	if err := os.WriteFile(filepath.Join(dir, "x.vec"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(bin, "vectors", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "FAIL x.vec: client: got ok, want error:stale") {
+		t.Errorf("a wrong expectation was not reported: %v\n%s", err, out)
+	}
+}
+
+var (
+	sizes = []int{0, 1, 100, 4096, 65536, 1 << 20}
+	items = []string{"ping", "0", "1", "100", "4096", "65536", "1048576"}
+)
+
+func okLines(items []string) []string {
+	var want []string
+	for _, it := range items {
+		want = append(want, "ok "+it)
+	}
+	return want
+}
+
+// suites are the cipher suites the C side supports here: libsodium's
+// AES-256-GCM needs AES-NI.
+func suites(t *testing.T) []string {
+	if exec.Command(cProgram(t), "aesgcm").Run() != nil {
+		t.Log("!!! AES-256-GCM not available in libsodium on this CPU: testing suite BOX only")
+		return []string{"box"}
+	}
+	return []string{"box", "aesgcm"}
+}
+
+// TestCClientGoServer: C REQ -> Go secsock REP, directly and through a
+// Go raw device, anonymous and vouched, both suites, 0 to 1 MiB.
+func TestCClientGoServer(t *testing.T) {
+	srvKey, _, srvPub := key(t)
+	clientKey, clientHex, _ := key(t)
+	srv := startGoServer(t, srvKey,
+		secsock.OptionAuthorizedKeys, []secsock.PublicKey{clientKey.Public()},
+		secsock.OptionAllowAnonymous, true)
+	open, _, openPub := key(t) // a server without a client policy
+	srvOpen := startGoServer(t, open)
+	dev := startProxy(t, srv.url, nil)
+
+	for _, suite := range suites(t) {
+		for _, tc := range []struct {
+			name, url, pub string
+			flags          []string
+			server         *goServer
+		}{
+			{"vouched", srv.url, srvPub, []string{"-k", clientHex}, srv},
+			{"anonymous", srv.url, srvPub, nil, srv},
+			{"no-policy", srvOpen.url, openPub, []string{"-k", clientHex}, srvOpen},
+			{"device-vouched", dev.url, srvPub, []string{"-k", clientHex}, srv},
+			{"device-anonymous", dev.url, srvPub, nil, srv},
+		} {
+			t.Run(suite+"/"+tc.name, func(t *testing.T) {
+				before := tc.server.delivered.Load()
+				got := runClient(t, tc.url, tc.pub, append(tc.flags, "-s", suite), items...)
+				expectLines(t, got, okLines(items)...)
+				if n := tc.server.delivered.Load() - before; n != int64(len(items)-1) {
+					t.Errorf("Go server delivered %d requests, want %d (pings are not delivered)", n, len(items)-1)
+				}
+			})
+		}
+	}
+
+	t.Run("previous-server-key", func(t *testing.T) {
+		newKey, _, newPub := key(t)
+		rot := startGoServer(t, newKey, secsock.OptionPreviousSecretKeys, []secsock.SecretKey{srvKey})
+		expectLines(t, runClient(t, rot.url, srvPub, []string{"-k", clientHex}, "10", "ping"), "ok 10", "ok ping")
+		expectLines(t, runClient(t, rot.url, newPub, nil, "10"), "ok 10")
+	})
+}
+
+// TestGoClientCServer: Go secsock REQ -> C REP, directly and through a Go
+// raw device, anonymous and vouched, both suites, 0 to 1 MiB, and
+// Authenticate (a ping).
+func TestGoClientCServer(t *testing.T) {
+	srvKey, srvHex, _ := key(t)
+	clientKey, _, clientPub := key(t)
+	srv := startCServer(t, srvHex, "-a", clientPub, "-A")
+	dev := startProxy(t, srv.url, nil)
+
+	for _, suite := range suites(t) {
+		for _, tc := range []struct {
+			name, url string
+			opts      []any
+		}{
+			{"vouched", srv.url, []any{secsock.OptionSecretKey, clientKey}},
+			{"anonymous", srv.url, nil},
+			{"device-vouched", dev.url, []any{secsock.OptionSecretKey, clientKey}},
+		} {
+			t.Run(suite+"/"+tc.name, func(t *testing.T) {
+				cipher := map[string]string{"box": secsock.CipherBox, "aesgcm": secsock.CipherAESGCM}[suite]
+				c := newGoClient(t, tc.url, srvKey.Public(), append(tc.opts, secsock.OptionCipher, cipher)...)
+				if err := c.Authenticate(); err != nil {
+					t.Errorf("Authenticate: %v", err)
+				}
+				want := []string{"reply"}
+				for _, n := range sizes {
+					if err := exchange(t, c, n); err != nil {
+						t.Errorf("%d bytes: %v", n, err)
+					}
+					want = append(want, fmt.Sprintf("deliver %d", n))
+				}
+				srv.expect(t, want...)
+			})
+		}
+	}
+
+	t.Run("previous-server-key", func(t *testing.T) {
+		newKey, newHex, _ := key(t)
+		rot := startCServer(t, newHex, "-p", srvHex)
+		for _, k := range []secsock.SecretKey{srvKey, newKey} {
+			c := newGoClient(t, rot.url, k.Public(), secsock.OptionSecretKey, clientKey)
+			if err := exchange(t, c, 10); err != nil {
+				t.Errorf("sealed to %v: %v", k.Public(), err)
+			}
+		}
+		rot.expect(t, "deliver 10", "deliver 10")
+	})
+}
+
+// TestNegative: each failure looks the same from both implementations.
+func TestNegative(t *testing.T) {
+	srvKey, srvHex, srvPub := key(t)
+	clientKey, clientHex, clientPub := key(t)
+	_, _, otherPub := key(t)
+	other, _ := secsock.ParsePublicKey(otherPub)
+
+	goSrv := startGoServer(t, srvKey,
+		secsock.OptionAuthorizedKeys, []secsock.PublicKey{clientKey.Public()})
+	cSrv := startCServer(t, srvHex, "-a", clientPub)
+	vouched := []any{secsock.OptionSecretKey, clientKey}
+
+	t.Run("not-authorized", func(t *testing.T) {
+		stranger, strangerHex, _ := key(t)
+		expectLines(t, runClient(t, goSrv.url, srvPub, []string{"-k", strangerHex}, "ping", "10"),
+			"error ping not-authorized", "error 10 not-authorized")
+		expectLines(t, runClient(t, goSrv.url, srvPub, nil, "10"), "error 10 not-authorized")
+		if n := goSrv.sock.Stats().Rejected[secsock.ReasonNotAuthorized]; n != 3 {
+			t.Errorf("Go server counted %d not-authorized, want 3", n)
+		}
+
+		c := newGoClient(t, cSrv.url, srvKey.Public(), secsock.OptionSecretKey, stranger)
+		if err := c.Authenticate(); !errors.Is(err, secsock.ErrNotAuthorized) {
+			t.Errorf("Authenticate: %v, want ErrNotAuthorized", err)
+		}
+		if err := exchange(t, c, 10); !errors.Is(err, secsock.ErrNotAuthorized) {
+			t.Errorf("Recv: %v, want ErrNotAuthorized", err)
+		}
+		anon := newGoClient(t, cSrv.url, srvKey.Public())
+		if err := exchange(t, anon, 10); !errors.Is(err, secsock.ErrNotAuthorized) {
+			t.Errorf("anonymous Recv: %v, want ErrNotAuthorized", err)
+		}
+		cSrv.expect(t, "refuse:not-authorized", "refuse:not-authorized", "refuse:not-authorized")
+	})
+
+	t.Run("wrong-server-key", func(t *testing.T) {
+		expectLines(t, runClient(t, goSrv.url, otherPub, []string{"-k", clientHex}, "ping", "10"),
+			"error ping server-key-mismatch", "error 10 server-key-mismatch")
+		c := newGoClient(t, cSrv.url, other, vouched...)
+		if err := c.Authenticate(); !errors.Is(err, secsock.ErrServerKeyMismatch) {
+			t.Errorf("Authenticate: %v, want ErrServerKeyMismatch", err)
+		}
+		if err := exchange(t, c, 10); !errors.Is(err, secsock.ErrServerKeyMismatch) {
+			t.Errorf("Recv: %v, want ErrServerKeyMismatch", err)
+		}
+		cSrv.expect(t, "hint:cannot-open", "hint:cannot-open")
+	})
+
+	t.Run("stale", func(t *testing.T) {
+		before := goSrv.delivered.Load()
+		expectLines(t, runClient(t, goSrv.url, srvPub, []string{"-k", clientHex, "-t", "-300000"}, "10"), "error 10 stale")
+		expectLines(t, runClient(t, goSrv.url, srvPub, []string{"-k", clientHex, "-t", "300000"}, "10"), "error 10 stale")
+		if goSrv.delivered.Load() != before {
+			t.Error("Go server delivered a stale request")
+		}
+	})
+
+	tamperRequest := func(m *mangos.Message) []*mangos.Message { flipLast(m); return []*mangos.Message{m} }
+	tamperReply := func(m *mangos.Message) bool { flipLast(m); return true }
+
+	t.Run("tampered-request", func(t *testing.T) {
+		before := goSrv.delivered.Load()
+		p := startProxy(t, goSrv.url, &proxy{onRequest: tamperRequest, onReply: passReply})
+		expectLines(t, runClient(t, p.url, srvPub, []string{"-k", clientHex}, "0", "100"),
+			"error 0 server-key-mismatch", "error 100 server-key-mismatch")
+		if goSrv.delivered.Load() != before {
+			t.Error("Go server delivered a tampered request")
+		}
+
+		p = startProxy(t, cSrv.url, &proxy{onRequest: tamperRequest, onReply: passReply})
+		c := newGoClient(t, p.url, srvKey.Public(), vouched...)
+		for _, n := range []int{0, 100} {
+			if err := exchange(t, c, n); !errors.Is(err, secsock.ErrServerKeyMismatch) {
+				t.Errorf("%d bytes: %v, want ErrServerKeyMismatch", n, err)
+			}
+		}
+		cSrv.expect(t, "hint:cannot-open", "hint:cannot-open")
+	})
+
+	t.Run("tampered-reply", func(t *testing.T) {
+		p := startProxy(t, goSrv.url, &proxy{onRequest: passRequest, onReply: tamperReply})
+		expectLines(t, runClient(t, p.url, srvPub, []string{"-k", clientHex}, "0", "100", "ping"),
+			"error 0 auth-failed", "error 100 auth-failed", "error ping auth-failed")
+
+		p = startProxy(t, cSrv.url, &proxy{onRequest: passRequest, onReply: tamperReply})
+		c := newGoClient(t, p.url, srvKey.Public(), vouched...)
+		for _, n := range []int{0, 100} {
+			if err := exchange(t, c, n); !errors.Is(err, secsock.ErrAuthFailed) {
+				t.Errorf("%d bytes: %v, want ErrAuthFailed", n, err)
+			}
+		}
+		if err := c.Authenticate(); !errors.Is(err, secsock.ErrAuthFailed) {
+			t.Errorf("Authenticate: %v, want ErrAuthFailed", err)
+		}
+		cSrv.expect(t, "deliver 0", "deliver 100", "reply")
+	})
+
+	// Every request reaches the server twice with identical bytes. A reply
+	// of at most 64 KiB is kept and sent again (§6.3); a larger one is not
+	// kept, so the replay is refused REPLAYED. The application sees each
+	// request once.
+	t.Run("replayed", func(t *testing.T) {
+		before := goSrv.delivered.Load()
+		p := startProxy(t, goSrv.url, replayProxy())
+		expectLines(t, runClient(t, p.url, srvPub, []string{"-k", clientHex}, "10", "100000", "ping"),
+			"ok 10", "error 100000 replayed", "ok ping")
+		if n := goSrv.delivered.Load() - before; n != 2 {
+			t.Errorf("Go server delivered %d requests, want 2", n)
+		}
+
+		p = startProxy(t, cSrv.url, replayProxy())
+		c := newGoClient(t, p.url, srvKey.Public(), vouched...)
+		if err := exchange(t, c, 10); err != nil {
+			t.Errorf("10 bytes: %v", err)
+		}
+		if err := exchange(t, c, 100000); !errors.Is(err, secsock.ErrReplayed) {
+			t.Errorf("100000 bytes: %v, want ErrReplayed", err)
+		}
+		if err := c.Authenticate(); err != nil {
+			t.Errorf("Authenticate: %v", err)
+		}
+		cSrv.expect(t, "deliver 10", "retry", "deliver 100000", "refuse:replayed", "reply", "retry")
+	})
+}
