@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/rep"
 	"go.nanomsg.org/mangos/v3/protocol/xrep"
 	"go.nanomsg.org/mangos/v3/protocol/xreq"
 	_ "go.nanomsg.org/mangos/v3/transport/tcp"
@@ -685,4 +686,82 @@ func TestNegative(t *testing.T) {
 		}
 		cSrv.expect(t, "deliver 10", "retry", "deliver 100000", "refuse:replayed", "reply", "retry")
 	})
+}
+
+// errorName is the SPEC §10 client error name of a Go error.
+func errorName(err error) string {
+	for _, e := range []struct {
+		err  error
+		name string
+	}{
+		{secsock.ErrNotAuthorized, "not-authorized"}, {secsock.ErrStale, "stale"},
+		{secsock.ErrReplayed, "replayed"}, {secsock.ErrServerKeyMismatch, "server-key-mismatch"},
+		{secsock.ErrUnsupported, "unsupported"}, {secsock.ErrAuthFailed, "auth-failed"},
+		{secsock.ErrMalformed, "malformed"}, {secsock.ErrUnknownVersion, "unknown-version"},
+		{secsock.ErrUnknownKind, "unknown-kind"},
+	} {
+		if errors.Is(err, e.err) {
+			return e.name
+		}
+	}
+	return fmt.Sprint(err)
+}
+
+// TestClientErrors: both clients classify the same garbage replies (SPEC
+// §7) the same way. A plain REP socket answers each request with the next
+// canned reply, whatever the request.
+func TestClientErrors(t *testing.T) {
+	cProgram(t)
+	canned := []struct{ hex, name string }{
+		{"", "malformed"},
+		{"02", "unknown-version"},
+		{"02110100", "unknown-version"},
+		{"01", "malformed"},
+		{"0199", "unknown-kind"},
+		{"0111", "malformed"},
+		{"0113", "malformed"},
+		{"011301", "server-key-mismatch"},
+		{"011302", "unsupported"},
+		{"011399", "server-key-mismatch"},
+		{"01130100", "malformed"},
+		{"011102" + strings.Repeat("00", 28), "malformed"},     // suite differs from the request's
+		{"011101" + strings.Repeat("00", 23), "malformed"},     // shorter than 3 + 8 + 16
+		{"011101" + strings.Repeat("00", 24), "auth-failed"},   // empty body, bad tag
+		{"011201" + strings.Repeat("00", 24), "malformed"},     // refusal without its reason byte
+		{"011201" + strings.Repeat("00", 25), "auth-failed"},   // refusal, bad tag
+		{"011401" + strings.Repeat("00", 25), "unknown-kind"},  // kind 0x14
+		{"010101" + strings.Repeat("00", 64), "unknown-kind"},  // a request reflected back
+		{"011101" + strings.Repeat("ff", 4096), "auth-failed"}, // large
+	}
+	sock, err := rep.NewSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	url := listen(t, sock)
+	go func() {
+		for i := 0; ; i++ {
+			if _, err := sock.Recv(); err != nil {
+				return
+			}
+			b, _ := hex.DecodeString(canned[i%len(canned)].hex)
+			if sock.Send(b) != nil {
+				return
+			}
+		}
+	}()
+	srvKey, _, srvPub := key(t)
+	var want, items []string
+	for _, c := range canned {
+		items = append(items, "1")
+		want = append(want, "error 1 "+c.name)
+	}
+	expectLines(t, runClient(t, url, srvPub, nil, items...), want...)
+
+	c := newGoClient(t, url, srvKey.Public())
+	for _, cr := range canned {
+		if err := exchange(t, c, 1); errorName(err) != cr.name {
+			t.Errorf("Go client, reply %.20s...: %v, want %s", cr.hex, err, cr.name)
+		}
+	}
 }

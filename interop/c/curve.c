@@ -176,9 +176,11 @@ const char *curve_open_reply(const struct client *cl, uint64_t N, const uint8_t 
                              uint8_t *body, size_t *body_len)
 {
 	size_t r = rlen(cl->suite);
-	if (len == 0 || in[0] != VERSION)
+	if (len == 0)
+		return "malformed";
+	if (in[0] != VERSION)
 		return "unknown-version";
-	if (len < 3)
+	if (len < 2)
 		return "malformed";
 	if (in[1] == KIND_HINT) {
 		if (len != 3)
@@ -187,7 +189,7 @@ const char *curve_open_reply(const struct client *cl, uint64_t N, const uint8_t 
 	}
 	if (in[1] != KIND_REPLY && in[1] != KIND_REFUSAL)
 		return "unknown-kind";
-	if (in[2] != cl->suite || len < 3 + r + TAG_LEN || (in[1] == KIND_REFUSAL && len != 3 + r + TAG_LEN + 1))
+	if (len < 3 || in[2] != cl->suite || len < 3 + r + TAG_LEN || (in[1] == KIND_REFUSAL && len != 3 + r + TAG_LEN + 1))
 		return "malformed";
 	int bad;
 	const uint8_t *R = in + 3, *box = in + 3 + r;
@@ -255,9 +257,9 @@ static struct peer *find_peer(struct server *sv, const uint8_t Ce[32])
 	return NULL;
 }
 
-/* Caches C' (§6.1), evicting the least recently used peer: its replay
- * window is lost, so the low-water mark rises to its highest T (§6.2). */
-static struct peer *add_peer(struct server *sv, const uint8_t Ce[32], int key, const struct keys *k)
+/* Caches a new C' (§6.1), evicting the least recently used peer: its
+ * replay window is lost, so the low-water mark rises to its highest T (§6.2). */
+static struct peer *add_peer(struct server *sv, const struct peer *fresh)
 {
 	struct peer *p = &sv->peers[0];
 	for (int i = 0; i < PEER_CACHE && p->in_use; i++)
@@ -265,22 +267,19 @@ static struct peer *add_peer(struct server *sv, const uint8_t Ce[32], int key, c
 			p = &sv->peers[i];
 	if (p->in_use && p->maxT > sv->lowwater)
 		sv->lowwater = p->maxT;
-	memset(p, 0, sizeof *p);
+	*p = *fresh;
 	p->in_use = 1;
-	p->key = key;
-	memcpy(p->Ce, Ce, 32);
-	p->k = *k;
 	p->used = ++sv->clock;
 	return p;
 }
 
 /* §6.2, RFC 6479 with 32 words of 64 bits: 2048 bits, of which 1984 are
- * the window. Returns 1 for a replay (seen, or more than 1984 below). */
+ * the window. Returns 1 for a replay (seen, or 1984 or more below). */
 static int window_seen(const struct peer *p, uint64_t N)
 {
 	if (N > p->last)
 		return 0;
-	if (N + 1984 < p->last)
+	if (N + 1984 <= p->last)
 		return 1;
 	return (p->window[(N >> 6) & 31] >> (N & 63)) & 1;
 }
@@ -383,24 +382,24 @@ void curve_server_handle(struct server *sv, uint64_t now, const uint8_t *in, siz
 	const uint8_t *Ce = in + 3;
 	uint64_t N = get64(in + 35), T = get64(in + 43);
 
-	/* 2, 3. find K for C' and open the body box */
-	struct peer *p = find_peer(sv, Ce);
+	/* 2, 3. find K for C' and open the body box. A new C' enters the
+	 * cache only once its request passes step 6. */
+	struct peer fresh, *p = find_peer(sv, Ce);
 	if (p) {
 		if (open_request_body(&p->k, in, len, body) != 0)
 			return hint(v, HINT_CANNOT_OPEN);
 	} else {
-		struct keys k;
-		int i;
-		for (i = 0; i < sv->nkeys; i++) {
-			if (derive(&k, Ce, sv->s[i]) != 0)
+		memset(&fresh, 0, sizeof fresh);
+		memcpy(fresh.Ce, Ce, 32);
+		for (fresh.key = 0; fresh.key < sv->nkeys; fresh.key++) {
+			if (derive(&fresh.k, Ce, sv->s[fresh.key]) != 0)
 				return drop(v, "drop:weak-key");
-			if (open_request_body(&k, in, len, body) == 0)
+			if (open_request_body(&fresh.k, in, len, body) == 0)
 				break;
 		}
-		if (i == sv->nkeys)
+		if (fresh.key == sv->nkeys)
 			return hint(v, HINT_CANNOT_OPEN);
-		p = add_peer(sv, Ce, i, &k);
-		sodium_memzero(&k, sizeof k);
+		p = &fresh;
 	}
 	v->t.k = p->k;
 	memcpy(v->t.Ce, Ce, 32);
@@ -434,6 +433,8 @@ void curve_server_handle(struct server *sv, uint64_t now, const uint8_t *in, siz
 	if ((now >= sv->freshness && T < now - sv->freshness) || T > now + sv->freshness || T <= sv->lowwater)
 		return refuse(sv, v, REFUSE_STALE, "refuse:stale");
 	/* 7. replay */
+	if (p == &fresh)
+		p = add_peer(sv, &fresh);
 	if (window_seen(p, N)) {
 		struct kept *k = find_kept(sv, Ce, N);
 		if (k && !k->answered)
