@@ -69,4 +69,8 @@ var (
 
 	// ErrProtocol: secsock supports this protocol only with mechanism "none".
 	ErrProtocol = errors.New("secsock: protocol not supported by this mechanism")
+
+	// ErrKeyFilePermissions: a secret key file can be read or written by
+	// group or others, so it is refused (as ssh does). Fix: chmod 600.
+	ErrKeyFilePermissions = errors.New("secsock: secret key file permissions too open")
 )
