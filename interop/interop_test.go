@@ -765,3 +765,27 @@ func TestClientErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSameServerBehaviour: the same C client requests get the same answers
+// from the Go server and from the C server: the replay window edge
+// (§6.2), a retried request answered from the reply cache (§6.3), and
+// freshness (§6 step 6).
+func TestSameServerBehaviour(t *testing.T) {
+	srvKey, srvHex, srvPub := key(t)
+	goSrv := startGoServer(t, srvKey)
+	cSrv := startCServer(t, srvHex)
+	items := []string{"10@2000", "10@17", "10@16", "10@17", "ping@1999", "ping@1999", "10@1", "70000@3000", "70000@3000", "ping"}
+	want := []string{"ok 10@2000", "ok 10@17", "error 10@16 replayed", "ok 10@17", "ok ping@1999", "ok ping@1999",
+		"error 10@1 replayed", "ok 70000@3000", "error 70000@3000 replayed", "ok ping"}
+	for _, url := range []string{goSrv.url, cSrv.url} {
+		expectLines(t, runClient(t, url, srvPub, nil, items...), want...)
+		expectLines(t, runClient(t, url, srvPub, []string{"-t", "-120500"}, "10", "ping"), "error 10 stale", "error ping stale")
+		expectLines(t, runClient(t, url, srvPub, []string{"-t", "-119000"}, "10"), "ok 10")
+	}
+	if n := goSrv.delivered.Load(); n != 4 {
+		t.Errorf("Go server delivered %d requests, want 4", n)
+	}
+	cSrv.expect(t, "deliver 10", "deliver 10", "refuse:replayed", "retry", "reply", "retry",
+		"refuse:replayed", "deliver 70000", "refuse:replayed", "reply",
+		"refuse:stale", "refuse:stale", "deliver 10")
+}

@@ -6,7 +6,8 @@
  *       (reason)" or "FAIL NAME: why", then a summary; exit 1 on a failure.
  *   secsock-c client URL SERVER_PUBLIC [-k CLIENT_SECRET] [-s box|aesgcm] [-t SKEW_MS] ITEM...
  *       sends one request per ITEM (a body size in bytes, or "ping"); the
- *       body is pattern(size) and the server must echo it. Prints "ok ITEM"
+ *       body is pattern(size) and the server must echo it. "ITEM@N" uses
+ *       counter N (tests of the replay window) instead of the next one. Prints "ok ITEM"
  *       or "error ITEM NAME" (NAME from SPEC §10, or "timeout", "mismatch").
  *   secsock-c server URL SERVER_SECRET [-p PREVIOUS_SECRET]... [-a AUTHORIZED_PUBLIC]... [-A]
  *       echoes every delivered request; -a turns the client policy on, -A
@@ -281,7 +282,9 @@ static int run_client(int argc, char **argv)
 		return 2;
 	}
 	for (uint64_t N = 1; i < argc; i++, N++) { /* N: the request counter, from 1 */
-		int ping = strcmp(argv[i], "ping") == 0;
+		int ping = strncmp(argv[i], "ping", 4) == 0;
+		if (strchr(argv[i], '@')) /* tests only: "SIZE@N" sends counter N */
+			N = strtoull(strchr(argv[i], '@') + 1, NULL, 10);
 		size_t size = ping ? 0 : strtoull(argv[i], NULL, 10), blen;
 		uint8_t *body = malloc(size + 1), *got = NULL;
 		nng_msg *m;
