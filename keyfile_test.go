@@ -3,6 +3,7 @@ package secsock
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -443,15 +444,17 @@ func addKeyFileSeeds(f *testing.F) {
 	}
 }
 
+var updateKeyFileFuzz = flag.Bool("update-keyfile-fuzz", false, "rewrite the key file fuzz seed files from keyFileFuzzSeeds")
+
 // TestKeyFileFuzzCorpora checks that every seed is committed in Go's
-// corpus file format; -update-fuzz (fuzz_test.go) rewrites them.
+// corpus file format; -update-keyfile-fuzz rewrites them.
 func TestKeyFileFuzzCorpora(t *testing.T) {
 	for _, target := range keyFileFuzzTargets {
 		dir := filepath.Join("testdata", "fuzz", target)
 		for name, s := range keyFileFuzzSeeds {
 			path := filepath.Join(dir, "seed-"+name)
 			want := "go test fuzz v1\n[]byte(" + strconv.Quote(s) + ")\n"
-			if *updateFuzz {
+			if *updateKeyFileFuzz {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -460,7 +463,7 @@ func TestKeyFileFuzzCorpora(t *testing.T) {
 				}
 			}
 			if got, err := os.ReadFile(path); err != nil || string(got) != want {
-				t.Errorf("%s: seed %s missing or stale (run go test -run TestKeyFileFuzzCorpora -update-fuzz): %v", target, name, err)
+				t.Errorf("%s: seed %s missing or stale (run go test -run TestKeyFileFuzzCorpora -update-keyfile-fuzz): %v", target, name, err)
 			}
 		}
 	}
