@@ -182,9 +182,9 @@ func (p *serverPolicy) hasKey(pub PublicKey) *SecretKey {
 // caches live as long as the socket, across policy and key changes, so
 // replay protection never resets.
 type curveServer struct {
-	policy atomic.Pointer[serverPolicy]
-	rand   io.Reader
-	now    func() time.Time
+	policy  atomic.Pointer[serverPolicy]
+	env     atomic.Pointer[serverEnv]
+	started atomic.Bool // a request was received: caches must now persist
 
 	mu      sync.Mutex
 	peers   *peerCache
@@ -203,13 +203,28 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 	return io.ReadFull(l.r, p)
 }
 
+// serverEnv is the server's randomness and clock (injected by tests).
+type serverEnv struct {
+	rand io.Reader
+	now  func() time.Time
+}
+
 func newCurveServer(rnd io.Reader, now func() time.Time, peers, replySlots, replyBytes int) *curveServer {
-	return &curveServer{
-		rand:    &lockedReader{r: bufio.NewReaderSize(rnd, 4096)},
-		now:     now,
-		peers:   newPeerCache(peers),
-		replies: newReplyCache(replySlots, replyBytes),
+	s := new(curveServer)
+	s.configure(rnd, now, peers, replySlots, replyBytes)
+	return s
+}
+
+// configure sets the clock, randomness and cache sizes. Once a request has
+// been received it does nothing: the caches hold replay state.
+func (s *curveServer) configure(rnd io.Reader, now func() time.Time, peers, replySlots, replyBytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started.Load() {
+		return
 	}
+	s.env.Store(&serverEnv{rand: &lockedReader{r: bufio.NewReaderSize(rnd, 4096)}, now: now})
+	s.peers, s.replies = newPeerCache(peers), newReplyCache(replySlots, replyBytes)
 }
 
 // ticket is what a REP context keeps between delivering a request and
@@ -236,7 +251,7 @@ type inbound struct {
 // openRequest runs the server's checks on one received body (SPEC.md §6)
 // and appends the delivered request body, if any, to dst.
 func (s *curveServer) openRequest(dst, wire []byte) inbound {
-	pol := s.policy.Load()
+	pol, env := s.policy.Load(), s.env.Load()
 	r, err := parseRequest(wire)
 	switch err {
 	case nil:
@@ -252,6 +267,7 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 
 	// Find the agreed key: cached, or by trying each server key.
 	s.mu.Lock()
+	s.started.Store(true)
 	p := s.peers.get(r.eph)
 	s.mu.Unlock()
 	var body []byte
@@ -277,7 +293,7 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 		}
 	}
 	refuse := func(reason Reason, code byte, client PublicKey) inbound {
-		out, err := appendReply(nil, kindRefusal, r.suite, p.key, r.counter, s.rand, []byte{code})
+		out, err := appendReply(nil, kindRefusal, r.suite, p.key, r.counter, env.rand, []byte{code})
 		if err != nil {
 			return inbound{reason: reason, client: client}
 		}
@@ -318,7 +334,7 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 	}
 
 	// Fresh, and not seen before by this instance?
-	now := uint64(s.now().UnixMilli())
+	now := uint64(env.now().UnixMilli())
 	w := uint64(pol.window.Milliseconds())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -341,7 +357,7 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 	s.replies.begin(key)
 	t := ticket{key: key, shared: p.key, suite: r.suite}
 	if isPing(r.kind) {
-		out, err := appendReply(nil, kindReply, t.suite, t.shared, t.key.counter, s.rand, nil)
+		out, err := appendReply(nil, kindReply, t.suite, t.shared, t.key.counter, env.rand, nil)
 		if err != nil {
 			return inbound{reason: ReasonMalformed}
 		}
@@ -355,7 +371,7 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 // retries.
 func (s *curveServer) sealReply(dst []byte, t ticket, body []byte) ([]byte, error) {
 	start := len(dst)
-	out, err := appendReply(dst, kindReply, t.suite, t.shared, t.key.counter, s.rand, body)
+	out, err := appendReply(dst, kindReply, t.suite, t.shared, t.key.counter, s.env.Load().rand, body)
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,9 @@ func (curveMechanism) newServer(c *config, old serverMechanism) (serverMechanism
 		return nil, ErrNoKey
 	}
 	s, ok := old.(*curveServer)
-	if !ok {
+	if ok {
+		s.configure(c.rand, c.now, c.peerCache, c.replySlots, c.replyBytes)
+	} else {
 		s = newCurveServer(c.rand, c.now, c.peerCache, c.replySlots, c.replyBytes)
 	}
 	s.policy.Store(&serverPolicy{

@@ -158,10 +158,16 @@ func (s *Socket) SetOption(name string, v any) error {
 		s.eng.Store(nil)
 	}
 	s.mu.Unlock()
-	if ok {
-		return err
+	if !ok {
+		return s.Socket.SetOption(name, v)
 	}
-	return s.Socket.SetOption(name, v)
+	if err == nil && s.server {
+		// Goroutines already waiting in Recv hold the current engine:
+		// rebuild now so that a new policy or key set applies to the
+		// next request they receive (the server state is shared).
+		s.engine()
+	}
+	return err
 }
 
 // GetOption reads a secsock option or passes the name on to mangos.

@@ -210,6 +210,7 @@ func (tp *tap) pump(from, to mangos.Socket, requests bool) {
 		if requests {
 			tp.requests = append(tp.requests, bytes.Clone(m.Body))
 		} else {
+			moveRequestID(m)
 			tp.replies = append(tp.replies, bytes.Clone(m.Body))
 			if tp.alterReply != nil {
 				tp.alterReply(m)
@@ -219,6 +220,16 @@ func (tp *tap) pump(from, to mangos.Socket, requests bool) {
 		if err := to.SendMsg(m); err != nil {
 			m.Free()
 		}
+	}
+}
+
+// moveRequestID moves the request ID that a raw xreq socket leaves at the
+// front of a reply's body back into the header, where xrep expects it:
+// the same bytes on the wire, but Body is then exactly the sealed reply.
+func moveRequestID(m *mangos.Message) {
+	if len(m.Body) >= 4 {
+		m.Header = append(m.Header, m.Body[:4]...)
+		m.Body = m.Body[4:]
 	}
 }
 
