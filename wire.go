@@ -103,6 +103,11 @@ func suiteKnown(s byte) bool { return s == suiteBox || s == suiteAESGCM }
 // that steady state does none.
 var scalarMults atomic.Uint64
 
+// gcmScratch holds AES-GCM nonces and additional data: slices passed to
+// cipher.AEAD methods escape, so stack arrays would cost one heap
+// allocation per message. The bytes are public.
+var gcmScratch = sync.Pool{New: func() any { return new([32]byte) }}
+
 // sharedKey is what a pair of keys agrees on: the crypto_box key
 // (HSalsa20 of the X25519 output), and AES-GCM keys derived from it on
 // first use.
@@ -257,10 +262,13 @@ func appendRequest(dst []byte, kind, suite byte, eph PublicKey, counter, timesta
 	switch suite {
 	case suiteAESGCM:
 		c2s, _ := k.gcm()
-		var n [12]byte
+		sc := gcmScratch.Get().(*[32]byte)
+		n := sc[:12]
 		copy(n[:8], nb[:8])
 		copy(n[8:], requestNonce[:])
-		return c2s.Seal(dst, n[:], body, dst[start:start+requestHeaderLen])
+		dst = c2s.Seal(dst, n, body, dst[start:start+requestHeaderLen])
+		gcmScratch.Put(sc)
+		return dst
 	default:
 		n := boxNonce(kind, suite, nb[:8], nb[8:])
 		return box.SealAfterPrecomputation(dst, body, &n, &k.box)
@@ -288,11 +296,13 @@ func openRequestBody(dst []byte, r *request, k *sharedKey) ([]byte, error) {
 	switch r.suite {
 	case suiteAESGCM:
 		c2s, _ := k.gcm()
-		var n [12]byte
+		sc := gcmScratch.Get().(*[32]byte)
+		n := sc[:12]
 		copy(n[:8], nb[:8])
 		copy(n[8:], requestNonce[:])
 		var err error
-		dst, err = c2s.Open(dst, n[:], r.sealed, r.header)
+		dst, err = c2s.Open(dst, n, r.sealed, r.header)
+		gcmScratch.Put(sc)
 		ok = err == nil
 	default:
 		n := boxNonce(r.kind, r.suite, nb[:8], nb[8:])
@@ -312,20 +322,26 @@ func appendReply(dst []byte, kind, suite byte, k *sharedKey, reqCounter uint64, 
 	start := len(dst)
 	dst = append(dst, version1, kind, suite)
 	rl := replyRandLen(suite)
-	var r [maxSuiteRandLen]byte
-	if _, err := io.ReadFull(rnd, r[:rl]); err != nil {
+	// R is read straight into dst: a local array would escape through
+	// the io.Reader and cost an allocation per reply.
+	var zero [maxSuiteRandLen]byte
+	dst = append(dst, zero[:rl]...)
+	r := dst[len(dst)-rl:]
+	if _, err := io.ReadFull(rnd, r); err != nil {
 		return nil, fmt.Errorf("secsock: reading randomness: %w", err)
 	}
-	dst = append(dst, r[:rl]...)
 	var nc [8]byte
 	binary.BigEndian.PutUint64(nc[:], reqCounter)
 	switch suite {
 	case suiteAESGCM:
 		_, s2c := k.gcm()
-		var ad [replyHeaderBase + replyRandLenGCM + 8]byte
-		copy(ad[:], dst[start:])
+		sc := gcmScratch.Get().(*[32]byte)
+		ad := sc[:replyHeaderBase+replyRandLenGCM+8]
+		copy(ad, dst[start:])
 		copy(ad[replyHeaderBase+replyRandLenGCM:], nc[:])
-		return s2c.Seal(dst, r[:rl], body, ad[:]), nil
+		dst = s2c.Seal(dst, r, body, ad)
+		gcmScratch.Put(sc)
+		return dst, nil
 	default:
 		n := boxNonce(kind, suite, nc[:], r[:rl])
 		return box.SealAfterPrecomputation(dst, body, &n, &k.box), nil
@@ -372,11 +388,13 @@ func openReply(dst []byte, suite byte, k *sharedKey, reqCounter uint64, b []byte
 	switch suite {
 	case suiteAESGCM:
 		_, s2c := k.gcm()
-		var ad [replyHeaderBase + replyRandLenGCM + 8]byte
-		copy(ad[:], b[:hl])
+		sc := gcmScratch.Get().(*[32]byte)
+		ad := sc[:replyHeaderBase+replyRandLenGCM+8]
+		copy(ad, b[:hl])
 		copy(ad[hl:], nc[:])
 		var err error
-		dst, err = s2c.Open(dst, r, sealed, ad[:])
+		dst, err = s2c.Open(dst, r, sealed, ad)
+		gcmScratch.Put(sc)
 		ok = err == nil
 	default:
 		n := boxNonce(kind, suite, nc[:], r)
