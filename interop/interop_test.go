@@ -55,12 +55,12 @@ func TestMain(m *testing.M) {
 }
 
 func build() {
-	cc := os.Getenv("CC")
+	cc := os.Getenv("SECSOCK_CC") // not CC: cgo (needed by -race) uses that
 	if cc == "" {
 		cc = "cc"
 	}
 	if _, err := exec.LookPath(cc); err != nil {
-		buildSkip = fmt.Sprintf("no C compiler: %q not found in PATH (install gcc, or set CC)", cc)
+		buildSkip = fmt.Sprintf("no C compiler: %q not found in PATH (install gcc, or set SECSOCK_CC)", cc)
 		return
 	}
 	var err error

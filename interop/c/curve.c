@@ -220,29 +220,29 @@ const char *curve_open_reply(const struct client *cl, uint64_t N, const uint8_t 
 
 /* ---- server (§6) ---- */
 
-static void drop(struct verdict *v, const char *what)
+static enum action drop(struct verdict *v, const char *what)
 {
-	v->action = DROP;
 	v->what = what;
+	return v->action = DROP;
 }
 
-static void hint(struct verdict *v, uint8_t reason)
+static enum action hint(struct verdict *v, uint8_t reason)
 {
-	v->action = ANSWER;
 	v->what = reason == HINT_UNSUPPORTED ? "hint:unsupported" : "hint:cannot-open";
 	v->buf[0] = VERSION;
 	v->buf[1] = KIND_HINT;
 	v->buf[2] = reason;
 	v->answer = v->buf;
 	v->answer_len = 3;
+	return v->action = ANSWER;
 }
 
-static void refuse(struct server *sv, struct verdict *v, uint8_t reason, const char *what)
+static enum action refuse(struct server *sv, struct verdict *v, uint8_t reason, const char *what)
 {
-	v->action = ANSWER;
 	v->what = what;
 	v->answer = v->buf;
 	v->answer_len = seal_answer(sv->fixed_R, &v->t, KIND_REFUSAL, &reason, 1, v->buf);
+	return v->action = ANSWER;
 }
 
 static struct peer *find_peer(struct server *sv, const uint8_t Ce[32])
@@ -359,7 +359,7 @@ static int authorized(const struct server *sv, const uint8_t *C)
 	return 0;
 }
 
-void curve_server_handle(struct server *sv, uint64_t now, const uint8_t *in, size_t len,
+enum action curve_server_handle(struct server *sv, uint64_t now, const uint8_t *in, size_t len,
                          uint8_t *body, struct verdict *v)
 {
 	memset(v, 0, sizeof *v);
@@ -440,11 +440,10 @@ void curve_server_handle(struct server *sv, uint64_t now, const uint8_t *in, siz
 		if (k && !k->answered)
 			return drop(v, "retry"); /* still being handled */
 		if (k && k->bytes) {
-			v->action = ANSWER;
 			v->what = "retry";
 			v->answer = k->bytes;
 			v->answer_len = k->len;
-			return;
+			return v->action = ANSWER;
 		}
 		return refuse(sv, v, REFUSE_REPLAYED, "refuse:replayed");
 	}
@@ -454,16 +453,15 @@ void curve_server_handle(struct server *sv, uint64_t now, const uint8_t *in, siz
 	start_kept(sv, Ce, N);
 	/* 8. a ping is answered here, a request delivered */
 	if (ping) {
-		v->action = ANSWER;
 		v->what = "reply";
 		v->answer = v->buf;
 		v->answer_len = seal_answer(sv->fixed_R, &v->t, KIND_REPLY, body, 0, v->buf);
 		finish_kept(sv, &v->t, v->buf, v->answer_len);
-		return;
+		return v->action = ANSWER;
 	}
-	v->action = DELIVER;
 	v->what = "deliver";
 	v->body_len = len - off - TAG_LEN;
+	return v->action = DELIVER;
 }
 
 size_t curve_seal_reply(struct server *sv, const struct ticket *t, const uint8_t *body, size_t len, uint8_t *out)

@@ -114,7 +114,7 @@ const char *curve_open_reply(const struct client *cl, uint64_t N, const uint8_t 
                              uint8_t *body, size_t *body_len);
 
 /* Server checks of §6 on one received body; body must hold len bytes. */
-void curve_server_handle(struct server *sv, uint64_t now, const uint8_t *in, size_t len,
+enum action curve_server_handle(struct server *sv, uint64_t now, const uint8_t *in, size_t len,
                          uint8_t *body, struct verdict *v);
 /* Seals the application's reply to a delivered request (out: len +
  * REPLY_OVERHEAD bytes) and keeps it for retries. Returns its length. */
