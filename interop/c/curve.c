@@ -88,6 +88,8 @@ static int open_request_body(const struct keys *k, const uint8_t *in, size_t len
 int curve_client_init(struct client *cl, const uint8_t S[32], const uint8_t *c, const uint8_t *ce, uint8_t suite)
 {
 	memset(cl, 0, sizeof *cl);
+	if (suite != SUITE_BOX && !(suite == SUITE_AESGCM && aesgcm_ok))
+		return -1;
 	cl->suite = suite;
 	if (ce)
 		memcpy(cl->ce, ce, 32);

@@ -271,7 +271,7 @@ static int run_client(int argc, char **argv)
 	}
 	struct client cl;
 	if (curve_client_init(&cl, S, vouched ? c : NULL, NULL, suite) != 0) {
-		fprintf(stderr, "weak key\n");
+		fprintf(stderr, "weak server key, or suite not available\n");
 		return 2;
 	}
 	nng_socket s;
