@@ -42,8 +42,7 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 
-	// The device: raw sockets, no keys. A tap on the front socket would
-	// see only what the device sees; here we check the forwarded bodies.
+	// The device: raw sockets, no keys.
 	front, err := xrep.NewSocket()
 	if err != nil {
 		return err
