@@ -3,9 +3,16 @@
 // and libnng) against the Go library over tcp loopback, and replays the
 // test vectors with it.
 //
-// The C code is built with "cc ... -lsodium -lnng -lpthread". Without a C
-// compiler or the libraries the tests skip with a loud message, except
-// when the CI environment variable is set: then they fail.
+// The C code is built with "cc ... -lsodium -lnng -lpthread" (SECSOCK_CC
+// overrides cc). Without a C compiler or the libraries the tests skip with
+// a loud message (go test -v shows it), except when the CI environment
+// variable is set: then they fail. On Debian:
+//
+//	apt-get install -y --no-install-recommends libsodium-dev libnng-dev
+//	go test -race -v ./interop/
+//
+// By hand: cc -o secsock-c c/main.c c/curve.c -lsodium -lnng -lpthread,
+// then ./secsock-c vectors ../testdata/vectors (usage in c/main.c).
 package interop
 
 import (
