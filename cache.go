@@ -53,15 +53,20 @@ func (c *peerCache) add(p *peer) *peer {
 		return old
 	}
 	for len(c.byKey) >= c.max && c.lru.Len() > 0 {
-		victim := c.lru.Remove(c.lru.Back()).(*peer)
-		delete(c.byKey, victim.eph)
-		if victim.maxT > c.lowWater {
-			c.lowWater = victim.maxT
-		}
+		c.evict(c.lru.Back().Value.(*peer))
 	}
 	p.elem = c.lru.PushFront(p)
 	c.byKey[p.eph] = p
 	return p
+}
+
+// evict forgets p and raises the low-water mark to its newest request.
+func (c *peerCache) evict(p *peer) {
+	c.lru.Remove(p.elem)
+	delete(c.byKey, p.eph)
+	if p.maxT > c.lowWater {
+		c.lowWater = p.maxT
+	}
 }
 
 func (c *peerCache) len() int { return len(c.byKey) }

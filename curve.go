@@ -269,14 +269,18 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 	s.mu.Lock()
 	s.started.Store(true)
 	p := s.peers.get(r.eph)
+	if p != nil && pol.hasKey(p.server) == nil {
+		// Its server key was retired: forget it (raising the low-water
+		// mark, so its replay window stays in force) and try the others.
+		s.peers.evict(p)
+		p = nil
+	}
 	s.mu.Unlock()
 	var body []byte
-	if p != nil && pol.hasKey(p.server) != nil {
+	if p != nil {
 		if body, err = openRequestBody(dst, &r, p.key); err != nil {
 			return inbound{reason: ReasonForged, respond: appendHint(nil, hintCannotOpen)}
 		}
-	} else if p != nil {
-		return inbound{reason: ReasonForged, respond: appendHint(nil, hintCannotOpen)} // its server key was retired
 	} else {
 		for i := range pol.keys {
 			k, err := precompute(r.eph, &pol.keys[i].secret)

@@ -922,3 +922,60 @@ func TestServerKeyRotation(t *testing.T) {
 		t.Fatalf("after rotation: %v", err)
 	}
 }
+
+// TestMaxRecvSizeCountsBodies: mangos counts header plus sealed body
+// against OptionMaxRecvSize and drops bigger messages silently; with
+// curve the limit applies to the application's bodies instead, so a body
+// of exactly the limit still arrives.
+func TestMaxRecvSizeCountsBodies(t *testing.T) {
+	sk := mustKey(t)
+	const limit = 4096
+	w := newRep(t, sk, mangos.OptionMaxRecvSize, limit)
+	serveEcho(t, 0, w)
+	cl := newReq(t, sk.Public(), OptionSecretKey, mustKey(t), mangos.OptionMaxRecvSize, limit+len("echo:"))
+	listenOn(t, w, "tcp")(cl)
+	if v, _ := w.GetOption(mangos.OptionMaxRecvSize); v != limit {
+		t.Fatalf("GetOption gives %v, want the application's %d", v, limit)
+	}
+	if _, err := roundTrip(cl, string(bytes.Repeat([]byte{'x'}, limit))); err != nil {
+		t.Fatalf("body at the limit: %v", err)
+	}
+	// Mechanism none: exactly mangos.
+	plain, _ := NewRepSocket()
+	defer plain.Close()
+	plain.SetOption(mangos.OptionMaxRecvSize, 1000)
+	mustSet(t, plain, OptionMechanism, MechanismNone)
+	if v, _ := plain.Socket.GetOption(mangos.OptionMaxRecvSize); v != 1000 {
+		t.Fatalf("none: wrapped socket limit %v, want 1000", v)
+	}
+}
+
+// TestRetiredServerKeyWithCachedPeer: a short-term key cached under a
+// server key that is then removed is tried against the remaining keys
+// (SPEC §6 step 2), and forgetting it keeps its replay window in force
+// through the low-water mark.
+func TestRetiredServerKeyWithCachedPeer(t *testing.T) {
+	a, b := seeded("retire a"), seeded("retire b")
+	w := vectorWorld{eph: seeded("retire eph"), anonymous: true, suite: suiteBox, counter: 1, ts: vectorTime, now: vectorTime, window: 120000}
+	w.servers = []SecretKey{a, b}
+	w.replyRandom = bytes.Repeat([]byte{9}, 64)
+	srv := w.serverState()
+	_, toB := w.sealRequest(b.Public(), false, []byte("one"))
+	if in := srv.openRequest(nil, toB); !in.deliver {
+		t.Fatalf("sealed to b: %v", serverOutcome(in))
+	}
+	srv.policy.Store(&serverPolicy{keys: []SecretKey{a}, window: 2 * time.Minute})
+	w.counter, w.ts = 2, vectorTime+1
+	_, toA := w.sealRequest(a.Public(), false, []byte("two"))
+	if in := srv.openRequest(nil, toA); !in.deliver {
+		t.Fatalf("same C' sealed to a after b was retired: %v", serverOutcome(in))
+	}
+	if in := srv.openRequest(nil, toB); serverOutcome(in) != "hint:cannot-open" {
+		t.Fatalf("request to the retired key: %v", serverOutcome(in))
+	}
+	w.counter, w.ts = 1, vectorTime // replay of counter 1 under key a: below the low-water mark
+	_, old := w.sealRequest(a.Public(), false, []byte("one"))
+	if in := srv.openRequest(nil, old); serverOutcome(in) != "refuse:stale" {
+		t.Fatalf("old request after eviction: %v", serverOutcome(in))
+	}
+}

@@ -45,10 +45,11 @@ type Socket struct {
 	server bool // REP (true) or REQ (false)
 	stats  counters
 
-	mu  sync.Mutex // guards cfg, srv and building eng
-	cfg config
-	srv serverMechanism        // kept across option changes
-	eng atomic.Pointer[engine] // nil: rebuild from cfg
+	mu      sync.Mutex // guards cfg, srv, maxRecv and building eng
+	cfg     config
+	maxRecv *int                   // the application's mangos.OptionMaxRecvSize (nil: not read yet)
+	srv     serverMechanism        // kept across option changes
+	eng     atomic.Pointer[engine] // nil: rebuild from cfg
 
 	def exchange // the default context's state
 }
@@ -152,10 +153,16 @@ func (s *Socket) engine() *engine {
 // SetOption sets a secsock option (see the Option constants) or passes
 // the name on to mangos.
 func (s *Socket) SetOption(name string, v any) error {
+	if name == mangos.OptionMaxRecvSize {
+		return s.setMaxRecvSize(v)
+	}
 	s.mu.Lock()
 	ok, err := s.cfg.set(name, v)
 	if ok && err == nil {
 		s.eng.Store(nil)
+		if name == OptionMechanism {
+			err = s.applyMaxRecvSize()
+		}
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -170,9 +177,54 @@ func (s *Socket) SetOption(name string, v any) error {
 	return err
 }
 
+// maxSealOverhead is what a wrapped socket's receive limit adds to the
+// application's: the most that sealing adds to a body (a vouched request;
+// replies add less) plus an SP header of up to 16 hops, which mangos
+// counts too.
+const maxSealOverhead = vouchRequestOver + 16*4
+
+// setMaxRecvSize takes mangos.OptionMaxRecvSize as a limit on the
+// application's bodies: with a sealing mechanism the wrapped socket
+// allows maxSealOverhead more, so that a body at the limit is not dropped
+// silently once sealed (mangos counts the header and the sealed body).
+func (s *Socket) setMaxRecvSize(v any) error {
+	n, ok := v.(int)
+	if !ok || n < 0 {
+		return mangos.ErrBadValue
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxRecv = &n
+	return s.applyMaxRecvSize()
+}
+
+// applyMaxRecvSize sets the wrapped socket's limit; s.mu is held.
+func (s *Socket) applyMaxRecvSize() error {
+	if s.maxRecv == nil {
+		v, err := s.Socket.GetOption(mangos.OptionMaxRecvSize)
+		if err != nil {
+			return nil // the protocol has no such option
+		}
+		n := v.(int)
+		if s.cfg.mechanism != MechanismNone && n > 0 {
+			n -= maxSealOverhead // it was raised for sealing before
+		}
+		s.maxRecv = &n
+	}
+	n := *s.maxRecv
+	if s.cfg.mechanism != MechanismNone && n > 0 {
+		n += maxSealOverhead
+	}
+	return s.Socket.SetOption(mangos.OptionMaxRecvSize, n)
+}
+
 // GetOption reads a secsock option or passes the name on to mangos.
 func (s *Socket) GetOption(name string) (any, error) {
 	s.mu.Lock()
+	if name == mangos.OptionMaxRecvSize && s.maxRecv != nil {
+		defer s.mu.Unlock()
+		return *s.maxRecv, nil
+	}
 	ok, v, err := s.cfg.get(name)
 	s.mu.Unlock()
 	if ok {
