@@ -452,8 +452,19 @@ func roundTrip(c mangos.Context, payload []byte) error {
 	return nil
 }
 
+// tolerated are errors a loaded machine can cause without a bug: a
+// request whose sealing goroutine was descheduled while the other
+// contexts advanced the counter past the server's replay window is
+// refused as replayed (or stale). They are counted, not fatal.
+func tolerated(err error) bool {
+	return errors.Is(err, secsock.ErrReplayed) || errors.Is(err, secsock.ErrStale)
+}
+
+// failures counts tolerated errors over the whole run.
+var failures atomic.Int64
+
 // throughput runs round trips on every context concurrently for d and
-// returns round trips per second.
+// returns successful round trips per second.
 func (f *fixture) throughput(payload []byte, d time.Duration) (float64, error) {
 	var count atomic.Int64
 	var firstErr error
@@ -467,6 +478,9 @@ func (f *fixture) throughput(payload []byte, d time.Duration) (float64, error) {
 			defer wg.Done()
 			for n := 0; n < 50_000_000 && time.Now().Before(deadline); n++ {
 				if err := roundTrip(c, payload); err != nil {
+					if tolerated(err) && failures.Add(1) < 1000 {
+						continue
+					}
 					mu.Lock()
 					firstErr = cmpOr(firstErr, err)
 					mu.Unlock()
@@ -605,6 +619,7 @@ type report struct {
 	Cell      string    `json:"cell_duration"`
 	Contexts  int       `json:"contexts"`
 	Fresh     int       `json:"fresh_sockets_per_rep"`
+	Failures  int64     `json:"tolerated_failures"` // ErrReplayed/ErrStale under load, see tolerated
 	Summaries []summary `json:"summaries"`
 	Ratios    []ratio   `json:"ratios"`
 }
@@ -777,6 +792,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	progress("done in %.0fs\n", time.Since(started).Seconds())
 
 	rep := buildReport(o, res)
+	rep.Failures = failures.Load()
 	var md strings.Builder
 	writeMarkdown(&md, o, rep, res)
 	io.WriteString(stdout, md.String())
@@ -1026,6 +1042,9 @@ func writeMarkdown(w io.Writer, o *options, rep report, res *results) {
 			}
 		}
 		fmt.Fprintln(w)
+	}
+	if rep.Failures > 0 {
+		fmt.Fprintf(w, "Note: %d round trips failed with ErrReplayed or ErrStale (a request sealed, then delayed past the server's replay window by scheduling) and were not counted.\n\n", rep.Failures)
 	}
 	table(fmt.Sprintf("Throughput: round trips/s, %d REQ contexts against %d REP contexts (higher is better)", o.contexts, o.contexts), "tput_rps", true)
 	table("Throughput in MB/s of payload each way (same runs)", "tput_MBps", true)
