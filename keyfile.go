@@ -256,14 +256,18 @@ func LoadSecretKeyFile(path string) (SecretKey, error) {
 	if !fi.Mode().IsRegular() {
 		return SecretKey{}, &FileError{Path: path, Msg: "not a regular file"}
 	}
-	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		return SecretKey{}, &FileError{Path: path, Err: ErrKeyFilePermissions,
-			Msg: fmt.Sprintf("secret key file permissions %04o are too open: group or others can access it (fix: chmod 600 %s)", perm, path)}
-	}
 	data, err := readLimited(f, path)
 	defer clear(data)
 	if err != nil {
 		return SecretKey{}, err
+	}
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
+		if bytes.HasPrefix(bytes.TrimSpace(data), []byte(publicKeyFilePrefix)) {
+			// Public key files are meant to be readable: say what it is.
+			return SecretKey{}, &FileError{Path: path, Line: 1, Msg: "this is a public key file, not a secret key file"}
+		}
+		return SecretKey{}, &FileError{Path: path, Err: ErrKeyFilePermissions,
+			Msg: fmt.Sprintf("secret key file permissions %04o are too open: group or others can access it (fix: chmod 600 %s)", perm, path)}
 	}
 	k, err := ParseSecretKeyFile(data)
 	return k, withPath(path, err)

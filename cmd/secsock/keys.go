@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/secsock/secsock"
+)
+
+const keygenUsage = `Usage: secsock keygen [flags] NAME
+
+Writes a new curve25519 key pair: the secret key to NAME.key (mode 0600,
+never overwritten) and the public key to NAME.pub, and prints the public
+key. Give NAME.pub to peers; keep NAME.key private. A .pub file is also a
+valid line of an authorized keys file:
+
+  cat alice.pub >> authorized_keys
+
+Flags:
+  --name TEXT   name written after the key in NAME.pub (default: NAME's base name)
+  -q, --quiet   print only the public key
+
+Examples:
+  secsock keygen server
+  secsock keygen --name "alice@laptop" keys/alice
+`
+
+func runKeygen(e *env, args []string) error {
+	fs := newFlags("keygen")
+	name := fs.String("name", "", "")
+	var quiet bool
+	fs.BoolVar(&quiet, "q", false, "")
+	fs.BoolVar(&quiet, "quiet", false, "")
+	if err := parseFlags("keygen", fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("keygen", "want one NAME argument (files NAME.key and NAME.pub)")
+	}
+	base := strings.TrimSuffix(fs.Arg(0), ".key")
+	if *name == "" {
+		*name = filepath.Base(base)
+	}
+	secPath, pubPath := base+".key", base+".pub"
+	for _, p := range []string{secPath, pubPath} {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s already exists; not overwriting it (choose another NAME)", p)
+		}
+	}
+	k, err := secsock.GenerateKey()
+	if err != nil {
+		return err
+	}
+	if err := secsock.WriteSecretKeyFile(secPath, k); err != nil {
+		return err
+	}
+	if err := secsock.WritePublicKeyFile(pubPath, k.Public(), *name); err != nil {
+		os.Remove(secPath) // both or neither
+		return err
+	}
+	if !quiet {
+		fmt.Fprintf(e.stderr, "secsock keygen: wrote %s (secret: keep private) and %s (public)\n", secPath, pubPath)
+	}
+	fmt.Fprintln(e.stdout, k.Public())
+	return nil
+}
+
+const pubkeyUsage = `Usage: secsock pubkey FILE
+
+Prints the public key of the secret key file FILE (which must not be
+readable by group or others: chmod 600 FILE). The secret is never printed.
+
+Example:
+  secsock pubkey server.key > server.pub.txt
+`
+
+func runPubkey(e *env, args []string) error {
+	fs := newFlags("pubkey")
+	if err := parseFlags("pubkey", fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("pubkey", "want one FILE argument (a secret key file)")
+	}
+	k, err := secsock.LoadSecretKeyFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, k.Public())
+	return nil
+}
+
+// loadPublicKey reads v as a public key file if one exists there, else
+// as key text. The error never repeats v (it could be a secret pasted by
+// mistake).
+func loadPublicKey(flagName, v string) (secsock.PublicKey, error) {
+	if v == "" {
+		return secsock.PublicKey{}, fmt.Errorf("--%s is empty", flagName)
+	}
+	if _, err := os.Stat(v); err == nil {
+		return secsock.LoadPublicKeyFile(v)
+	}
+	k, err := secsock.ParsePublicKey(v)
+	if err != nil {
+		if errors.Is(err, secsock.ErrWeakKey) {
+			return k, fmt.Errorf("--%s: weak (small-order) public key, refused", flagName)
+		}
+		return k, fmt.Errorf("--%s: no such file, and not a public key either (want a .pub file or 40-character Z85 key text)", flagName)
+	}
+	return k, nil
+}
