@@ -376,6 +376,22 @@ func TestCommandEndToEnd(t *testing.T) {
 		wantFail(t, runCmd(t, tr, dir, "", "device", "--front-bind", "tcp://127.0.0.1:0", "--back-bind", "tcp://127.0.0.1:0", "--key", "server.key"), 2, "needs no keys")
 	})
 
+	t.Run("server key rotation", func(t *testing.T) {
+		newPub := strings.TrimSpace(mustRun(t, tr, dir, "", "keygen", "-q", "server2").stdout)
+		rot := start(t, tr, dir, "rep", "--bind", "tcp://127.0.0.1:0", "--key", "server2.key", "--previous-key", "server.key", "-D", "rotated")
+		m, _ := rot.waitLine(t, 0, listenRE)
+		for _, sk := range []string{"server.pub", "server2.pub", newPub} {
+			r := mustRun(t, tr, dir, "", "req", "--connect", m[1], "--server-key", sk, "--key", "alice.key", "-D", "x")
+			if r.stdout != "rotated\n" {
+				t.Fatalf("server key %s: %q", sk, r.stdout)
+			}
+		}
+		r := runCmd(t, tr, dir, "", "req", "--connect", m[1], "--server-key", "mallory.pub", "-D", "x")
+		wantFail(t, r, 1, "wrong server key")
+		k, _ := secsock.LoadSecretKeyFile(filepath.Join(dir, "server2.key"))
+		secrets["server2"] = k
+	})
+
 	t.Run("usage and errors", func(t *testing.T) {
 		wantFail(t, runCmd(t, tr, dir, "", "req", "--connect", addr, "-D", "x"), 2, "--server-key is required")
 		wantFail(t, runCmd(t, tr, dir, "", "frobnicate"), 2, "unknown command")
