@@ -567,3 +567,78 @@ func FuzzParseAuthorizedKeys(f *testing.F) {
 		}
 	})
 }
+
+// TestReloadAuthorizedKeysUnderLoad reloads the file continuously while
+// an authorized client sends requests from several contexts: none fails.
+func TestReloadAuthorizedKeysUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	serverKey, alice := mustKey(t), mustKey(t)
+	files := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}
+	os.WriteFile(files[0], FormatAuthorizedKeys(AuthorizedKeys{{alice.Public(), "alice"}}), 0o644)
+	os.WriteFile(files[1], FormatAuthorizedKeys(AuthorizedKeys{{mustKey(t).Public(), "other"}, {alice.Public(), "alice"}}), 0o644)
+	req, rep := pair(t, inprocAddr(t), serverKey, OptionSecretKey, alice)
+	if _, err := rep.ReloadAuthorizedKeys(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	serveAll(rep)
+
+	stop := make(chan struct{})
+	reloads := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				reloads <- n
+				return
+			default:
+			}
+			if _, err := rep.ReloadAuthorizedKeys(files[n%2]); err != nil {
+				t.Error(err)
+			}
+			n++
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	const workers, each = 4, 25
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			c, err := req.OpenContext()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			for i := 0; i < each; i++ {
+				msg := []byte{byte(w), byte(i)}
+				if err := c.Send(msg); err != nil {
+					errs <- err
+					return
+				}
+				got, err := c.Recv()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(got, msg) {
+					errs <- errors.New("reply mismatch")
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("request during reloads: %v", err)
+		}
+	}
+	close(stop)
+	if n := <-reloads; n < 2 {
+		t.Fatalf("only %d reloads ran", n)
+	}
+	if st := rep.Stats(); st.Rejected[ReasonNotAuthorized] != 0 || st.Opened != workers*each {
+		t.Fatalf("stats %+v", st)
+	}
+}
