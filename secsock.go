@@ -151,7 +151,10 @@ func (s *Socket) engine() *engine {
 }
 
 // SetOption sets a secsock option (see the Option constants) or passes
-// the name on to mangos.
+// the name on to mangos. With a mechanism other than "none",
+// mangos.OptionMaxRecvSize (int, default 1 MiB) limits the application's
+// bodies: the wrapped socket allows the sealing overhead and SP header
+// more, so that a body at the limit is not dropped silently.
 func (s *Socket) SetOption(name string, v any) error {
 	if name == mangos.OptionMaxRecvSize {
 		return s.setMaxRecvSize(v)
