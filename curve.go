@@ -40,6 +40,7 @@ type curveClient struct {
 	vouchKey *sharedKey // long-term C with server S, computed once
 	mu       sync.Mutex
 	sess     *clientSession
+	cur      atomic.Pointer[clientSession] // c.sess, for the lock-free fast path
 }
 
 func newCurveClient(cfg clientConfig) (*curveClient, error) {
@@ -60,6 +61,14 @@ func newCurveClient(cfg clientConfig) (*curveClient, error) {
 // session returns the current short-term session, making a new one when
 // the old one has sealed maxMessages requests or reached maxAge.
 func (c *curveClient) session() (*clientSession, uint64, error) {
+	// Fast path without the lock: contexts sealing concurrently only
+	// share the atomic counter. Counters taken past maxMessages are
+	// never used.
+	if s := c.cur.Load(); s != nil && c.cfg.now().Before(s.expires) {
+		if n := s.counter.Add(1); n <= c.cfg.maxMessages {
+			return s, n, nil
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := c.sess; s != nil && c.cfg.now().Before(s.expires) {
@@ -82,6 +91,7 @@ func (c *curveClient) session() (*clientSession, uint64, error) {
 	}
 	s.counter.Store(1)
 	c.sess = s
+	c.cur.Store(s)
 	return s, 1, nil
 }
 
@@ -184,7 +194,8 @@ func (p *serverPolicy) hasKey(pub PublicKey) *SecretKey {
 type curveServer struct {
 	policy  atomic.Pointer[serverPolicy]
 	env     atomic.Pointer[serverEnv]
-	started atomic.Bool // a request was received: caches must now persist
+	started atomic.Bool          // a request was received: caches must now persist
+	last    atomic.Pointer[peer] // peer of the last delivered request, looked up without the lock
 
 	mu      sync.Mutex
 	peers   *peerCache
@@ -265,17 +276,24 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 		return inbound{reason: ReasonMalformed}
 	}
 
-	// Find the agreed key: cached, or by trying each server key.
-	s.mu.Lock()
-	s.started.Store(true)
-	p := s.peers.get(r.eph)
-	if p != nil && pol.hasKey(p.server) == nil {
-		// Its server key was retired: forget it (raising the low-water
-		// mark, so its replay window stays in force) and try the others.
-		s.peers.evict(p)
-		p = nil
+	// Find the agreed key: cached, or by trying each server key. The
+	// peer of the last delivered request is tried first without the
+	// lock (one busy client is the common case); its fields read here
+	// never change, and peers.add below puts it back in the cache (and
+	// first in LRU order) under the lock.
+	p := s.last.Load()
+	if p == nil || p.eph != r.eph || pol.hasKey(p.server) == nil {
+		s.mu.Lock()
+		s.started.Store(true)
+		p = s.peers.get(r.eph)
+		if p != nil && pol.hasKey(p.server) == nil {
+			// Its server key was retired: forget it (raising the low-water
+			// mark, so its replay window stays in force) and try the others.
+			s.peers.evict(p)
+			p = nil
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	var body []byte
 	if p != nil {
 		if body, err = openRequestBody(dst, &r, p.key); err != nil {
@@ -340,9 +358,11 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 	// Fresh, and not seen before by this instance?
 	now := uint64(env.now().UnixMilli())
 	w := uint64(pol.window.Milliseconds())
+	// The lock covers the cache decisions only: refusals and ping
+	// replies are sealed after it is released.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r.timestamp+w < now || r.timestamp > now+w || r.timestamp <= s.peers.lowWater {
+		s.mu.Unlock()
 		return refuse(ReasonStale, refuseStale, client)
 	}
 	p = s.peers.add(p)
@@ -351,21 +371,31 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 		state, cached := s.replies.lookup(key)
 		switch state {
 		case slotAnswered:
-			return inbound{reason: ReasonRetry, respond: slices.Clone(cached), client: client}
+			out := slices.Clone(cached) // the slot's buffer is reused: copy it under the lock
+			s.mu.Unlock()
+			return inbound{reason: ReasonRetry, respond: out, client: client}
 		case slotPending:
+			s.mu.Unlock()
 			return inbound{reason: ReasonRetry, client: client}
 		}
+		s.mu.Unlock()
 		return refuse(ReasonReplayed, refuseReplayed, client)
 	}
 	p.maxT = max(p.maxT, r.timestamp)
 	s.replies.begin(key)
+	s.mu.Unlock()
+	s.last.Store(p)
 	t := ticket{key: key, shared: p.key, suite: r.suite}
 	if isPing(r.kind) {
+		// Until finish, a retry of the ping finds its slot pending, as
+		// for a request the application is handling.
 		out, err := appendReply(nil, kindReply, t.suite, t.shared, t.key.counter, env.rand, nil)
 		if err != nil {
 			return inbound{reason: ReasonMalformed}
 		}
+		s.mu.Lock()
 		s.replies.finish(t.key, out)
+		s.mu.Unlock()
 		return inbound{respond: out, client: client}
 	}
 	return inbound{deliver: true, body: body, ticket: t, client: client}
