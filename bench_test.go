@@ -7,6 +7,7 @@ package secsock
 // benchmark is cmd/secsock-bench.
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"testing"
@@ -433,4 +434,41 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestShortTermKeyMatchesX25519 checks the fast short-term key generation
+// (Ed25519 fixed-base and the birational map) against the X25519 ladder.
+func TestShortTermKeyMatchesX25519(t *testing.T) {
+	for i := 0; i < 500; i++ {
+		k, err := generateShortTermKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := NewSecretKey(k.secret[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.public != want.public {
+			t.Fatalf("public key %x, want %x", k.public, want.public)
+		}
+	}
+}
+
+// BenchmarkShortTermKey compares the fast short-term key generation with
+// GenerateKey (the X25519 ladder on the base point).
+func BenchmarkShortTermKey(b *testing.B) {
+	b.Run("fixed-base", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := generateShortTermKey(rand.Reader); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ladder", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := GenerateKeyFrom(rand.Reader); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
