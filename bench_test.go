@@ -425,7 +425,7 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 					}
 					if _, err := c.Recv(); err != nil && !errors.Is(err, ErrReplayed) {
 						// ErrReplayed: on a loaded machine a request can
-						// be delayed past the replay window (1,984
+						// be delayed past the replay window (8,128
 						// counters) while the other contexts go on.
 						b.Error(err)
 						return

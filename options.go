@@ -80,7 +80,7 @@ const (
 	OptionShortTermLifetime = "SECSOCK-SHORT-TERM-LIFETIME"
 
 	// OptionPeerCacheSize (int) is how many client short-term keys a REP
-	// socket remembers (agreed key and replay window, about 400 bytes
+	// socket remembers (agreed key and replay window, about 1.2 KiB
 	// each). Takes effect only before the first request. Default: 4096.
 	OptionPeerCacheSize = "SECSOCK-PEER-CACHE-SIZE"
 

@@ -781,9 +781,9 @@ func TestSameServerBehaviour(t *testing.T) {
 	srvKey, srvHex, srvPub := key(t)
 	goSrv := startGoServer(t, srvKey)
 	cSrv := startCServer(t, srvHex)
-	items := []string{"10@2000", "10@17", "10@16", "10@17", "ping@1999", "ping@1999", "10@1", "70000@3000", "70000@3000", "ping"}
-	want := []string{"ok 10@2000", "ok 10@17", "error 10@16 replayed", "ok 10@17", "ok ping@1999", "ok ping@1999",
-		"error 10@1 replayed", "ok 70000@3000", "error 70000@3000 replayed", "ok ping"}
+	items := []string{"10@9000", "10@873", "10@872", "10@873", "ping@8999", "ping@8999", "10@1", "70000@9500", "70000@9500", "ping"}
+	want := []string{"ok 10@9000", "ok 10@873", "error 10@872 replayed", "ok 10@873", "ok ping@8999", "ok ping@8999",
+		"error 10@1 replayed", "ok 70000@9500", "error 70000@9500 replayed", "ok ping"}
 	for _, url := range []string{goSrv.url, cSrv.url} {
 		expectLines(t, runClient(t, url, srvPub, nil, items...), want...)
 		expectLines(t, runClient(t, url, srvPub, []string{"-t", "-120500"}, "10", "ping"), "error 10 stale", "error ping stale")

@@ -1,12 +1,12 @@
 // Package replay is a sliding-window filter that accepts each 64-bit
 // counter at most once, as in RFC 6479 and wireguard-go's replay package.
-// Counters may arrive out of order by up to WindowSize-64 positions;
-// older counters are refused. A Filter uses a fixed WindowSize/8 bytes.
+// Counters may arrive out of order by up to WindowSize-1 positions;
+// older counters are refused. A Filter uses a fixed 1,032 bytes.
 package replay
 
 const (
 	blockBits = 64
-	blocks    = 32 // a power of two
+	blocks    = 128 // a power of two, as in wireguard-go
 	// WindowSize is how far behind the highest counter seen a counter may
 	// be and still be accepted (less one block of slack).
 	WindowSize = (blocks - 1) * blockBits

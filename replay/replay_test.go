@@ -20,7 +20,7 @@ func TestInOrderAndDuplicates(t *testing.T) {
 
 func TestWindowEdges(t *testing.T) {
 	var f Filter
-	const top = 5000
+	const top = 20000
 	if !f.Accept(top) {
 		t.Fatal("first counter refused")
 	}

@@ -275,26 +275,26 @@ static struct peer *add_peer(struct server *sv, const struct peer *fresh)
 	return p;
 }
 
-/* §6.2, RFC 6479 with 32 words of 64 bits: 2048 bits, of which 1984 are
- * the window. Returns 1 for a replay (seen, or 1984 or more below). */
+/* §6.2, RFC 6479 with 128 words of 64 bits: 8192 bits, of which 8128 are
+ * the window. Returns 1 for a replay (seen, or 8128 or more below). */
 static int window_seen(const struct peer *p, uint64_t N)
 {
 	if (N > p->last)
 		return 0;
-	if (N + 1984 <= p->last)
+	if (N + 8128 <= p->last)
 		return 1;
-	return (p->window[(N >> 6) & 31] >> (N & 63)) & 1;
+	return (p->window[(N >> 6) & 127] >> (N & 63)) & 1;
 }
 
 static void window_add(struct peer *p, uint64_t N)
 {
 	if (N > p->last) {
 		uint64_t diff = (N >> 6) - (p->last >> 6);
-		for (uint64_t i = 1; i <= diff && i <= 32; i++)
-			p->window[((p->last >> 6) + i) & 31] = 0;
+		for (uint64_t i = 1; i <= diff && i <= 128; i++)
+			p->window[((p->last >> 6) + i) & 127] = 0;
 		p->last = N;
 	}
-	p->window[(N >> 6) & 31] |= (uint64_t)1 << (N & 63);
+	p->window[(N >> 6) & 127] |= (uint64_t)1 << (N & 63);
 }
 
 /* §6.3: the reply cache. */

@@ -74,7 +74,7 @@ struct peer { /* §6.1: what the server caches per C' */
 	struct keys k;
 	int proven;             /* C below has a verified vouch for this C' */
 	uint8_t C[32];
-	uint64_t last, window[32]; /* §6.2: RFC 6479 window, 2048 bits, 1984 usable */
+	uint64_t last, window[128]; /* §6.2: RFC 6479 window, 8192 bits, 8128 usable */
 	uint64_t maxT, used;
 };
 
