@@ -2,11 +2,7 @@ package secsock
 
 import (
 	"bufio"
-	"crypto/ed25519"
-	"crypto/sha512"
-	"fmt"
 	"io"
-	"math/big"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -98,61 +94,6 @@ func (c *curveClient) session() (*clientSession, uint64, error) {
 	c.cur.Store(s)
 	return s, 1, nil
 }
-
-// generateShortTermKey makes a client short-term key pair C', c'. It is
-// GenerateKeyFrom with a faster public key: instead of the X25519 ladder
-// on the base point, crypto/ed25519's fixed-base table computes c'·B on
-// the Edwards curve (the secret is the clamped SHA-512 of 32 random
-// bytes, exactly Ed25519's secret scalar), and the birational map gives
-// the Montgomery u = (1 + y) / (1 - y) mod 2^255 - 19, the X25519 public
-// key of c'. About a quarter of the time on amd64; it shortens the first
-// request of every fresh socket. TestShortTermKeyMatchesX25519 checks it
-// against curve25519.X25519(c', 9). The inversion is not constant time,
-// but its input is the public key.
-func generateShortTermKey(r io.Reader) (SecretKey, error) {
-	var seed [32]byte
-	if _, err := io.ReadFull(r, seed[:]); err != nil {
-		return SecretKey{}, fmt.Errorf("secsock: reading randomness: %w", err)
-	}
-	h := sha512.Sum512(seed[:])
-	var k SecretKey
-	copy(k.secret[:], h[:32])
-	clear(h[:])
-	k.secret[0] &= 248
-	k.secret[31] &= 127
-	k.secret[31] |= 64
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	clear(seed[:])
-	var be [32]byte // y, big-endian, without the sign bit of x
-	for i := range be {
-		be[i] = priv[63-i]
-	}
-	clear(priv)
-	be[0] &= 0x7f
-	y := new(big.Int).SetBytes(be[:])
-	num := new(big.Int).Add(y, big1)
-	num.Mod(num, p25519)
-	den := new(big.Int).Sub(p25519, y)
-	den.Add(den, big1)
-	den.Mod(den, p25519)
-	if den.Sign() == 0 || num.Sign() == 0 || den.ModInverse(den, p25519) == nil {
-		// c'·B is the identity or of order 2: impossible for a scalar of
-		// this form short of a 2^-250 chance; the ladder decides.
-		return NewSecretKey(k.secret[:])
-	}
-	u := num.Mul(num, den)
-	u.Mod(u, p25519)
-	u.FillBytes(be[:])
-	for i := range k.public {
-		k.public[i] = be[31-i]
-	}
-	return k, nil
-}
-
-var (
-	big1   = big.NewInt(1)
-	p25519 = new(big.Int).Sub(new(big.Int).Lsh(big1, 255), big.NewInt(19))
-)
 
 // outstanding is what a client remembers about the request it sent last
 // on a context, to open the reply.

@@ -5,19 +5,12 @@ package secsock
 // pass times, counters and randomness in. SPEC.md describes the same bytes.
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 
-	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/box"
-	"golang.org/x/crypto/salsa20/salsa"
 )
 
 // Protocol version, message kinds and cipher suites (SPEC.md §3).
@@ -98,61 +91,10 @@ func replyRandLen(suite byte) int {
 
 func suiteKnown(s byte) bool { return s == suiteBox || s == suiteAESGCM }
 
-// scalarMults counts curve25519 scalar multiplications done by precompute
-// (and key checks are not counted): tests and benchmarks read it to show
-// that steady state does none.
-var scalarMults atomic.Uint64
-
 // gcmScratch holds AES-GCM nonces and additional data: slices passed to
 // cipher.AEAD methods escape, so stack arrays would cost one heap
 // allocation per message. The bytes are public.
 var gcmScratch = sync.Pool{New: func() any { return new([32]byte) }}
-
-// sharedKey is what a pair of keys agrees on: the crypto_box key
-// (HSalsa20 of the X25519 output), and AES-GCM keys derived from it on
-// first use.
-type sharedKey struct {
-	box      [32]byte
-	gcmOnce  sync.Once
-	c2s, s2c cipher.AEAD
-}
-
-// precompute computes crypto_box_beforenm(peer, secret). Peers of small
-// order give an all-zero X25519 output and are refused, as libsodium does.
-func precompute(peer PublicKey, secret *[KeySize]byte) (*sharedKey, error) {
-	scalarMults.Add(1)
-	shared, err := curve25519.X25519(secret[:], peer[:])
-	if err != nil {
-		return nil, ErrWeakKey
-	}
-	k := new(sharedKey)
-	var s [32]byte
-	copy(s[:], shared)
-	salsa.HSalsa20(&k.box, &zeroNonce16, &s, &salsa.Sigma)
-	return k, nil
-}
-
-func (k *sharedKey) gcm() (c2s, s2c cipher.AEAD) {
-	k.gcmOnce.Do(func() {
-		k.c2s = newGCM(k.box[:], labelGCMC2S)
-		k.s2c = newGCM(k.box[:], labelGCMS2C)
-	})
-	return k.c2s, k.s2c
-}
-
-func newGCM(key, label []byte) cipher.AEAD {
-	m := hmac.New(sha256.New, key)
-	m.Write(label)
-	block, err := aes.NewCipher(m.Sum(nil))
-	if err != nil {
-		panic(err) // 32-byte key: cannot happen
-	}
-	a, err := cipher.NewGCM(block)
-	if err != nil {
-		panic(err)
-	}
-	return a
-}
 
 // boxNonce is the 24-byte nonce "secsk" ‖ version ‖ kind ‖ suite ‖ a ‖ b.
 func boxNonce(kind, suite byte, a, b []byte) [24]byte {
