@@ -30,7 +30,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 var updateFuzz = flag.Bool("update-fuzz", false, "rewrite testdata/fuzz seed files from fuzzSeeds")
@@ -117,18 +116,7 @@ func fuzzRequests() []fuzzReqCase {
 }
 
 // fuzzServer is vectorWorld.serverState with an endless random source.
-func fuzzServer(w *vectorWorld, seed uint64) *curveServer {
-	s := newCurveServer(fuzzRand(seed), func() time.Time { return time.UnixMilli(int64(w.now)) }, 16, 16, 1<<20)
-	pol := &serverPolicy{keys: w.servers, allowAnonymous: w.allowAnon, window: time.Duration(w.window) * time.Millisecond}
-	if w.policy {
-		pol.authorized = map[PublicKey]struct{}{}
-		for _, k := range w.authorized {
-			pol.authorized[k] = struct{}{}
-		}
-	}
-	s.policy.Store(pol)
-	return s
-}
+func fuzzServer(w *vectorWorld, seed uint64) *curveServer { return w.serverWith(fuzzRand(seed)) }
 
 // preAuth are the outcomes a message may have without any box opening.
 var preAuth = map[Reason]bool{

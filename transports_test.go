@@ -264,7 +264,8 @@ func TestDeviceSeesNoPlaintext(t *testing.T) {
 					rep.Send(append([]byte("echo:"), b...))
 				}
 			}()
-			req := newReq(t, sk.Public(), OptionSecretKey, mustKey(t))
+			clientKey := mustKey(t)
+			req := newReq(t, sk.Public(), OptionSecretKey, clientKey)
 			dialFront(req)
 			const secret = "TOP-SECRET-PLAINTEXT"
 			for i := 0; i < 5; i++ {
@@ -296,6 +297,9 @@ func TestDeviceSeesNoPlaintext(t *testing.T) {
 			for _, b := range append(tp.requests, tp.replies...) {
 				if bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte("echo:")) {
 					t.Fatal("device saw plaintext")
+				}
+				if pub := clientKey.Public(); bytes.Contains(b, pub[:]) {
+					t.Fatal("device saw the client's long-term public key: identity not hidden")
 				}
 			}
 		})

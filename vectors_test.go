@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -281,7 +282,13 @@ type vectorWorld struct {
 }
 
 func (w *vectorWorld) serverState() *curveServer {
-	s := newCurveServer(&seqReader{b: w.replyRandom}, func() time.Time { return time.UnixMilli(int64(w.now)) }, 16, 16, 1<<20)
+	return w.serverWith(&seqReader{b: w.replyRandom})
+}
+
+// serverWith is a server with the vector's keys, clock and policy, and
+// randomness from rnd.
+func (w *vectorWorld) serverWith(rnd io.Reader) *curveServer {
+	s := newCurveServer(rnd, func() time.Time { return time.UnixMilli(int64(w.now)) }, 16, 16, 1<<20)
 	pol := &serverPolicy{keys: w.servers, allowAnonymous: w.allowAnon, window: time.Duration(w.window) * time.Millisecond}
 	if w.policy {
 		pol.authorized = map[PublicKey]struct{}{}
