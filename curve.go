@@ -197,10 +197,15 @@ type curveServer struct {
 	started atomic.Bool          // a request was received: caches must now persist
 	last    atomic.Pointer[peer] // peer of the last delivered request, looked up without the lock
 
-	mu      sync.Mutex
-	peers   *peerCache
-	replies *replyCache
+	mu        sync.Mutex
+	peers     *peerCache
+	replies   *replyCache
+	vouchKeys map[[2]PublicKey]*sharedKey // (client C, server S) -> Kv, so a client's new short-term keys cost one X25519, not two
 }
+
+// maxVouchKeys bounds vouchKeys; when full it is emptied (a cache miss
+// only costs one X25519).
+const maxVouchKeys = 1024
 
 // lockedReader makes a buffered random source safe for concurrent use.
 type lockedReader struct {
@@ -334,8 +339,7 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 		known := p.vouched && p.client == id.client
 		s.mu.Unlock()
 		if !known {
-			sk := pol.hasKey(p.server)
-			vk, err := precompute(id.client, &sk.secret)
+			vk, err := s.vouchKey(id.client, pol.hasKey(p.server))
 			if err != nil {
 				return inbound{reason: ReasonWeakKey, client: id.client}
 			}
@@ -399,6 +403,28 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 		return inbound{respond: out, client: client}
 	}
 	return inbound{deliver: true, body: body, ticket: t, client: client}
+}
+
+// vouchKey returns Kv = beforenm(client, server), cached.
+func (s *curveServer) vouchKey(client PublicKey, server *SecretKey) (*sharedKey, error) {
+	ck := [2]PublicKey{client, server.public}
+	s.mu.Lock()
+	k := s.vouchKeys[ck]
+	s.mu.Unlock()
+	if k != nil {
+		return k, nil
+	}
+	k, err := precompute(client, &server.secret)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.vouchKeys == nil || len(s.vouchKeys) >= maxVouchKeys {
+		s.vouchKeys = make(map[[2]PublicKey]*sharedKey)
+	}
+	s.vouchKeys[ck] = k
+	s.mu.Unlock()
+	return k, nil
 }
 
 // sealReply appends the sealed reply for t to dst and remembers it for

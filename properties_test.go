@@ -979,3 +979,23 @@ func TestRetiredServerKeyWithCachedPeer(t *testing.T) {
 		t.Fatalf("old request after eviction: %v", serverOutcome(in))
 	}
 }
+
+// TestVouchKeyCached: a client's later short-term keys cost the server one
+// X25519 each (the request key), not two: the vouch key of a long-term
+// client key is cached.
+func TestVouchKeyCached(t *testing.T) {
+	server, client := seeded("vouch cache server"), seeded("vouch cache client")
+	w := vectorWorld{servers: []SecretKey{server}, client: client, suite: suiteBox, counter: 1, ts: vectorTime, now: vectorTime, window: 120000}
+	srv := w.serverWith(&seqReader{b: bytes.Repeat([]byte{1}, 4096)})
+	for i, want := range []uint64{2, 1, 1} {
+		w.eph = seeded(fmt.Sprintf("vouch cache eph %d", i))
+		_, req := w.sealRequest(server.Public(), false, []byte("x"))
+		before := scalarMults.Load()
+		if in := srv.openRequest(nil, req); !in.deliver {
+			t.Fatalf("request %d: %s", i, serverOutcome(in))
+		}
+		if got := scalarMults.Load() - before; got != want {
+			t.Fatalf("short-term key %d cost the server %d X25519, want %d", i, got, want)
+		}
+	}
+}
