@@ -60,18 +60,18 @@ func newCurveClient(cfg clientConfig) (*curveClient, error) {
 
 // session returns the current short-term session, making a new one when
 // the old one has sealed maxMessages requests or reached maxAge.
-func (c *curveClient) session() (*clientSession, uint64, error) {
+func (c *curveClient) session(now time.Time) (*clientSession, uint64, error) {
 	// Fast path without the lock: contexts sealing concurrently only
 	// share the atomic counter. Counters taken past maxMessages are
 	// never used.
-	if s := c.cur.Load(); s != nil && c.cfg.now().Before(s.expires) {
+	if s := c.cur.Load(); s != nil && now.Before(s.expires) {
 		if n := s.counter.Add(1); n <= c.cfg.maxMessages {
 			return s, n, nil
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s := c.sess; s != nil && c.cfg.now().Before(s.expires) {
+	if s := c.sess; s != nil && now.Before(s.expires) {
 		if n := s.counter.Add(1); n <= c.cfg.maxMessages {
 			return s, n, nil
 		}
@@ -85,7 +85,7 @@ func (c *curveClient) session() (*clientSession, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	s := &clientSession{eph: eph.public, key: k, expires: c.cfg.now().Add(c.cfg.maxAge)}
+	s := &clientSession{eph: eph.public, key: k, expires: now.Add(c.cfg.maxAge)}
 	if c.vouchKey != nil {
 		s.id = &identity{client: c.cfg.longTerm.public, vouch: makeVouch(c.vouchKey, s.eph)}
 	}
@@ -105,7 +105,8 @@ type outstanding struct {
 
 // sealRequest appends a sealed request (or ping) carrying body to dst.
 func (c *curveClient) sealRequest(dst, body []byte, ping bool) ([]byte, outstanding, error) {
-	s, n, err := c.session()
+	now := c.cfg.now() // one clock read: the session's age and the timestamp
+	s, n, err := c.session(now)
 	if err != nil {
 		return nil, outstanding{}, err
 	}
@@ -116,7 +117,7 @@ func (c *curveClient) sealRequest(dst, body []byte, ping bool) ([]byte, outstand
 	if s.id != nil {
 		kind++ // the vouched variant of each kind
 	}
-	ts := uint64(c.cfg.now().UnixMilli())
+	ts := uint64(now.UnixMilli())
 	out := appendRequest(dst, kind, c.cfg.suite, s.eph, n, ts, s.key, s.id, body)
 	return out, outstanding{sess: s, counter: n, suite: c.cfg.suite}, nil
 }
