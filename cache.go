@@ -2,6 +2,7 @@ package secsock
 
 import (
 	"container/list"
+	"hash/maphash"
 
 	"github.com/secsock/secsock/replay"
 )
@@ -23,17 +24,28 @@ type peer struct {
 // peerCache is a bounded LRU of peers. Evicting a peer forgets its replay
 // window, so the cache raises a low-water mark to the peer's highest
 // timestamp: requests at or below it are refused as stale, which keeps
-// replay protection sound at the price of refusing very old requests
-// under memory pressure. Callers hold the server's lock.
+// replay protection sound at the price of refusing old requests under
+// memory pressure. There is one mark per bucket of short-term keys, chosen
+// by a hash keyed at random per cache, so that a client cannot aim its
+// eviction at everyone else's requests. Callers hold the server's lock.
 type peerCache struct {
 	max      int
 	byKey    map[PublicKey]*peer
 	lru      list.List // front: most recent
-	lowWater uint64
+	seed     maphash.Seed
+	lowWater [lowWaterBuckets]uint64
 }
 
+// lowWaterBuckets is the number of low-water marks (32 KiB).
+const lowWaterBuckets = 4096
+
 func newPeerCache(max int) *peerCache {
-	return &peerCache{max: max, byKey: make(map[PublicKey]*peer)}
+	return &peerCache{max: max, byKey: make(map[PublicKey]*peer), seed: maphash.MakeSeed()}
+}
+
+// mark returns the low-water mark that applies to eph.
+func (c *peerCache) mark(eph PublicKey) *uint64 {
+	return &c.lowWater[maphash.Comparable(c.seed, eph)%lowWaterBuckets]
 }
 
 func (c *peerCache) get(eph PublicKey) *peer {
@@ -64,8 +76,8 @@ func (c *peerCache) add(p *peer) *peer {
 func (c *peerCache) evict(p *peer) {
 	c.lru.Remove(p.elem)
 	delete(c.byKey, p.eph)
-	if p.maxT > c.lowWater {
-		c.lowWater = p.maxT
+	if m := c.mark(p.eph); p.maxT > *m {
+		*m = p.maxT
 	}
 }
 

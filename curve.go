@@ -161,7 +161,8 @@ type serverPolicy struct {
 	authorized     map[PublicKey]struct{}
 	authorizer     Authorizer
 	allowAnonymous bool
-	window         time.Duration
+	window         time.Duration // how old a request may be
+	skew           time.Duration // how far in the future (clock skew), at most window
 }
 
 // restricted reports whether a client policy is configured at all.
@@ -362,11 +363,11 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 
 	// Fresh, and not seen before by this instance?
 	now := uint64(env.now().UnixMilli())
-	w := uint64(pol.window.Milliseconds())
+	w, skew := uint64(pol.window.Milliseconds()), uint64(pol.skew.Milliseconds())
 	// The lock covers the cache decisions only: refusals and ping
 	// replies are sealed after it is released.
 	s.mu.Lock()
-	if r.timestamp+w < now || r.timestamp > now+w || r.timestamp <= s.peers.lowWater {
+	if r.timestamp+w < now || r.timestamp > now+skew || r.timestamp <= *s.peers.mark(r.eph) {
 		s.mu.Unlock()
 		return refuse(ReasonStale, refuseStale, client)
 	}

@@ -84,7 +84,7 @@ func fuzzRequests() []fuzzReqCase {
 			c := &fuzzReqCases[i]
 			w := &vectorWorld{
 				servers: []SecretKey{server, prev}, client: seeded("client"), eph: seeded("fuzz eph " + c.name),
-				anonymous: !c.vouched, suite: c.suite, counter: 5, ts: vectorTime, window: 120000,
+				anonymous: !c.vouched, suite: c.suite, counter: 5, ts: vectorTime, window: 120000, skew: 10000,
 				policy: c.policy, allowAnon: c.allowAnon,
 			}
 			if w.suite == 0 {

@@ -86,6 +86,7 @@ func (curveMechanism) newServer(c *config, old serverMechanism) (serverMechanism
 		authorizer:     c.authorizer,
 		allowAnonymous: c.allowAnonymous,
 		window:         c.freshness,
+		skew:           min(c.maxSkew, c.freshness),
 	})
 	return s, nil
 }

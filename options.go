@@ -65,6 +65,13 @@ const (
 	// (mangos.OptionRetryTime). REP only. Default: 2 minutes.
 	OptionFreshness = "SECSOCK-FRESHNESS"
 
+	// OptionMaxClockSkew (time.Duration) is how far a request's timestamp
+	// may be ahead of the server's clock (at most OptionFreshness).
+	// Keeping it small bounds how long one client's future-dated requests
+	// can hold up others after a cache eviction (SPEC.md §6.2). REP only.
+	// Default: 10 seconds.
+	OptionMaxClockSkew = "SECSOCK-MAX-CLOCK-SKEW"
+
 	// OptionCipher (string) selects the cipher suite of requests and their
 	// replies: CipherBox (the default) or CipherAESGCM. REQ only; a REP
 	// socket answers in the suite of each request.
@@ -127,6 +134,7 @@ type config struct {
 	authorizer     Authorizer
 	allowAnonymous bool
 	freshness      time.Duration
+	maxSkew        time.Duration
 	cipher         string
 	maxMessages    int
 	maxAge         time.Duration
@@ -145,6 +153,7 @@ func defaultConfig() config {
 	return config{
 		mechanism:   MechanismNone,
 		freshness:   2 * time.Minute,
+		maxSkew:     10 * time.Second,
 		cipher:      CipherBox,
 		maxMessages: 1 << 20,
 		maxAge:      time.Hour,
@@ -222,14 +231,17 @@ func (c *config) set(name string, v any) (bool, error) {
 			return bad()
 		}
 		c.allowAnonymous = b
-	case OptionFreshness, OptionShortTermLifetime:
+	case OptionFreshness, OptionShortTermLifetime, OptionMaxClockSkew:
 		d, ok := v.(time.Duration)
 		if !ok || d <= 0 {
 			return bad()
 		}
-		if name == OptionFreshness {
+		switch name {
+		case OptionFreshness:
 			c.freshness = d
-		} else {
+		case OptionMaxClockSkew:
+			c.maxSkew = d
+		default:
 			c.maxAge = d
 		}
 	case OptionCipher:
@@ -303,6 +315,8 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.allowAnonymous
 	case OptionFreshness:
 		v = c.freshness
+	case OptionMaxClockSkew:
+		v = c.maxSkew
 	case OptionCipher:
 		v = c.cipher
 	case OptionShortTermMessages:

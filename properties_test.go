@@ -956,7 +956,7 @@ func TestMaxRecvSizeCountsBodies(t *testing.T) {
 // through the low-water mark.
 func TestRetiredServerKeyWithCachedPeer(t *testing.T) {
 	a, b := seeded("retire a"), seeded("retire b")
-	w := vectorWorld{eph: seeded("retire eph"), anonymous: true, suite: suiteBox, counter: 1, ts: vectorTime, now: vectorTime, window: 120000}
+	w := vectorWorld{eph: seeded("retire eph"), anonymous: true, suite: suiteBox, counter: 1, ts: vectorTime, now: vectorTime, window: 120000, skew: 10000}
 	w.servers = []SecretKey{a, b}
 	w.replyRandom = bytes.Repeat([]byte{9}, 64)
 	srv := w.serverState()
@@ -964,7 +964,7 @@ func TestRetiredServerKeyWithCachedPeer(t *testing.T) {
 	if in := srv.openRequest(nil, toB); !in.deliver {
 		t.Fatalf("sealed to b: %v", serverOutcome(in))
 	}
-	srv.policy.Store(&serverPolicy{keys: []SecretKey{a}, window: 2 * time.Minute})
+	srv.policy.Store(&serverPolicy{keys: []SecretKey{a}, window: 2 * time.Minute, skew: 10 * time.Second})
 	w.counter, w.ts = 2, vectorTime+1
 	_, toA := w.sealRequest(a.Public(), false, []byte("two"))
 	if in := srv.openRequest(nil, toA); !in.deliver {
@@ -985,7 +985,7 @@ func TestRetiredServerKeyWithCachedPeer(t *testing.T) {
 // client key is cached.
 func TestVouchKeyCached(t *testing.T) {
 	server, client := seeded("vouch cache server"), seeded("vouch cache client")
-	w := vectorWorld{servers: []SecretKey{server}, client: client, suite: suiteBox, counter: 1, ts: vectorTime, now: vectorTime, window: 120000}
+	w := vectorWorld{servers: []SecretKey{server}, client: client, suite: suiteBox, counter: 1, ts: vectorTime, now: vectorTime, window: 120000, skew: 10000}
 	srv := w.serverWith(&seqReader{b: bytes.Repeat([]byte{1}, 4096)})
 	for i, want := range []uint64{2, 1, 1} {
 		w.eph = seeded(fmt.Sprintf("vouch cache eph %d", i))

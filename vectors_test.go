@@ -215,6 +215,8 @@ var vectorCases = []vectorCase{
 	{name: "stale-old", comment: "timestamp older than the window", body: []byte("x"), nowOffset: 120001, expectServer: "refuse:stale", expectClient: "error:stale"},
 	{name: "stale-future", comment: "timestamp ahead of the window", body: []byte("x"), nowOffset: -120001, expectServer: "refuse:stale", expectClient: "error:stale"},
 	{name: "fresh-edge", comment: "timestamp exactly at the window edge is accepted", body: []byte("x"), reply: []byte("y"), nowOffset: 120000, expectServer: "deliver", expectClient: "ok"},
+	{name: "skew-edge", comment: "timestamp exactly max_skew ahead of the server clock is accepted", body: []byte("x"), reply: []byte("y"), nowOffset: -10000, expectServer: "deliver", expectClient: "ok"},
+	{name: "skew-beyond", comment: "timestamp more than max_skew ahead of the server clock", body: []byte("x"), nowOffset: -10001, expectServer: "refuse:stale", expectClient: "error:stale"},
 	{name: "wrong-server-key", comment: "sealed to another server key: unauthenticated hint", body: []byte("x"), sealTo: "other", expectServer: "hint:cannot-open", expectClient: "error:server-key-mismatch"},
 	{name: "previous-server-key", comment: "sealed to the server's previous key during rotation", previousKey: true, vouched: true, body: []byte("x"), reply: []byte("y"), expectServer: "deliver", expectClient: "ok"},
 	{name: "body-bit-flip", comment: "last byte of the body box flipped", body: []byte("hello"), mutate: flip(-1), expectServer: "hint:cannot-open", expectClient: "error:server-key-mismatch"},
@@ -273,6 +275,7 @@ type vectorWorld struct {
 	suite         byte
 	counter, ts   uint64
 	now, window   uint64
+	skew          uint64 // allowed clock skew into the future, ms
 	authorized    []PublicKey
 	policy        bool
 	allowAnon     bool
@@ -289,7 +292,7 @@ func (w *vectorWorld) serverState() *curveServer {
 // randomness from rnd.
 func (w *vectorWorld) serverWith(rnd io.Reader) *curveServer {
 	s := newCurveServer(rnd, func() time.Time { return time.UnixMilli(int64(w.now)) }, 16, 16, 1<<20)
-	pol := &serverPolicy{keys: w.servers, allowAnonymous: w.allowAnon, window: time.Duration(w.window) * time.Millisecond}
+	pol := &serverPolicy{keys: w.servers, allowAnonymous: w.allowAnon, window: time.Duration(w.window) * time.Millisecond, skew: time.Duration(w.skew) * time.Millisecond}
 	if w.policy {
 		pol.authorized = map[PublicKey]struct{}{}
 		for _, k := range w.authorized {
@@ -361,7 +364,7 @@ func generateVector(c vectorCase) string {
 	server := seeded("server")
 	w := vectorWorld{
 		servers: []SecretKey{server}, client: seeded("client"), eph: seeded("eph " + c.name),
-		anonymous: !c.vouched, suite: c.suite, counter: 1, ts: vectorTime, window: 120000,
+		anonymous: !c.vouched, suite: c.suite, counter: 1, ts: vectorTime, window: 120000, skew: 10000,
 		policy: c.policy, allowAnon: c.allowAnonymous, forgeIdentity: c.identity,
 	}
 	if w.suite == 0 {
@@ -403,6 +406,7 @@ func generateVector(c vectorCase) string {
 	p("timestamp", w.ts)
 	p("now", w.now)
 	p("freshness", w.window)
+	p("max_skew", w.skew)
 	for _, k := range w.authorized {
 		p("authorized", hex.EncodeToString(k[:]))
 	}
@@ -465,7 +469,7 @@ func TestVectors(t *testing.T) {
 func replayVector(t *testing.T, m map[string][]string) {
 	w := vectorWorld{
 		suite: byte(fieldUint(t, m, "suite")), counter: fieldUint(t, m, "counter"), ts: fieldUint(t, m, "timestamp"),
-		now: fieldUint(t, m, "now"), window: fieldUint(t, m, "freshness"),
+		now: fieldUint(t, m, "now"), window: fieldUint(t, m, "freshness"), skew: fieldUint(t, m, "max_skew"),
 		allowAnon: m["allow_anonymous"][0] == "true", replyRandom: fieldHex(t, m, "reply_random"),
 	}
 	for _, h := range m["server_secret"] {

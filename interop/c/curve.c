@@ -431,8 +431,8 @@ enum action curve_server_handle(struct server *sv, uint64_t now, const uint8_t *
 	/* 5. client policy */
 	if (!authorized(sv, vouched ? id : NULL))
 		return refuse(sv, v, REFUSE_NOT_AUTHORIZED, "refuse:not-authorized");
-	/* 6. freshness: now - W <= T <= now + W, and T above the low-water mark */
-	if ((now >= sv->freshness && T < now - sv->freshness) || T > now + sv->freshness || T <= sv->lowwater)
+	/* 6. freshness: now - W <= T <= now + S, and T above the low-water mark */
+	if ((now >= sv->freshness && T < now - sv->freshness) || T > now + sv->max_skew || T <= sv->lowwater)
 		return refuse(sv, v, REFUSE_STALE, "refuse:stale");
 	/* 7. replay */
 	if (p == &fresh)

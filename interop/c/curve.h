@@ -93,8 +93,9 @@ struct server {
 	uint8_t authorized[MAX_AUTHORIZED][32];
 	int nauthorized;
 	uint64_t freshness;             /* W in ms */
+	uint64_t max_skew;              /* S in ms: how far ahead T may be */
 	const uint8_t *fixed_R;         /* test vectors only: R instead of random bytes */
-	uint64_t lowwater, clock;
+	uint64_t lowwater, clock;       /* one low-water mark (§6.2 allows one or many) */
 	struct peer peers[PEER_CACHE];
 	struct kept kept[REPLY_SLOTS];
 	int next_kept;

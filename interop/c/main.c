@@ -67,7 +67,7 @@ struct vec {
 	char name[128], expect_server[64], expect_client[64];
 	uint8_t server_secret[MAX_SERVER_KEYS][32], authorized[MAX_AUTHORIZED][32];
 	int nserver, nauthorized, allow_anonymous, ping, mutated, reply_mutated, has_client_counter;
-	uint64_t suite, counter, timestamp, now, freshness, client_counter;
+	uint64_t suite, counter, timestamp, now, freshness, max_skew, client_counter;
 	struct bytes client_secret, eph_secret, request_body, request, reply_random, reply_body, reply;
 };
 
@@ -112,6 +112,7 @@ static int parse_vec(const char *path, struct vec *v)
 		else if (!strcmp(k, "timestamp")) v->timestamp = u;
 		else if (!strcmp(k, "now")) v->now = u;
 		else if (!strcmp(k, "freshness")) v->freshness = u;
+		else if (!strcmp(k, "max_skew")) v->max_skew = u;
 		else if (!strcmp(k, "client_counter")) v->client_counter = u, v->has_client_counter = 1;
 		else if (!strcmp(k, "allow_anonymous")) v->allow_anonymous = t;
 		else if (!strcmp(k, "ping")) v->ping = t;
@@ -162,6 +163,7 @@ static const char *run_vector(struct vec *v, char *why, size_t whylen)
 	sv->nauthorized = v->nauthorized;
 	sv->allow_anonymous = v->allow_anonymous;
 	sv->freshness = v->freshness;
+	sv->max_skew = v->max_skew;
 	sv->fixed_R = v->reply_random.p;
 	curve_server_handle(sv, v->now, v->request.p, v->request.n, out, &vd);
 	if (strcmp(vd.what, v->expect_server) != 0) {
@@ -320,6 +322,7 @@ static int run_server(int argc, char **argv)
 		return 2;
 	sv->nkeys = 1;
 	sv->freshness = 120000;
+	sv->max_skew = 10000;
 	for (int i = 4; i < argc; i++) {
 		if (!strcmp(argv[i], "-A"))
 			sv->allow_anonymous = 1;
