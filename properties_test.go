@@ -999,3 +999,49 @@ func TestVouchKeyCached(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictionPoisonsOnlyItsBucket: a client that gets its future-dated
+// request evicted raises the low-water mark of its own bucket only, so
+// other clients' current requests are still served; and no request may
+// be dated more than the allowed skew ahead.
+func TestEvictionPoisonsOnlyItsBucket(t *testing.T) {
+	server := seeded("bucket server")
+	w := vectorWorld{servers: []SecretKey{server}, anonymous: true, suite: suiteBox, counter: 1, now: vectorTime, window: 120000, skew: 10000}
+	srv := w.serverWith(&seqReader{b: bytes.Repeat([]byte{1}, 1<<16)})
+	srv.configure(srv.env.Load().rand, func() time.Time { return time.UnixMilli(vectorTime) }, 1, 16, 1<<20) // one peer: every new C' evicts
+	send := func(label string, ts uint64) string {
+		w.eph, w.ts = seeded(label), ts
+		_, req := w.sealRequest(server.Public(), false, []byte("x"))
+		return serverOutcome(srv.openRequest(nil, req))
+	}
+	if got := send("attacker", vectorTime+10001); got != "refuse:stale" {
+		t.Fatalf("request beyond the skew: %s", got)
+	}
+	if got := send("attacker", vectorTime+9000); got != "deliver" {
+		t.Fatalf("future-dated request within the skew: %s", got)
+	}
+	attacker := seeded("attacker").Public()
+	// Find two clients in other buckets and one in the attacker's bucket.
+	var others []string
+	var same string
+	for i := 0; (len(others) < 2 || same == "") && i < 100000; i++ {
+		label := fmt.Sprintf("client %d", i)
+		if srv.peers.mark(seeded(label).Public()) != srv.peers.mark(attacker) {
+			others = append(others, label)
+		} else if same == "" {
+			same = label
+		}
+	}
+	if same == "" || len(others) < 2 {
+		t.Fatal("could not find clients in both kinds of bucket")
+	}
+	if got := send(others[0], vectorTime); got != "deliver" { // evicts the attacker
+		t.Fatalf("client in another bucket: %s", got)
+	}
+	if got := send(others[1], vectorTime); got != "deliver" {
+		t.Fatalf("client in another bucket after the eviction: %s (a single mark would refuse it)", got)
+	}
+	if got := send(same, vectorTime); got != "refuse:stale" {
+		t.Fatalf("client in the attacker's bucket: %s (its mark must hold)", got)
+	}
+}
