@@ -1045,3 +1045,62 @@ func TestEvictionPoisonsOnlyItsBucket(t *testing.T) {
 		t.Fatalf("client in the attacker's bucket: %s (its mark must hold)", got)
 	}
 }
+
+// TestReplyAfterInterveningDrop: the application received a request,
+// then called Recv again, which dropped an attacker's junk (mangos now
+// holds the junk's return path) and timed out. Its late Send must not
+// deliver the reply to the attacker; the client gets it on its retry.
+func TestReplyAfterInterveningDrop(t *testing.T) {
+	sk := mustKey(t)
+	w := newRep(t, sk)
+	dial := listenOn(t, w, "inproc")
+	cl := newReq(t, sk.Public(), mangos.OptionRetryTime, 300*time.Millisecond)
+	dial(cl)
+	attacker := newRawClient(t, dial)
+	attacker.s.SetOption(mangos.OptionRecvDeadline, 500*time.Millisecond)
+	if err := cl.Send([]byte("req1")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := w.Recv(); err != nil || string(b) != "req1" {
+		t.Fatalf("%q %v", b, err)
+	}
+	attacker.send(t, []byte("junk"))
+	w.SetOption(mangos.OptionRecvDeadline, 100*time.Millisecond)
+	if _, err := w.Recv(); !errors.Is(err, mangos.ErrRecvTimeout) {
+		t.Fatalf("second Recv: %v", err)
+	}
+	if w.Stats().Rejected[ReasonUnknownVersion] != 1 {
+		t.Fatal("junk not received and dropped: the test did not test the race")
+	}
+	if hint := attacker.recv(); len(hint) != hintLen || hint[1] != kindHint {
+		t.Fatalf("the junk's answer: %x, want a hint", hint)
+	}
+	if err := w.Send([]byte("reply1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := attacker.recv(); got != nil {
+		t.Fatalf("the attacker received the reply (%d bytes)", len(got))
+	}
+	w.SetOption(mangos.OptionRecvDeadline, 5*time.Second)
+	go w.Recv() // answers the client's retry from the reply cache
+	if b, err := cl.Recv(); err != nil || string(b) != "reply1" {
+		t.Fatalf("client: %q %v", b, err)
+	}
+}
+
+// TestMechanismSwitchedWhileOutstanding: a sealed reply is never handed
+// over unopened because the mechanism was switched to none meanwhile.
+func TestMechanismSwitchedWhileOutstanding(t *testing.T) {
+	sk := mustKey(t)
+	w := newRep(t, sk)
+	serveEcho(t, 0, w)
+	cl := newReq(t, sk.Public())
+	listenOn(t, w, "inproc")(cl)
+	if err := cl.Send([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, cl, OptionMechanism, MechanismNone)
+	if b, err := cl.Recv(); !errors.Is(err, mangos.ErrProtoState) {
+		t.Fatalf("got %q %v, want ErrProtoState", b, err)
+	}
+}

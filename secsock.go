@@ -79,6 +79,23 @@ type exchange struct {
 	hasOut bool
 	tk     ticket // REP: the request delivered last
 	hasTk  bool
+	// routeLost: since tk was delivered, Recv received (and dropped or
+	// answered) another message, so mangos would route a reply to that
+	// message's sender. The reply is then only kept for the client's retry.
+	routeLost bool
+}
+
+// sealedOutstanding fails when a sealed request is still waiting for its
+// reply but the mechanism was switched to "none": the reply must not be
+// handed over unopened.
+func (x *exchange) sealedOutstanding() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.hasOut {
+		x.hasOut = false
+		return fmt.Errorf("secsock: mechanism changed while a sealed request was outstanding: %w", mangos.ErrProtoState)
+	}
+	return nil
 }
 
 // NewReqSocket returns a new REQ socket with mechanism "none".
@@ -379,12 +396,18 @@ func (s *Socket) seal(p msgPipe, x *exchange, e *engine, header, body []byte, pi
 		if !x.hasTk {
 			return mangos.ErrProtoState // never send a reply unsealed
 		}
-		t := x.tk
-		x.hasTk = false
 		m = mangos.NewMessage(e.server.sealedSize(len(body)))
-		if m.Body, err = e.server.sealReply(m.Body, t, body); err != nil {
+		if m.Body, err = e.server.sealReply(m.Body, x.tk, body); err != nil {
 			m.Free()
-			return err
+			return err // the ticket stays: Send may be tried again
+		}
+		x.hasTk = false
+		if x.routeLost {
+			// The reply cache holds it for the client's retry (mangos
+			// REQ resends); sending it now would reach the wrong peer.
+			m.Free()
+			s.stats.sealed.Add(1)
+			return nil
 		}
 	}
 	m.Header = append(m.Header, header...)
@@ -400,6 +423,9 @@ func (s *Socket) seal(p msgPipe, x *exchange, e *engine, header, body []byte, pi
 func (s *Socket) recv(p msgPipe, x *exchange) ([]byte, error) {
 	e := s.engine()
 	if e.passThrough() {
+		if err := x.sealedOutstanding(); err != nil {
+			return nil, err
+		}
 		m, err := p.RecvMsg()
 		if err != nil {
 			return nil, err
@@ -420,6 +446,9 @@ func (s *Socket) recv(p msgPipe, x *exchange) ([]byte, error) {
 func (s *Socket) recvMsg(p msgPipe, x *exchange) (*mangos.Message, error) {
 	e := s.engine()
 	if e.passThrough() {
+		if err := x.sealedOutstanding(); err != nil {
+			return nil, err
+		}
 		return p.RecvMsg()
 	}
 	return s.open(p, x, e, newBody)
@@ -462,12 +491,17 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 		in := e.server.openRequest(alloc(len(m.Body)), m.Body)
 		if in.deliver {
 			x.mu.Lock()
-			x.tk, x.hasTk = in.ticket, true
+			x.tk, x.hasTk, x.routeLost = in.ticket, true, false
 			x.mu.Unlock()
 			m.Body = in.body
 			s.stats.opened.Add(1)
 			return m, nil
 		}
+		// mangos now holds this message's return path, not the one of
+		// the request delivered last: its reply must not go there.
+		x.mu.Lock()
+		x.routeLost = x.hasTk
+		x.mu.Unlock()
 		if in.reason != ReasonNone { // pings are answered, not rejected
 			s.reject(e, Event{Reason: in.reason, Peer: in.client})
 		}

@@ -45,7 +45,9 @@ func precompute(peer PublicKey, secret *[KeySize]byte) (*sharedKey, error) {
 	k := new(sharedKey)
 	var s [32]byte
 	copy(s[:], shared)
+	clear(shared)
 	salsa.HSalsa20(&k.box, &zeroNonce16, &s, &salsa.Sigma)
+	clear(s[:])
 	return k, nil
 }
 
