@@ -50,14 +50,7 @@ type atkDevice struct {
 
 func newAtkDevice(t testing.TB, frontAddr, backAddr string) *atkDevice {
 	t.Helper()
-	front, err := xrep.NewSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := xreq.NewSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
+	front, back := newRaw(t, xrep.NewSocket), newRaw(t, xreq.NewSocket)
 	// No OptionBestEffort here: mangos xrep's best effort send picks at
 	// random between a free queue slot and dropping (a select with both
 	// ready), so it loses about half of all replies. Without it a peer
@@ -171,14 +164,7 @@ func (l *nonceLedger) sample(rng *rand.Rand, replies bool) []byte {
 // so a reply's body on its xreq side starts with the 4-byte request ID.
 func startNonceTap(t testing.TB, l *nonceLedger, listen, target string) string {
 	t.Helper()
-	front, err := xrep.NewSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := xreq.NewSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
+	front, back := newRaw(t, xrep.NewSocket), newRaw(t, xreq.NewSocket)
 	addr := atkListen(t, front, listen)
 	if err := back.Dial(target); err != nil {
 		t.Fatal(err)

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
-	"go.nanomsg.org/mangos/v3"
 	_ "go.nanomsg.org/mangos/v3/transport/inproc"
 )
 
@@ -48,24 +46,11 @@ func mustSet(t testing.TB, s interface {
 // dialing it; extra options go to the client.
 func pair(t testing.TB, addr string, serverKey SecretKey, clientOpts ...any) (req, rep *Socket) {
 	t.Helper()
-	rep, err := NewRepSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rep.Close() })
-	mustSet(t, rep, OptionMechanism, MechanismCurve, OptionSecretKey, serverKey,
-		mangos.OptionRecvDeadline, 5*time.Second, mangos.OptionSendDeadline, 5*time.Second)
+	rep = newRep(t, serverKey)
 	if err := rep.Listen(addr); err != nil {
 		t.Fatal(err)
 	}
-	req, err = NewReqSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { req.Close() })
-	mustSet(t, req, OptionMechanism, MechanismCurve, OptionServerKey, serverKey.Public(),
-		mangos.OptionRecvDeadline, 5*time.Second, mangos.OptionSendDeadline, 5*time.Second)
-	mustSet(t, req, clientOpts...)
+	req = newReq(t, serverKey.Public(), clientOpts...)
 	if err := req.Dial(addr); err != nil {
 		t.Fatal(err)
 	}
