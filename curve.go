@@ -264,6 +264,9 @@ type inbound struct {
 	reason  Reason
 	client  PublicKey // long-term key, when known
 	deliver bool
+	// pending: a duplicate of a request the application is handling;
+	// ticket names that request. Its route should get the reply too.
+	pending bool
 }
 
 // openRequest runs the server's checks on one received body (SPEC.md §6)
@@ -382,7 +385,7 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 			return inbound{reason: ReasonRetry, respond: out, client: client}
 		case slotPending:
 			s.mu.Unlock()
-			return inbound{reason: ReasonRetry, client: client}
+			return inbound{reason: ReasonRetry, client: client, pending: true, ticket: ticket{key: key, shared: p.key, suite: r.suite}}
 		}
 		s.mu.Unlock()
 		return refuse(ReasonReplayed, refuseReplayed, client)
@@ -441,4 +444,15 @@ func (s *curveServer) sealReply(dst []byte, t ticket, body []byte) ([]byte, erro
 	s.replies.finish(t.key, out[start:])
 	s.mu.Unlock()
 	return out, nil
+}
+
+// established reports whether wire's short-term key is cached.
+func (s *curveServer) established(wire []byte) bool {
+	r, err := parseRequest(wire)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peers.byKey[r.eph] != nil
 }

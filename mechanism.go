@@ -1,6 +1,7 @@
 package secsock
 
 import (
+	"errors"
 	"slices"
 	"sort"
 )
@@ -30,6 +31,26 @@ type serverMechanism interface {
 	openRequest(dst, wire []byte) inbound
 	sealReply(dst []byte, t ticket, body []byte) ([]byte, error)
 	sealedSize(bodyLen int) int
+	// established reports, without any scalar multiplication, whether
+	// wire comes from a short-term key the server already holds (an
+	// established session), so that a dispatcher can read and answer
+	// those first when unknown keys flood it (SPEC.md §6 step 3).
+	established(wire []byte) bool
+}
+
+// isAdvisory reports whether a REQ-side error came from a message that
+// anyone on the path could have made (a hint, a message that does not
+// open, a malformed or unknown one): the request is not over, the client
+// resends it once and waits a bounded grace for an authenticated answer
+// (SPEC.md §7). Authenticated refusals are not advisory.
+func isAdvisory(err error) bool {
+	switch {
+	case errors.Is(err, ErrNotAuthorized), errors.Is(err, ErrStale), errors.Is(err, ErrReplayed):
+		return false
+	}
+	return errors.Is(err, ErrServerKeyMismatch) || errors.Is(err, ErrUnsupported) ||
+		errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrMalformed) ||
+		errors.Is(err, ErrUnknownVersion) || errors.Is(err, ErrUnknownKind)
 }
 
 var mechanisms = map[string]Mechanism{
