@@ -80,6 +80,7 @@ type RequestFields struct {
 type Identity struct {
 	Client [KeySize]byte   // C
 	Vouch  [VouchSize]byte // V
+	Expiry uint64          // E, ms since the Unix epoch
 }
 
 // AppendRequest seals body as a request and appends it to dst. id is nil
@@ -93,9 +94,10 @@ func AppendRequest(dst []byte, f *RequestFields, k *Keys, id *Identity, body []b
 	dst = append(dst, 0, 0)
 	hl := len(dst) - start
 	if id != nil {
-		var plain [KeySize + VouchSize]byte
+		var plain [IdentityPlain]byte
 		copy(plain[:KeySize], id.Client[:])
 		copy(plain[KeySize:], id.Vouch[:])
+		binary.BigEndian.PutUint64(plain[KeySize+VouchSize:], id.Expiry)
 		dst = sealRequestPart(dst, dst[start:start+hl], k, partIdentity, plain[:])
 	}
 	return sealRequestPart(dst, dst[start:start+hl], k, partBody, body)
@@ -139,11 +141,13 @@ func requestNonce24(part byte, h []byte) [24]byte {
 	return n
 }
 
-// requestNonce12 is p ‖ 0^3 ‖ u64(N), in sc.
+// requestNonce12 is p ‖ kind ‖ flags ‖ 0x00 ‖ u32(N) ‖ u32(T mod 2^32),
+// in sc (N < 2^32, so its low half is all of it).
 func requestNonce12(sc *[64]byte, part byte, h []byte) []byte {
 	n := sc[:12]
-	n[0], n[1], n[2], n[3] = part, 0, 0, 0
-	copy(n[4:12], h[offCounter:offTimestamp])
+	n[0], n[1], n[2], n[3] = part, h[1], h[3], 0
+	copy(n[4:8], h[offCounter+4:offTimestamp])
+	copy(n[8:12], h[offTimestamp+4:offExtLen])
 	return n
 }
 
@@ -155,13 +159,13 @@ func OpenBody(dst []byte, r *Request, k *Keys) ([]byte, error) {
 // OpenIdentity opens r's identity box.
 func OpenIdentity(r *Request, k *Keys) (Identity, error) {
 	var id Identity
-	var buf [KeySize + VouchSize]byte
+	var buf [IdentityPlain]byte
 	plain, err := openRequestPart(buf[:0], r.Header, k, partIdentity, r.Identity)
 	if err != nil || len(plain) != len(buf) {
 		return id, ErrOpen
 	}
 	copy(id.Client[:], plain[:KeySize])
-	copy(id.Vouch[:], plain[KeySize:])
-	clear(buf[:])
+	copy(id.Vouch[:], plain[KeySize:KeySize+VouchSize])
+	id.Expiry = binary.BigEndian.Uint64(plain[KeySize+VouchSize:])
 	return id, nil
 }

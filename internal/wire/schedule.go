@@ -9,6 +9,7 @@ import (
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"hash"
 	"sync"
 )
@@ -85,14 +86,14 @@ func VouchSecret(dh2, client, server *[KeySize]byte) Secret {
 	return Secret(extract(labelVouchKey, dh2[:], client[:], server[:]))
 }
 
-// Vouch returns V = HMAC(prkV, "secsock v2 vouch" ‖ C' ‖ C ‖ S).
-func Vouch(prkV *Secret, eph, client, server *[KeySize]byte) [VouchSize]byte {
-	return mac(prkV[:], labelVouch, eph[:], client[:], server[:])
+// Vouch returns V = HMAC(prkV, "secsock v2 vouch" ‖ C' ‖ C ‖ S ‖ u64(E)).
+func Vouch(prkV *Secret, eph, client, server *[KeySize]byte, expiry uint64) [VouchSize]byte {
+	return mac(prkV[:], labelVouch, eph[:], client[:], server[:], binary.BigEndian.AppendUint64(nil, expiry))
 }
 
-// CheckVouch compares v with the vouch for (eph, client, server) in
-// constant time.
-func CheckVouch(prkV *Secret, eph, client, server *[KeySize]byte, v []byte) bool {
-	want := Vouch(prkV, eph, client, server)
+// CheckVouch compares v with the vouch for (eph, client, server, expiry)
+// in constant time.
+func CheckVouch(prkV *Secret, eph, client, server *[KeySize]byte, expiry uint64, v []byte) bool {
+	want := Vouch(prkV, eph, client, server, expiry)
 	return len(v) == VouchSize && hmac.Equal(want[:], v)
 }
