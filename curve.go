@@ -49,7 +49,7 @@ func newCurveClient(cfg clientConfig) (*curveClient, error) {
 	}
 	c := &curveClient{cfg: cfg}
 	if !cfg.longTerm.IsZero() {
-		k, err := precompute(cfg.server, &cfg.longTerm.secret)
+		k, err := precompute(cfg.server, cfg.longTerm.bytes())
 		if err != nil {
 			return nil, err
 		}
@@ -80,8 +80,8 @@ func (c *curveClient) session(now time.Time) (*clientSession, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	k, err := precompute(c.cfg.server, &eph.secret)
-	eph.secret = [KeySize]byte{}
+	k, err := precompute(c.cfg.server, eph.bytes())
+	clear(eph.bytes()[:])
 	if err != nil {
 		return nil, 0, err
 	}
@@ -311,7 +311,7 @@ func (s *curveServer) openRequest(dst, wire []byte) inbound {
 		}
 	} else {
 		for i := range pol.keys {
-			k, err := precompute(r.eph, &pol.keys[i].secret)
+			k, err := precompute(r.eph, pol.keys[i].bytes())
 			if err != nil {
 				return inbound{reason: ReasonWeakKey}
 			}
@@ -419,7 +419,7 @@ func (s *curveServer) vouchKey(client PublicKey, server *SecretKey) (*sharedKey,
 	if k != nil {
 		return k, nil
 	}
-	k, err := precompute(client, &server.secret)
+	k, err := precompute(client, server.bytes())
 	if err != nil {
 		return nil, err
 	}

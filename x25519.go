@@ -89,7 +89,7 @@ func generateShortTermKey(r io.Reader) (SecretKey, error) {
 		return SecretKey{}, fmt.Errorf("secsock: reading randomness: %w", err)
 	}
 	h := sha512.Sum512(seed[:])
-	var k SecretKey
+	k := SecretKey{secret: new([KeySize]byte)}
 	copy(k.secret[:], h[:32])
 	clear(h[:])
 	k.secret[0] &= 248
