@@ -444,7 +444,7 @@ func TestShortTermKeyMatchesX25519(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := NewSecretKey(k.secret[:])
+		want, err := NewSecretKey(k.bytes()[:])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,14 +29,19 @@ type PublicKey [KeySize]byte
 // No fmt verb and no logger prints the secret: SecretKey implements
 // fmt.Formatter, so %v, %s, %x, %d, %#v and every other verb print
 // "SecretKey(public=…)", and slog.LogValuer. The secret bytes live behind
-// a pointer, so even printing that does not call methods (a struct that
-// holds a SecretKey in an unexported field, printed with %+v) shows only
-// an address. Reveal returns the text encoding on purpose.
+// two pointers, so even printing that does not call methods (fmt on a
+// struct that holds a SecretKey in an unexported field, with any verb)
+// shows only an address. Reveal returns the text encoding on purpose.
 //
-// A SecretKey is a small value: copies share the (never modified) secret
-// bytes, and are Equal.
+// A SecretKey is a small comparable value: copies share the (never
+// modified) secret bytes, and are Equal.
 type SecretKey struct {
-	secret *[KeySize]byte // nil for the zero value; never written after construction
+	// secret is nil for the zero value. Two pointers, not one: fmt cannot
+	// call methods on unexported fields, and for verbs other than %v, %p,
+	// %x, %X, %d, %o and %b it reports a pointer field as "%!s(*T=…)",
+	// dereferencing a pointer to an array or struct once to print it; a
+	// pointer to a pointer prints as an address only.
+	secret **[KeySize]byte
 	public PublicKey
 }
 
@@ -76,7 +81,14 @@ func NewSecretKey(b []byte) (SecretKey, error) {
 		}
 		return SecretKey{}, fmt.Errorf("secsock: secret key: %w", ErrBadKey)
 	}
-	return SecretKey{secret: secret, public: pub}, nil
+	return SecretKey{secret: &secret, public: pub}, nil
+}
+
+// newSecretKeyCell returns a key whose secret bytes, all zeros, the caller
+// fills in (with the public key) before anything else sees the key.
+func newSecretKeyCell() SecretKey {
+	secret := new([KeySize]byte)
+	return SecretKey{secret: &secret}
 }
 
 // bytes returns the secret bytes, for the key agreements of this package.
@@ -86,7 +98,7 @@ func (k SecretKey) bytes() *[KeySize]byte {
 	if k.secret == nil {
 		return new([KeySize]byte)
 	}
-	return k.secret
+	return *k.secret
 }
 
 // Public returns the public key of k.

@@ -395,12 +395,12 @@ func generateVector(c vectorCase) string {
 	fmt.Fprintf(&b, "# %s\n", c.comment)
 	p("name", c.name)
 	for _, s := range w.servers {
-		p("server_secret", hex.EncodeToString(s.secret[:]))
+		p("server_secret", hex.EncodeToString(s.bytes()[:]))
 	}
 	if !w.anonymous {
-		p("client_secret", hex.EncodeToString(w.client.secret[:]))
+		p("client_secret", hex.EncodeToString(w.client.bytes()[:]))
 	}
-	p("eph_secret", hex.EncodeToString(w.eph.secret[:]))
+	p("eph_secret", hex.EncodeToString(w.eph.bytes()[:]))
 	p("suite", w.suite)
 	p("counter", w.counter)
 	p("timestamp", w.ts)

@@ -89,12 +89,12 @@ func generateShortTermKey(r io.Reader) (SecretKey, error) {
 		return SecretKey{}, fmt.Errorf("secsock: reading randomness: %w", err)
 	}
 	h := sha512.Sum512(seed[:])
-	k := SecretKey{secret: new([KeySize]byte)}
-	copy(k.secret[:], h[:32])
+	k := newSecretKeyCell()
+	copy(k.bytes()[:], h[:32])
 	clear(h[:])
-	k.secret[0] &= 248
-	k.secret[31] &= 127
-	k.secret[31] |= 64
+	k.bytes()[0] &= 248
+	k.bytes()[31] &= 127
+	k.bytes()[31] |= 64
 	priv := ed25519.NewKeyFromSeed(seed[:])
 	clear(seed[:])
 	var be [32]byte // y, big-endian, without the sign bit of x
@@ -112,7 +112,7 @@ func generateShortTermKey(r io.Reader) (SecretKey, error) {
 	if den.Sign() == 0 || num.Sign() == 0 || den.ModInverse(den, p25519) == nil {
 		// c'·B is the identity or of order 2: impossible for a scalar of
 		// this form short of a 2^-250 chance; the ladder decides.
-		return NewSecretKey(k.secret[:])
+		return NewSecretKey(k.bytes()[:])
 	}
 	u := num.Mul(num, den)
 	u.Mod(u, p25519)
