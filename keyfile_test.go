@@ -2,6 +2,8 @@ package secsock
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"io/fs"
@@ -236,10 +238,14 @@ func TestPublicKeyFile(t *testing.T) {
 		}
 	}
 	// Hex and base64 forms are accepted too.
+	pk := k.Public()
 	for _, text := range []string{
-		"6e1bd2b3e2f2b3b4c2d0a4e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a4",
+		hex.EncodeToString(pk[:]),
+		strings.ToUpper(hex.EncodeToString(pk[:])),
+		base64.StdEncoding.EncodeToString(pk[:]),
+		base64.RawURLEncoding.EncodeToString(pk[:]),
 	} {
-		if _, err := ParsePublicKeyFile([]byte(text)); err != nil {
+		if ak, err := ParsePublicKeyFile([]byte(text)); err != nil || ak.Key != pk {
 			t.Errorf("%s: %v", text, err)
 		}
 	}
