@@ -1,3 +1,5 @@
+//go:build v1tests
+
 package secsock
 
 // Attack and load test (project issue 5): legitimate clients run

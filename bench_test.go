@@ -1,3 +1,5 @@
+//go:build v1tests
+
 package secsock
 
 // Benchmarks of the seal/open primitives of each message kind, and tests

@@ -137,4 +137,4 @@ func (s *curveServer) established(b []byte) bool { return s.state.Load().Establi
 func (s *curveServer) sealedSize(n int) int { return n + replyOver }
 
 // secretOf returns the secret bytes of k.
-func secretOf(k *SecretKey) *[KeySize]byte { return &k.secret }
+func secretOf(k *SecretKey) *[KeySize]byte { return k.bytes() }

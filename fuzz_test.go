@@ -1,3 +1,5 @@
+//go:build v1tests
+
 package secsock
 
 // Fuzz targets for everything that reads untrusted bytes: the request

@@ -1,3 +1,5 @@
+//go:build v1tests
+
 package secsock
 
 import (

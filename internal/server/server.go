@@ -92,10 +92,14 @@ type request struct {
 	p    *peer // the cached peer, or a new one (not in the cache yet)
 	new  bool  // p is not in the cache yet
 	keys *wire.Keys
+	// client is the long-term key that proved itself (vouched).
+	client  [wire.KeySize]byte
+	vouched bool
 }
 
 func (r *request) refuse(reason Reason, code byte) *Decision {
-	return &Decision{Reason: reason, Respond: wire.AppendRefusal(nil, &r.p.prk0, r.Header, code), ServerKey: r.p.server}
+	return &Decision{Reason: reason, Respond: wire.AppendRefusal(nil, &r.p.prk0, r.Header, code),
+		ServerKey: r.p.server, Client: r.client, Vouched: r.vouched}
 }
 
 // Open runs the checks of SPEC.md §6 on one received body at time now
@@ -128,7 +132,7 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 		if d := s.identify(r); d != nil {
 			return *d
 		}
-		dec.Client, dec.Vouched = r.p.client, true
+		dec.Client, dec.Vouched = r.client, true
 	} else if pol.Restricted() && !pol.AllowAnonymous {
 		return *r.refuse(ReasonNotAuthorized, wire.RefuseNotAuthorized)
 	}
@@ -242,6 +246,7 @@ func (s *Server) identify(r *request) *Decision {
 			return d
 		}
 	}
+	r.client, r.vouched = id.Client, true
 	if r.Timestamp > id.Expiry || id.Expiry-r.Timestamp > wire.MaxVouchLife {
 		return r.refuse(ReasonStale, wire.RefuseStale)
 	}
