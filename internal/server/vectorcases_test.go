@@ -78,21 +78,36 @@ func singleVectors() []vecFile {
 		one("vouch-expiry-changed", "the expiry in the identity box is not the one vouched for", vouched,
 			vecStep{body: []byte("x"), identity: func(id *wire.Identity) { id.Expiry++ }, expectServer: "drop:bad-vouch"}),
 		one("bad-vouch-with-policy", "with a policy too, a bad vouch for a listed key is dropped, not refused", policy,
-			vecStep{body: []byte("x"), identity: func(id *wire.Identity) { id.Vouch = vouchBy("impostor", id.Client, "eph bad-vouch-with-policy", id.Expiry) }, expectServer: "drop:bad-vouch"}),
+			vecStep{body: []byte("x"), identity: func(id *wire.Identity) {
+				id.Vouch = vouchBy("impostor", id.Client, "eph bad-vouch-with-policy", id.Expiry)
+			}, expectServer: "drop:bad-vouch"}),
 		one("bad-vouch-unlisted", "a bad vouch for an unlisted key is dropped too: the answer does not tell who is authorized", noList,
-			vecStep{body: []byte("x"), identity: func(id *wire.Identity) { id.Vouch = vouchBy("impostor", id.Client, "eph bad-vouch-unlisted", id.Expiry) }, expectServer: "drop:bad-vouch"}),
+			vecStep{body: []byte("x"), identity: func(id *wire.Identity) {
+				id.Vouch = vouchBy("impostor", id.Client, "eph bad-vouch-unlisted", id.Expiry)
+			}, expectServer: "drop:bad-vouch"}),
 		one("weak-client-key", "identity box carries a long-term key of small order", vouched,
 			vecStep{body: []byte("x"), identity: func(id *wire.Identity) { id.Client = [32]byte{} }, expectServer: "drop:weak-key"}),
 		one("reply-bit-flip", "reply corrupted in transit", anon, with(ok("x", "y"), func(s *vecStep) { s.mutateReply = flip(-1); s.expectClient = "error:auth-failed" })),
 		one("reply-random-flip", "reply R changed", anon, with(ok("x", "y"), func(s *vecStep) { s.mutateReply = flip(4); s.expectClient = "error:auth-failed" })),
-		one("gcm-reply-random-tail-flip", "AES-GCM: the last 4 bytes of R are additional data", anon, with(ok("x", "y"), func(s *vecStep) { s.suite = wire.SuiteAESGCM; s.mutateReply = flip(17); s.expectClient = "error:auth-failed" })),
+		one("gcm-reply-random-tail-flip", "AES-GCM: the last 4 bytes of R are additional data", anon, with(ok("x", "y"), func(s *vecStep) {
+			s.suite = wire.SuiteAESGCM
+			s.mutateReply = flip(17)
+			s.expectClient = "error:auth-failed"
+		})),
 		one("reply-to-other-request", "reply to counter 1 given to a client waiting for counter 2", anon, with(ok("x", "y"), func(s *vecStep) { s.clientCounter = 2; s.expectClient = "error:auth-failed" })),
 		one("reply-as-refusal", "reply relabelled as a refusal", anon, with(ok("x", "y"), func(s *vecStep) { s.mutateReply = setByte(1, wire.KindRefusal); s.expectClient = "error:malformed" })),
 		one("reply-unknown-kind", "kind 0x16 is not known", anon, with(ok("x", "y"), func(s *vecStep) { s.mutateReply = setByte(1, 0x16); s.expectClient = "error:unknown-kind" })),
-		one("reply-truncated", "reply shorter than its box", anon, with(ok("x", "y"), func(s *vecStep) { s.mutateReply = func(b []byte) []byte { return b[:34] }; s.expectClient = "error:malformed" })),
+		one("reply-truncated", "reply shorter than its box", anon, with(ok("x", "y"), func(s *vecStep) {
+			s.mutateReply = func(b []byte) []byte { return b[:34] }
+			s.expectClient = "error:malformed"
+		})),
 		one("reply-suite-mismatch", "reply in another suite than the request", anon, with(ok("x", "y"), func(s *vecStep) { s.mutateReply = setByte(2, wire.SuiteAESGCM); s.expectClient = "error:malformed" })),
 		one("refusal-bit-flip", "refusal tag corrupted", anon, with(stale, func(s *vecStep) { s.nowOffset = 120001; s.mutateReply = flip(-1); s.expectClient = "error:auth-failed" })),
-		one("refusal-reason-changed", "a STALE refusal relabelled NOT_AUTHORIZED", anon, with(stale, func(s *vecStep) { s.nowOffset = 120001; s.mutateReply = setByte(2, wire.RefuseNotAuthorized); s.expectClient = "error:auth-failed" })),
+		one("refusal-reason-changed", "a STALE refusal relabelled NOT_AUTHORIZED", anon, with(stale, func(s *vecStep) {
+			s.nowOffset = 120001
+			s.mutateReply = setByte(2, wire.RefuseNotAuthorized)
+			s.expectClient = "error:auth-failed"
+		})),
 		one("refusal-unknown-reason", "a verified refusal with a reason the client does not know", anon, with(stale, func(s *vecStep) {
 			s.nowOffset = 120001
 			s.answer = func(c *client, h []byte) []byte { return wire.AppendRefusal(nil, &c.prk0, h, 0x09) }

@@ -68,11 +68,11 @@ type vecStep struct {
 	nowOffset     int64  // server clock minus timestamp
 	ping          bool
 	body, reply   []byte
-	again         bool                  // send the previous step's request bytes again
-	clientSent    func([]byte) []byte   // the client itself sent this variant (not sealable from the fields)
-	mutate        func([]byte) []byte   // an attacker's change in transit
-	identity      func(*wire.Identity)  // forge the identity box contents
-	mutateReply   func([]byte) []byte   // change the answer after sealing
+	again         bool                             // send the previous step's request bytes again
+	clientSent    func([]byte) []byte              // the client itself sent this variant (not sealable from the fields)
+	mutate        func([]byte) []byte              // an attacker's change in transit
+	identity      func(*wire.Identity)             // forge the identity box contents
+	mutateReply   func([]byte) []byte              // change the answer after sealing
 	answer        func(c *client, h []byte) []byte // replace the answer entirely (made by hand)
 	clientCounter uint64
 	expectServer  string
