@@ -154,10 +154,7 @@ func (c *curveClient) openReply(dst []byte, o outstanding, b []byte) ([]byte, er
 	kind, hint, err := wire.Classify(b)
 	switch {
 	case err == wire.ErrVersion:
-		if len(b) >= 2 && b[0] == 0x01 && b[1] >= wire.KindReply && b[1] <= wire.KindHint {
-			return nil, ErrUnknownVersion // a secsock v1 peer
-		}
-		return nil, ErrNotSecsock
+		return nil, ErrNotSecsock // SPEC.md §7 step 1: not a secsock v2 answer
 	case err == wire.ErrKind:
 		return nil, ErrUnknownKind
 	case err != nil:

@@ -155,9 +155,6 @@ func (c *client) open(h []byte, n uint64, b []byte) (string, []byte) {
 	kind, hint, err := wire.Classify(b)
 	switch {
 	case errors.Is(err, wire.ErrVersion):
-		if len(b) >= 2 && b[0] == 0x01 {
-			return "error:unsupported-version", nil
-		}
 		return "error:not-secsock", nil
 	case errors.Is(err, wire.ErrKind):
 		return "error:unknown-kind", nil
@@ -344,7 +341,8 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 	}
 	c := newClient(st.eph, v.client, to, st.suite, expiry, st.identity)
 	req := c.seal(st.suite, st.counter, ts, st.ping, st.body)
-	mutated := st.identity != nil || st.clientSent != nil
+	// A ping with a body is not something a client sends (SPEC.md §5.1).
+	mutated := st.identity != nil || st.clientSent != nil || (st.ping && len(st.body) > 0)
 	if st.clientSent != nil {
 		req = st.clientSent(req)
 	}
