@@ -6,15 +6,17 @@
  *       replays every DIR/NAME.vec (SPEC §12); prints "ok NAME", "skip NAME
  *       (reason)" or "FAIL NAME: step K: why", then a summary; exit 1 on a failure.
  *   secsock-c client URL SERVER_PUBLIC [-k CLIENT_SECRET] [-s box|aesgcm|NUMBER] [-f FLAGS]
- *                    [-t SKEW_MS] [-g GRACE_MS] ITEM...
+ *                    [-t SKEW_MS] [-g GRACE_MS] [-w WAIT_MS] [-x 1] ITEM...
  *       sends one request per ITEM (a body size in bytes, or "ping"); the
  *       body is pattern(size) and the server must echo it. "ITEM@N" uses
  *       counter N instead of the next one. Prints "ok ITEM" or "error ITEM
  *       NAME" (NAME from SPEC §12, or "timeout", "mismatch"). An advisory
  *       outcome (§7) resends the identical request once and waits GRACE_MS
  *       (default 1000) for an authenticated answer before it is reported.
+ *       -w: how long to wait for an answer (default 10000 ms).
  *       Tests only: -s NUMBER and -f FLAGS put a suite or flags this side
- *       cannot seal into the header, with zero bytes for the boxes.
+ *       cannot seal into the header, with zero bytes for the boxes; -x 1
+ *       sends a vouch made for another C' (§4.3: the server must drop it).
  *   secsock-c server URL SERVER_SECRET [-p PREVIOUS_SECRET]... [-a AUTHORIZED_PUBLIC]... [-A]
  *                    [-b BUDGET_PER_S] [-c PEER_CACHE] [-r MAX_RESENDS]
  *       echoes every delivered request; -a turns the client policy on, -A
@@ -74,7 +76,7 @@ struct client_opts {
 	uint8_t S[32], c[32], suite, flags;
 	int vouched;
 	int64_t skew;        /* -t: added to the clock, to test freshness */
-	int grace_ms;
+	int grace_ms, wait_ms, bad_vouch;
 };
 
 static int client_args(int argc, char **argv, struct client_opts *o)
@@ -83,6 +85,7 @@ static int client_args(int argc, char **argv, struct client_opts *o)
 	memset(o, 0, sizeof *o);
 	o->suite = SUITE_BOX;
 	o->grace_ms = 1000;
+	o->wait_ms = 10000;
 	if (key_arg(o->S, argv[3]) != 0)
 		return -1;
 	for (i = 4; i + 1 < argc && argv[i][0] == '-'; i += 2) {
@@ -93,6 +96,10 @@ static int client_args(int argc, char **argv, struct client_opts *o)
 			o->skew = strtoll(a, NULL, 10);
 		else if (!strcmp(argv[i], "-g"))
 			o->grace_ms = atoi(a);
+		else if (!strcmp(argv[i], "-w"))
+			o->wait_ms = atoi(a);
+		else if (!strcmp(argv[i], "-x"))
+			o->bad_vouch = atoi(a);
 		else if (!strcmp(argv[i], "-f"))
 			o->flags = (uint8_t)strtoul(a, NULL, 0);
 		else if (!strcmp(argv[i], "-s"))
@@ -136,15 +143,15 @@ static const char *exchange(nng_socket s, const struct client *cl, const uint8_t
 
 /* §7: an advisory outcome does not end the request at once: resend the
  * identical bytes once and wait a grace for an authenticated answer. */
-static const char *request(nng_socket s, const struct client *cl, int grace_ms, const uint8_t *req, size_t reqlen,
-                           uint64_t N, uint8_t **got, size_t *glen)
+static const char *request(nng_socket s, const struct client *cl, const struct client_opts *o, const uint8_t *req,
+                           size_t reqlen, uint64_t N, uint8_t **got, size_t *glen)
 {
 	const char *first = exchange(s, cl, req, reqlen, N, got, glen);
 	if (!client_advisory(first) || !strcmp(first, "timeout"))
 		return first;
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, grace_ms);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, o->grace_ms < o->wait_ms ? o->grace_ms : o->wait_ms);
 	const char *second = exchange(s, cl, req, reqlen, N, got, glen);
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, o->wait_ms);
 	return client_advisory(second) ? first : second;
 }
 
@@ -159,7 +166,7 @@ static int run_items(nng_socket s, const struct client *cl, const struct client_
 		uint8_t *body = malloc(size + 1), *req = malloc(size + REQUEST_OVERHEAD), *got = NULL;
 		pattern(body, size);
 		size_t reqlen = seal_item(cl, ping, N, now_ms() + (uint64_t)o->skew, body, size, req);
-		const char *err = request(s, cl, o->grace_ms, req, reqlen, N, &got, &glen);
+		const char *err = request(s, cl, o, req, reqlen, N, &got, &glen);
 		if (!err && (glen != (ping ? 0 : size) || (size && memcmp(got, body, size) != 0)))
 			err = "mismatch";
 		if (err)
@@ -184,8 +191,14 @@ static int run_client(int argc, char **argv)
 		return 2;
 	}
 	cl.flags = o.flags;
+	if (o.bad_vouch && o.vouched) { /* the vouch of another C' for the same C and S */
+		struct client other;
+		client_init(&other, o.S, o.c, NULL, o.suite, &why);
+		memcpy(cl.V, other.V, 32);
+		sodium_memzero(&other, sizeof other);
+	}
 	nng_socket s;
-	if ((rv = nng_req0_open(&s)) != 0 || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000)) != 0 ||
+	if ((rv = nng_req0_open(&s)) != 0 || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, o.wait_ms)) != 0 ||
 	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0 || (rv = nng_dial(s, argv[2], NULL, NNG_FLAG_NONBLOCK)) != 0) {
 		fprintf(stderr, "nng: %s\n", nng_strerror(rv));
 		return 2;
@@ -332,7 +345,7 @@ int main(int argc, char **argv)
 	if (argc >= 4 && !strcmp(argv[1], "server"))
 		return run_server(argc, argv);
 	fprintf(stderr, "usage: %s vectors DIR | client URL SERVER_PUBLIC [-k SECRET] [-s box|aesgcm|N] [-f FLAGS] [-t SKEW_MS]"
-	                " [-g GRACE_MS] SIZE|ping... | server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]... [-A] [-b BUDGET]"
+	                " [-g GRACE_MS] [-w WAIT_MS] [-x 1] SIZE|ping... | server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]... [-A] [-b BUDGET]"
 	                " [-c PEER_CACHE] [-r MAX_RESENDS] | x25519 | validkey | aesgcm\n", argv[0]);
 	return 2;
 }
