@@ -1055,3 +1055,25 @@ func TestWorkBudget(t *testing.T) {
 	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10")
 	srv.expect(t, "deliver 10")
 }
+
+// TestGlobalFloor: with one peer and one tombstone (-c 1 -m 1), a third
+// new C' spills the first tombstone, which is not yet older than now - W,
+// so the global floor rises to its T (§6.2): a fresh request dated before
+// it is refused STALE, one dated after it is served.
+func TestGlobalFloor(t *testing.T) {
+	_, srvHex, srvPub := key(t)
+	srv := startCServer(t, srvHex, "-c", "1", "-m", "1")
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // A: T_A = now
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // B evicts A: tombstone A
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // C evicts B: A spills, floor = T_A
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "-5000"}, "10"), "error 10 stale")
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "1000"}, "10"), "ok 10")
+	srv.expect(t, "deliver 10", "deliver 10", "deliver 10", "refuse:stale", "deliver 10")
+
+	// The same with room for the tombstones: no floor, the same request is served.
+	srv = startCServer(t, srvHex, "-c", "1")
+	for i := 0; i < 3; i++ {
+		expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10")
+	}
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "-5000"}, "10"), "ok 10")
+}

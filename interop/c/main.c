@@ -18,7 +18,7 @@
  *       cannot seal into the header, with zero bytes for the boxes; -x 1
  *       sends a vouch made for another C' (§4.3: the server must drop it).
  *   secsock-c server URL SERVER_SECRET [-p PREVIOUS_SECRET]... [-a AUTHORIZED_PUBLIC]... [-A]
- *                    [-b BUDGET_PER_S] [-c PEER_CACHE] [-r MAX_RESENDS]
+ *                    [-b BUDGET_PER_S] [-c PEER_CACHE] [-m TOMBSTONES] [-r MAX_RESENDS]
  *       echoes every delivered request; -a turns the client policy on, -A
  *       also serves anonymous clients; -b 0 is an unlimited work budget.
  *       Prints "listening PORT", then one line per request: "deliver
@@ -230,6 +230,8 @@ static int server_args(int argc, char **argv, struct server_config *cfg)
 			cfg->budget_rate = cfg->budget_burst = strtoull(a, NULL, 10), i++;
 		else if (a && !strcmp(argv[i], "-c"))
 			cfg->peer_cache = atoi(a), i++;
+		else if (a && !strcmp(argv[i], "-m"))
+			cfg->tombstones = atoi(a), i++;
 		else if (a && !strcmp(argv[i], "-r"))
 			cfg->max_resends = atoi(a), i++;
 		else
@@ -346,6 +348,6 @@ int main(int argc, char **argv)
 		return run_server(argc, argv);
 	fprintf(stderr, "usage: %s vectors DIR | client URL SERVER_PUBLIC [-k SECRET] [-s box|aesgcm|N] [-f FLAGS] [-t SKEW_MS]"
 	                " [-g GRACE_MS] [-w WAIT_MS] [-x 1] SIZE|ping... | server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]... [-A] [-b BUDGET]"
-	                " [-c PEER_CACHE] [-r MAX_RESENDS] | x25519 | validkey | aesgcm\n", argv[0]);
+	                " [-c PEER_CACHE] [-m TOMBSTONES] [-r MAX_RESENDS] | x25519 | validkey | aesgcm\n", argv[0]);
 	return 2;
 }
