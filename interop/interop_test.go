@@ -960,6 +960,7 @@ func TestClientErrors(t *testing.T) {
 		{"0213", "malformed"},
 		{"021301", "server-key-mismatch"},
 		{"021302", "unsupported-version"},
+		{"021303", "busy"},
 		{"021399", "server-key-mismatch"},
 		{"02130100", "malformed"},
 		{"021102" + strings.Repeat("00", 32), "malformed"},     // suite differs from the request's
@@ -967,9 +968,10 @@ func TestClientErrors(t *testing.T) {
 		{"021101" + strings.Repeat("00", 32), "auth-failed"},   // empty body, bad tag
 		{"021201" + strings.Repeat("00", 15), "malformed"},     // refusal of 18 bytes
 		{"021201" + strings.Repeat("00", 16), "auth-failed"},   // refusal, bad tag
-		{"021204" + strings.Repeat("00", 16), "auth-failed"},   // refusal, bad tag
+		{"021205" + strings.Repeat("00", 16), "auth-failed"},   // refusal IN_DOUBT, bad tag
 		{"021201" + strings.Repeat("00", 17), "malformed"},     // refusal of 20 bytes
-		{"021401" + strings.Repeat("00", 32), "unknown-kind"},  // kind 0x14
+		{"021401" + strings.Repeat("00", 32), "unknown-kind"},  // kind 0x14 (REPLY_EXT, reserved)
+		{"021501" + strings.Repeat("00", 18), "unknown-kind"},  // kind 0x15 (REFUSAL_EXT, reserved)
 		{"020101" + strings.Repeat("00", 64), "unknown-kind"},  // a request reflected back
 		{"021101" + strings.Repeat("ff", 4096), "auth-failed"}, // large
 	}
@@ -1015,16 +1017,17 @@ func TestClientErrors(t *testing.T) {
 
 // TestSameServerBehaviour: the same C client requests get the same answers
 // from the Go server and from the C server: the replay window edge
-// (§6.2), a retried request answered from the reply cache at most 4 times
-// (§6.3), and freshness (§6 step 8).
+// (§6.2: IN_DOUBT, never delivered), a retried request answered from the
+// reply cache at most 4 times, then REPLAYED (§6.3), and freshness (§6
+// step 8).
 func TestSameServerBehaviour(t *testing.T) {
 	srvKey, srvHex, srvPub := key(t)
 	goSrv := startGoServer(t, srvKey)
 	cSrv := startCServer(t, srvHex)
 	items := []string{"10@9000", "10@873", "10@872", "10@873", "ping@8999", "ping@8999", "10@1", "70000@9500",
 		"70000@9500", "10@873", "10@873", "10@873", "10@873", "ping@9501"}
-	want := []string{"ok 10@9000", "ok 10@873", "error 10@872 replayed", "ok 10@873", "ok ping@8999", "ok ping@8999",
-		"error 10@1 replayed", "ok 70000@9500", "error 70000@9500 replayed", "ok 10@873", "ok 10@873", "ok 10@873",
+	want := []string{"ok 10@9000", "ok 10@873", "error 10@872 in-doubt", "ok 10@873", "ok ping@8999", "ok ping@8999",
+		"error 10@1 in-doubt", "ok 70000@9500", "error 70000@9500 replayed", "ok 10@873", "ok 10@873", "ok 10@873",
 		"error 10@873 replayed", "ok ping@9501"}
 	for _, url := range []string{goSrv.url, cSrv.url} {
 		expectLines(t, runClient(t, url, srvPub, nil, items...), want...)
@@ -1036,39 +1039,44 @@ func TestSameServerBehaviour(t *testing.T) {
 	if n := goSrv.delivered.Load(); n != 5 {
 		t.Errorf("Go server delivered %d requests, want 5", n)
 	}
-	cSrv.expect(t, "deliver 10", "deliver 10", "refuse:replayed", "resend", "reply", "resend",
-		"refuse:replayed", "deliver 70000", "refuse:replayed", "resend", "resend", "resend", "refuse:replayed", "reply",
+	cSrv.expect(t, "deliver 10", "deliver 10", "refuse:in-doubt", "resend", "reply", "resend",
+		"refuse:in-doubt", "deliver 70000", "refuse:replayed", "resend", "resend", "resend", "refuse:replayed", "reply",
 		"refuse:stale", "refuse:stale", "deliver 10", "refuse:stale", "deliver 10")
 }
 
 // TestWorkBudget: with a budget of one scalar multiplication per second
-// (-b 1), a second new C' within the second is dropped (busy), while the
-// first C' goes on being served for free (§6 step 3).
+// (-b 1), a second new C' within the second gets hint BUSY (advisory: the
+// client resends once, gets BUSY again and reports it), while the first C'
+// goes on being served for free (§6 step 3). A vouched client needs 3.
 func TestWorkBudget(t *testing.T) {
 	_, srvHex, srvPub := key(t)
+	_, clientHex, _ := key(t)
 	srv := startCServer(t, srvHex, "-b", "1")
-	time.Sleep(1100 * time.Millisecond) // a full bucket
 	expectLines(t, runClient(t, srv.url, srvPub, nil, "10", "10", "ping"), "ok 10", "ok 10", "ok ping")
-	expectLines(t, runClient(t, srv.url, srvPub, []string{"-w", "300"}, "10"), "error 10 timeout")
-	srv.expect(t, "deliver 10", "deliver 10", "reply", "drop:busy")
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-g", "300"}, "10"), "error 10 busy")
+	srv.expect(t, "deliver 10", "deliver 10", "reply", "hint:busy", "hint:busy")
+	time.Sleep(1100 * time.Millisecond)
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-k", clientHex, "-g", "300"}, "10"), "error 10 busy")
+	srv.expect(t, "hint:busy", "hint:busy")
 	time.Sleep(1100 * time.Millisecond)
 	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10")
 	srv.expect(t, "deliver 10")
 }
 
-// TestGlobalFloor: with one peer and one tombstone (-c 1 -m 1), a third
-// new C' spills the first tombstone, which is not yet older than now - W,
-// so the global floor rises to its T (§6.2): a fresh request dated before
-// it is refused STALE, one dated after it is served.
+// TestGlobalFloor: with one peer and one tombstone (-c 1 -m 1, smaller
+// than §6.2 sizes the table for the budget), a third new C' spills the
+// first tombstone, which is not yet older than now - W, so the global
+// floor rises to its T (§6.2): a fresh request dated before it is refused
+// IN_DOUBT, one dated after it is served.
 func TestGlobalFloor(t *testing.T) {
 	_, srvHex, srvPub := key(t)
 	srv := startCServer(t, srvHex, "-c", "1", "-m", "1")
 	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // A: T_A = now
 	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // B evicts A: tombstone A
 	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // C evicts B: A spills, floor = T_A
-	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "-5000"}, "10"), "error 10 stale")
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "-5000"}, "10"), "error 10 in-doubt")
 	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "1000"}, "10"), "ok 10")
-	srv.expect(t, "deliver 10", "deliver 10", "deliver 10", "refuse:stale", "deliver 10")
+	srv.expect(t, "deliver 10", "deliver 10", "deliver 10", "refuse:in-doubt", "deliver 10")
 
 	// The same with room for the tombstones: no floor, the same request is served.
 	srv = startCServer(t, srvHex, "-c", "1")

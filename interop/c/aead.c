@@ -44,7 +44,9 @@ static int open_box(uint8_t suite, uint8_t *out, const uint8_t k[32], const uint
 	return -1;
 }
 
-/* n24(p) = p ‖ kind ‖ flags ‖ 0^5 ‖ u64(N) ‖ u64(T), n12(p) = p ‖ 0^3 ‖ u64(N) */
+/* n24(p) = p ‖ kind ‖ flags ‖ 0^5 ‖ u64(N) ‖ u64(T),
+ * n12(p) = p ‖ kind ‖ flags ‖ 0x00 ‖ u32(N) ‖ u32(T mod 2^32): the low
+ * halves of the big-endian N and T in H (N < 2^32, so u32(N) is all of it). */
 static void request_nonces(uint8_t n24[24], uint8_t n12[12], const uint8_t *H, uint8_t part)
 {
 	memset(n24, 0, 24);
@@ -53,9 +55,10 @@ static void request_nonces(uint8_t n24[24], uint8_t n12[12], const uint8_t *H, u
 	n24[2] = H[OFF_FLAGS];
 	memcpy(n24 + 8, H + OFF_N, 8);
 	memcpy(n24 + 16, H + OFF_T, 8);
-	memset(n12, 0, 12);
-	n12[0] = part;
-	memcpy(n12 + 4, H + OFF_N, 8);
+	memcpy(n12, n24, 3);
+	n12[3] = 0;
+	memcpy(n12 + 4, H + OFF_N + 4, 4);
+	memcpy(n12 + 8, H + OFF_T + 4, 4);
 }
 
 void aead_seal_request(uint8_t *out, const uint8_t kq[32], const uint8_t *H, size_t hlen, uint8_t part,

@@ -19,7 +19,7 @@ static int fail(const char **why, const char *what)
 	return -1;
 }
 
-/* dh2, prkV and V = HMAC(prkV, "secsock v2 vouch" ‖ C' ‖ C ‖ S) */
+/* dh2, prkV and V = HMAC(prkV, "secsock v2 vouch" ‖ C' ‖ C ‖ S ‖ u64(E)) */
 static int make_vouch(struct client *cl, const uint8_t c[32])
 {
 	uint8_t dh2[32], prkv[32];
@@ -29,7 +29,7 @@ static int make_vouch(struct client *cl, const uint8_t c[32])
 	if (x25519(dh2, c, cl->S) != 0)
 		return -1;
 	sched_prkv(prkv, dh2, cl->C, cl->S);
-	sched_vouch(cl->V, prkv, cl->Ce, cl->C, cl->S);
+	sched_vouch(cl->V, prkv, cl->Ce, cl->C, cl->S, cl->E);
 	sodium_memzero(dh2, sizeof dh2);
 	sodium_memzero(prkv, sizeof prkv);
 	cl->vouched = 1;
@@ -37,10 +37,11 @@ static int make_vouch(struct client *cl, const uint8_t c[32])
 }
 
 int client_init(struct client *cl, const uint8_t S[32], const uint8_t *c, const uint8_t *ce, uint8_t suite,
-                const char **why)
+                uint64_t E, const char **why)
 {
 	uint8_t dh1[32];
 	memset(cl, 0, sizeof *cl);
+	cl->E = E;
 	if (!key_valid_longterm(S))
 		return fail(why, "server key is not a valid long-term key (SPEC 4.1)");
 	memcpy(cl->S, S, 32);
@@ -86,9 +87,10 @@ size_t client_seal(const struct client *cl, int ping, uint64_t N, uint64_t T, co
 	if (!aead_suite_known(cl->suite))
 		return 0;
 	if (cl->vouched) {
-		uint8_t id[64];
+		uint8_t id[IDENTITY_PLAIN];
 		memcpy(id, cl->C, 32);
 		memcpy(id + 32, cl->V, 32);
+		put64(id + 64, cl->E);
 		aead_seal_request(p, cl->kq, out, HEADER_LEN, PART_IDENTITY, id, sizeof id);
 		p += IDENTITY_LEN;
 	}
@@ -105,6 +107,7 @@ static const char *refusal_name(uint8_t reason)
 	case REFUSE_STALE: return "stale";
 	case REFUSE_REPLAYED: return "replayed";
 	case REFUSE_UNSUPPORTED_FEATURE: return "unsupported-feature";
+	case REFUSE_IN_DOUBT: return "in-doubt";
 	default: return "refused"; /* a reason this side does not know (§3) */
 	}
 }
@@ -125,16 +128,17 @@ const char *client_open(const struct client *cl, const uint8_t *H, size_t hlen, 
                         size_t len, uint8_t *body, size_t *body_len)
 {
 	*body_len = 0;
-	if (len < 2 || in[0] != VERSION) { /* step 1 */
-		if (len == HINT_LEN && in[1] == KIND_HINT)
-			return "unsupported-version";
+	if (len == HINT_LEN && in[0] != VERSION && in[1] == KIND_HINT) /* step 1 */
+		return "unsupported-version";
+	if (len < 2 || in[0] != VERSION)
 		return "not-secsock";
-	}
 	switch (in[1]) {
 	case KIND_HINT: /* step 2 */
 		if (len != HINT_LEN)
 			return "malformed";
-		return in[2] == HINT_UNSUPPORTED_VERSION ? "unsupported-version" : "server-key-mismatch";
+		if (in[2] == HINT_UNSUPPORTED_VERSION)
+			return "unsupported-version";
+		return in[2] == HINT_BUSY ? "busy" : "server-key-mismatch";
 	case KIND_REFUSAL:
 		return open_refusal(cl, H, hlen, in, len);
 	case KIND_REPLY: /* step 4 */
@@ -144,14 +148,15 @@ const char *client_open(const struct client *cl, const uint8_t *H, size_t hlen, 
 			return "auth-failed";
 		*body_len = len - REPLY_OVERHEAD;
 		return NULL;
-	default: /* step 5 */
+	default: /* step 5, also the reserved kinds 0x14 and 0x15 (§10) */
 		return "unknown-kind";
 	}
 }
 
 int client_advisory(const char *err)
 {
-	static const char *const final[] = {"not-authorized", "stale", "replayed", "unsupported-feature", "refused"};
+	static const char *const final[] = {"not-authorized", "stale", "replayed", "unsupported-feature", "in-doubt",
+	                                    "refused"};
 	if (!err)
 		return 0;
 	for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)

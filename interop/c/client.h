@@ -15,15 +15,17 @@ struct client {
 	int vouched;             /* has a long-term key */
 	uint8_t S[32];           /* server public key */
 	uint8_t C[32], V[32];    /* long-term public key and its vouch for C' */
+	uint64_t E;              /* the vouch's expiry, ms since 1970 (§4.3) */
 	uint8_t Ce[32], ce[32];  /* C' and c' */
 	uint8_t prk0[32], kq[32], kr[32];
 };
 
 /* Returns -1 (and says why in *why) for a key SPEC §4 refuses: S not a
  * valid long-term key, a zero secret key, or an all-zero dh1 or dh2.
- * c may be NULL (anonymous); ce NULL makes a random c'. */
+ * c may be NULL (anonymous); ce NULL makes a random c'. E is the vouch's
+ * expiry: the end of c''s lifetime (unused when anonymous). */
 int client_init(struct client *cl, const uint8_t S[32], const uint8_t *c, const uint8_t *ce, uint8_t suite,
-                const char **why);
+                uint64_t E, const char **why);
 
 /* Writes the request (at most len + REQUEST_OVERHEAD bytes) into out and
  * returns its length. For a suite this side cannot seal, only the header

@@ -186,14 +186,16 @@ static int run_client(int argc, char **argv)
 	int i = client_args(argc, argv, &o), rv;
 	if (i < 0)
 		return 2;
-	if (client_init(&cl, o.S, o.vouched ? o.c : NULL, NULL, o.suite, &why) != 0) {
+	/* E: the end of this short-term key's lifetime, one hour (§4.2, §4.3) */
+	uint64_t E = now_ms() + (uint64_t)o.skew + 3600000;
+	if (client_init(&cl, o.S, o.vouched ? o.c : NULL, NULL, o.suite, E, &why) != 0) {
 		fprintf(stderr, "client: %s\n", why);
 		return 2;
 	}
 	cl.flags = o.flags;
 	if (o.bad_vouch && o.vouched) { /* the vouch of another C' for the same C and S */
 		struct client other;
-		client_init(&other, o.S, o.c, NULL, o.suite, &why);
+		client_init(&other, o.S, o.c, NULL, o.suite, E, &why);
 		memcpy(cl.V, other.V, 32);
 		sodium_memzero(&other, sizeof other);
 	}
@@ -227,7 +229,7 @@ static int server_args(int argc, char **argv, struct server_config *cfg)
 		         key_arg(cfg->authorized[cfg->nauthorized], a) == 0)
 			cfg->nauthorized++, cfg->policy = 1, i++;
 		else if (a && !strcmp(argv[i], "-b"))
-			cfg->budget_rate = cfg->budget_burst = strtoull(a, NULL, 10), i++;
+			cfg->budget_rate = strtoull(a, NULL, 10), i++;
 		else if (a && !strcmp(argv[i], "-c"))
 			cfg->peer_cache = atoi(a), i++;
 		else if (a && !strcmp(argv[i], "-m"))

@@ -15,8 +15,9 @@ struct peer {
 	uint8_t Ce[32];
 	int key;                /* index of the server key that opened it */
 	uint8_t prk0[32];
-	int has_C;              /* C below is verified for this C' */
-	uint8_t C[32];
+	int has_C;              /* C, V and E below are verified for this C' */
+	uint8_t C[32], V[32];
+	uint64_t E;
 	uint64_t maxT, last, window[WINDOW_WORDS];
 	uint64_t accepted;      /* requests accepted: the second one protects it */
 	int protected_seg;

@@ -16,15 +16,16 @@ enum { /* §3 */
 	SUITE_BOX = 0x01, SUITE_AESGCM = 0x02,
 	PART_BODY = 0x01, PART_IDENTITY = 0x02,
 	REFUSE_NOT_AUTHORIZED = 0x01, REFUSE_STALE = 0x02, REFUSE_REPLAYED = 0x03,
-	REFUSE_UNSUPPORTED_FEATURE = 0x04,
-	HINT_CANNOT_OPEN = 0x01, HINT_UNSUPPORTED_VERSION = 0x02,
+	REFUSE_UNSUPPORTED_FEATURE = 0x04, REFUSE_IN_DOUBT = 0x05,
+	HINT_CANNOT_OPEN = 0x01, HINT_UNSUPPORTED_VERSION = 0x02, HINT_BUSY = 0x03,
 };
 
 enum { /* §5 sizes */
 	KEY_LEN = 32,
 	TAG_LEN = 16,
 	HEADER_LEN = 54,                 /* H in version 2 (X = 0) */
-	IDENTITY_LEN = 64 + TAG_LEN,     /* box of C ‖ V */
+	IDENTITY_PLAIN = 32 + 32 + 8,    /* C ‖ V ‖ u64(E) */
+	IDENTITY_LEN = IDENTITY_PLAIN + TAG_LEN,
 	REQUEST_OVERHEAD = HEADER_LEN + IDENTITY_LEN + TAG_LEN, /* at most */
 	REPLY_HEADER_LEN = 19,           /* version ‖ kind ‖ suite ‖ R */
 	REPLY_OVERHEAD = REPLY_HEADER_LEN + TAG_LEN,
@@ -38,6 +39,7 @@ enum { /* §5 sizes */
 enum { OFF_KIND = 1, OFF_SUITE = 2, OFF_FLAGS = 3, OFF_CE = 4, OFF_N = 36, OFF_T = 44, OFF_X = 52 };
 
 #define COUNTER_LIMIT ((uint64_t)1 << 32) /* N < 2^32 (§5.1) */
+#define VOUCH_MAX_AHEAD ((uint64_t)86400000) /* E at most 24 hours after T (§6 step 6d) */
 
 static inline void put64(uint8_t *p, uint64_t x)
 {

@@ -1,5 +1,5 @@
 /*
- * replies.c: SPEC §6.3. A ring of REPLY_SLOTS requests in acceptance
+ * replies.c: SPEC §6.3. A ring of nslots requests in acceptance
  * order; when the byte budget is full the oldest replies are dropped.
  */
 #include <stdlib.h>
@@ -7,9 +7,17 @@
 
 #include "replies.h"
 
+int replies_init(struct replies *rs, int nslots)
+{
+	memset(rs, 0, sizeof *rs);
+	rs->nslots = nslots > 0 ? nslots : 1;
+	rs->slot = calloc((size_t)rs->nslots, sizeof *rs->slot);
+	return rs->slot ? 0 : -1;
+}
+
 struct kept *replies_find(struct replies *rs, const uint8_t Ce[32], uint64_t N)
 {
-	for (int i = 0; i < REPLY_SLOTS; i++) {
+	for (int i = 0; i < rs->nslots; i++) {
 		struct kept *k = &rs->slot[i];
 		if (k->in_use && k->N == N && memcmp(k->Ce, Ce, 32) == 0)
 			return k;
@@ -28,7 +36,7 @@ static void drop_bytes(struct replies *rs, struct kept *k)
 void replies_start(struct replies *rs, const uint8_t Ce[32], uint64_t N)
 {
 	struct kept *k = &rs->slot[rs->next];
-	rs->next = (rs->next + 1) % REPLY_SLOTS;
+	rs->next = (rs->next + 1) % rs->nslots;
 	drop_bytes(rs, k);
 	memset(k, 0, sizeof *k);
 	k->in_use = 1;
@@ -45,8 +53,8 @@ void replies_finish(struct replies *rs, const uint8_t Ce[32], uint64_t N, const 
 	if (len > REPLY_MAX)
 		return;
 	/* Oldest first: from the slot reused next. */
-	for (int i = 0; rs->bytes + len > REPLY_BYTES && i < REPLY_SLOTS; i++) {
-		struct kept *old = &rs->slot[(rs->next + i) % REPLY_SLOTS];
+	for (int i = 0; rs->bytes + len > REPLY_BYTES && i < rs->nslots; i++) {
+		struct kept *old = &rs->slot[(rs->next + i) % rs->nslots];
 		if (old != k && old->bytes)
 			drop_bytes(rs, old);
 	}
@@ -59,7 +67,8 @@ void replies_finish(struct replies *rs, const uint8_t Ce[32], uint64_t N, const 
 
 void replies_free(struct replies *rs)
 {
-	for (int i = 0; i < REPLY_SLOTS; i++)
+	for (int i = 0; rs->slot && i < rs->nslots; i++)
 		drop_bytes(rs, &rs->slot[i]);
+	free(rs->slot);
 	memset(rs, 0, sizeof *rs);
 }

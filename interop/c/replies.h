@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REPLY_SLOTS 1024           /* the last 1024 requests */
+#define REPLY_SLOTS 1024           /* default: the last 1024 requests */
 #define REPLY_BYTES (8 << 20)      /* at most 8 MiB of replies */
 #define REPLY_MAX (64 << 10)       /* replies above 65536 bytes are not kept */
 
@@ -22,11 +22,13 @@ struct kept {
 };
 
 struct replies {
-	struct kept slot[REPLY_SLOTS];
+	struct kept *slot;
+	int nslots;
 	int next;   /* the oldest slot, reused next */
 	size_t bytes;
 };
 
+int replies_init(struct replies *rs, int nslots); /* -1 on ENOMEM */
 struct kept *replies_find(struct replies *rs, const uint8_t Ce[32], uint64_t N);
 /* An accepted request, not answered yet. */
 void replies_start(struct replies *rs, const uint8_t Ce[32], uint64_t N);

@@ -38,15 +38,15 @@ void sched_prk0(uint8_t prk0[32], const uint8_t dh1[32], const uint8_t Ce[32], c
 }
 
 /* Expand(prk, info) = HMAC(prk, info ‖ 0x01): the first HKDF block. */
-static void expand(uint8_t out[32], const uint8_t prk[32], const char label[3], uint8_t suite)
+static void expand(uint8_t out[32], const uint8_t prk[32], const char *label, size_t len, uint8_t suite)
 {
 	const uint8_t tail[2] = {suite, 0x01};
-	const struct part m[] = {{label, 3}, {tail, 2}};
+	const struct part m[] = {{label, len}, {tail, 2}};
 	hmac(out, prk, 32, m, 2);
 }
 
-void sched_kq(uint8_t kq[32], const uint8_t prk[32], uint8_t suite) { expand(kq, prk, "c2s", suite); }
-void sched_kr(uint8_t kr[32], const uint8_t prk[32], uint8_t suite) { expand(kr, prk, "s2c", suite); }
+void sched_kq(uint8_t kq[32], const uint8_t prk[32], uint8_t suite) { expand(kq, prk, LABEL("secsock v2 c2s"), suite); }
+void sched_kr(uint8_t kr[32], const uint8_t prk[32], uint8_t suite) { expand(kr, prk, LABEL("secsock v2 s2c"), suite); }
 
 void sched_prkv(uint8_t prkv[32], const uint8_t dh2[32], const uint8_t C[32], const uint8_t S[32])
 {
@@ -54,16 +54,20 @@ void sched_prkv(uint8_t prkv[32], const uint8_t dh2[32], const uint8_t C[32], co
 	hmac(prkv, LABEL("secsock v2 vouch key"), m, 3);
 }
 
-void sched_vouch(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], const uint8_t C[32], const uint8_t S[32])
+void sched_vouch(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], const uint8_t C[32], const uint8_t S[32],
+                 uint64_t E)
 {
-	const struct part m[] = {{"secsock v2 vouch", 16}, {Ce, 32}, {C, 32}, {S, 32}};
-	hmac(V, prkv, 32, m, 4);
+	uint8_t e[8];
+	for (int i = 7; i >= 0; i--, E >>= 8)
+		e[i] = (uint8_t)E;
+	const struct part m[] = {{LABEL("secsock v2 vouch")}, {Ce, 32}, {C, 32}, {S, 32}, {e, 8}};
+	hmac(V, prkv, 32, m, 5);
 }
 
 void sched_refusal_tag(uint8_t tag[16], const uint8_t prk0[32], const uint8_t *H, size_t hlen, uint8_t reason)
 {
 	uint8_t full[32];
-	const struct part m[] = {{"refusal", 7}, {H, hlen}, {&reason, 1}};
+	const struct part m[] = {{LABEL("secsock v2 refusal")}, {H, hlen}, {&reason, 1}};
 	hmac(full, prk0, 32, m, 3);
 	memcpy(tag, full, 16);
 	sodium_memzero(full, sizeof full);

@@ -10,14 +10,15 @@
 
 /* prk0 = Extract("secsock v2 request", dh1 ‖ C' ‖ S) */
 void sched_prk0(uint8_t prk0[32], const uint8_t dh1[32], const uint8_t Ce[32], const uint8_t S[32]);
-/* Kq = Expand(prk, "c2s" ‖ suite), Kr = Expand(prk, "s2c" ‖ suite) */
+/* Kq = Expand(prk, "secsock v2 c2s" ‖ suite), Kr = Expand(prk, "secsock v2 s2c" ‖ suite) */
 void sched_kq(uint8_t kq[32], const uint8_t prk[32], uint8_t suite);
 void sched_kr(uint8_t kr[32], const uint8_t prk[32], uint8_t suite);
 /* prkV = Extract("secsock v2 vouch key", dh2 ‖ C ‖ S) */
 void sched_prkv(uint8_t prkv[32], const uint8_t dh2[32], const uint8_t C[32], const uint8_t S[32]);
-/* V = HMAC(prkV, "secsock v2 vouch" ‖ C' ‖ C ‖ S) */
-void sched_vouch(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], const uint8_t C[32], const uint8_t S[32]);
-/* tag = HMAC(prk0, "refusal" ‖ H ‖ reason)[0..16] */
+/* V = HMAC(prkV, "secsock v2 vouch" ‖ C' ‖ C ‖ S ‖ u64(E)) */
+void sched_vouch(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], const uint8_t C[32], const uint8_t S[32],
+                 uint64_t E);
+/* tag = HMAC(prk0, "secsock v2 refusal" ‖ H ‖ reason)[0..16] */
 void sched_refusal_tag(uint8_t tag[16], const uint8_t prk0[32], const uint8_t *H, size_t hlen, uint8_t reason);
 
 #endif

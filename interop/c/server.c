@@ -18,10 +18,21 @@ void server_config_defaults(struct server_config *cfg)
 	cfg->freshness = 120000;
 	cfg->max_skew = 10000;
 	cfg->peer_cache = 4096;
-	cfg->tombstones = 65536;
+	cfg->reply_slots = REPLY_SLOTS;
 	cfg->max_resends = 4;
-	cfg->budget_rate = 4096;
-	cfg->budget_burst = 4096;
+	cfg->budget_rate = 2048;
+}
+
+/* §6.2: with a budget b, at most b (W + Z) / 1000 + b tombstones can still
+ * matter; without one, 65536. */
+static int tombstones(const struct server_config *cfg)
+{
+	if (cfg->tombstones > 0)
+		return cfg->tombstones;
+	if (cfg->budget_rate == 0)
+		return 65536;
+	uint64_t n = cfg->budget_rate * (cfg->freshness + cfg->max_skew) / 1000 + cfg->budget_rate;
+	return n > (1 << 26) ? 1 << 26 : (int)n;
 }
 
 int server_init(struct server *sv, const struct server_config *cfg, uint64_t now, const char **why)
@@ -42,9 +53,10 @@ int server_init(struct server *sv, const struct server_config *cfg, uint64_t now
 			return *why = "an authorized key is not a valid long-term key", -1;
 	if (sv->cfg.max_skew > sv->cfg.freshness)
 		sv->cfg.max_skew = sv->cfg.freshness; /* Z is at most W (§6 step 8) */
-	if (peers_init(&sv->peers, cfg->peer_cache, cfg->tombstones) != 0)
+	if (peers_init(&sv->peers, cfg->peer_cache, tombstones(&sv->cfg)) != 0 ||
+	    replies_init(&sv->replies, cfg->reply_slots) != 0)
 		return *why = "out of memory", -1;
-	budget_init(&sv->budget, cfg->budget_rate, cfg->budget_burst, now);
+	budget_init(&sv->budget, cfg->budget_rate, now);
 	randombytes_buf(sv->vkey, sizeof sv->vkey);
 	return 0;
 }
@@ -66,12 +78,12 @@ struct req {
 	const uint8_t *Ce;
 	uint64_t N, T;
 	int vouched, ping;
-	int charged;             /* C' not cached: scalar multiplications are budgeted */
-	struct peer *p;          /* the cached peer, or NULL */
+	struct peer *p;          /* the cached peer, or NULL: then work is charged */
 	int key;                 /* index of the server key that opened it */
 	uint8_t prk0[32], kq[32];
-	int has_C;               /* C verified by this request (or the cache) */
-	uint8_t C[32];
+	int has_C;               /* C, V, E verified by this request (or the cache) */
+	uint8_t C[32], V[32];
+	uint64_t E;
 	uint8_t *body;
 };
 
@@ -91,15 +103,16 @@ static int drop(struct verdict *v, const char *reason)
 
 static int hint(struct verdict *v, uint8_t reason)
 {
+	static const char *const what[] = {"hint:?", "hint:cannot-open", "hint:unsupported-version", "hint:busy"};
 	v->buf[0] = VERSION;
 	v->buf[1] = KIND_HINT;
 	v->buf[2] = reason;
 	v->answer = v->buf;
 	v->answer_len = HINT_LEN;
-	return decide(v, ANSWER, reason == HINT_CANNOT_OPEN ? "hint:cannot-open" : "hint:unsupported-version");
+	return decide(v, ANSWER, what[reason <= HINT_BUSY ? reason : 0]);
 }
 
-/* §5.3: 0x02 ‖ 0x12 ‖ reason ‖ HMAC(prk0, "refusal" ‖ H ‖ reason)[0..16] */
+/* §5.3: 0x02 ‖ 0x12 ‖ reason ‖ HMAC(prk0, "secsock v2 refusal" ‖ H ‖ reason)[0..16] */
 static int refuse(struct verdict *v, const struct req *r, const uint8_t prk0[32], uint8_t reason, const char *what)
 {
 	v->buf[0] = VERSION;
@@ -111,11 +124,11 @@ static int refuse(struct verdict *v, const struct req *r, const uint8_t prk0[32]
 	return decide(v, ANSWER, what);
 }
 
-/* One scalar multiplication, taken from the budget when C' is not cached. */
-static int charge(struct server *sv, struct req *r, struct verdict *v)
+/* n scalar multiplications, charged unless from a cached peer (step 3). */
+static int charge(struct server *sv, const struct req *r, struct verdict *v, unsigned n)
 {
-	if (r->charged && budget_take(&sv->budget) != 0)
-		return drop(v, "busy");
+	if (!r->p && budget_charge(&sv->budget, n) != 0)
+		return hint(v, HINT_BUSY);
 	return 1;
 }
 
@@ -152,30 +165,25 @@ static int step_layout(struct req *r, struct verdict *v)
 	r->body_off = r->hlen + (r->vouched ? IDENTITY_LEN : 0);
 	if (!key_canonical(r->Ce) || r->N < 1 || r->N >= COUNTER_LIMIT)
 		return drop(v, "malformed");
-	if (r->len < r->body_off + TAG_LEN || (r->ping && r->len != r->body_off + TAG_LEN))
+	if (r->flags == 0 && r->hlen != HEADER_LEN)
 		return drop(v, "malformed");
-	if (r->flags == 0 && aead_suite_known(r->suite) && r->hlen != HEADER_LEN)
+	if (r->len < r->body_off + TAG_LEN || (r->ping && r->len != r->body_off + TAG_LEN))
 		return drop(v, "malformed");
 	return 1;
 }
 
-/* 3. work budget */
+/* 3. work budget: every server key step 5 may try, charged together */
 static int step_budget(struct server *sv, struct req *r, struct verdict *v, uint64_t now)
 {
 	r->p = peers_find(&sv->peers, r->Ce);
-	r->charged = r->p == NULL;
 	budget_refill(&sv->budget, now);
-	if (r->charged && !budget_available(&sv->budget))
-		return drop(v, "busy");
-	return 1;
+	return charge(sv, r, v, (unsigned)sv->cfg.nkeys);
 }
 
-/* prk0 for server key i: dh1 = X25519(s_i, C') */
+/* prk0 for server key i: dh1 = X25519(s_i, C'), charged in step 3 */
 static int derive_prk0(struct server *sv, struct req *r, struct verdict *v, int i, uint8_t prk0[32])
 {
 	uint8_t dh1[32];
-	if (!charge(sv, r, v))
-		return 0;
 	if (x25519(dh1, sv->cfg.s[i], r->Ce) != 0)
 		return drop(v, "weak-key");
 	sched_prk0(prk0, dh1, r->Ce, sv->S[i]);
@@ -183,14 +191,15 @@ static int derive_prk0(struct server *sv, struct req *r, struct verdict *v, int 
 	return 1;
 }
 
-/* 4. unknown suite or flags: an authenticated refusal with the current key */
+/* 4. unknown suite or flags: an authenticated refusal with the cached
+ * peer's prk0, or the current key's */
 static int step_feature(struct server *sv, struct req *r, struct verdict *v)
 {
 	uint8_t prk0[32];
 	if (aead_suite_known(r->suite) && r->flags == 0)
 		return 1;
-	if (r->p && r->p->key == 0)
-		memcpy(prk0, r->p->prk0, 32); /* the same bytes, no scalar multiplication */
+	if (r->p)
+		memcpy(prk0, r->p->prk0, 32);
 	else if (!derive_prk0(sv, r, v, 0, prk0))
 		return 0;
 	return refuse(v, r, prk0, REFUSE_UNSUPPORTED_FEATURE, "refuse:unsupported-feature");
@@ -234,56 +243,85 @@ static struct vouch_entry *vouch_slot(struct server *sv, const uint8_t C[32])
 	return &sv->vouches[(h[0] | h[1] << 8) % VOUCH_CACHE];
 }
 
-/* 6e. prkV (cached per (C, S)) and V in constant time */
-static int check_vouch(struct server *sv, struct req *r, struct verdict *v, const uint8_t V[32])
+/* prkV for (C, S): cached, or (charged) the valid-key check of C and dh2.
+ * A cached prkV was made after C passed the check, so it is not redone. */
+static int get_prkv(struct server *sv, struct req *r, struct verdict *v, uint8_t prkv[32], struct vouch_entry *e)
 {
-	struct vouch_entry *e = vouch_slot(sv, r->C);
-	uint8_t prkv[32], want[32], dh2[32];
-	const uint8_t *S = sv->S[r->key];
+	uint8_t dh2[32];
 	if (e->in_use && e->key == r->key && memcmp(e->C, r->C, 32) == 0) {
 		memcpy(prkv, e->prkv, 32);
-	} else {
-		if (!charge(sv, r, v))
-			return 0;
-		if (x25519(dh2, sv->cfg.s[r->key], r->C) != 0)
-			return drop(v, "weak-key");
-		sched_prkv(prkv, dh2, r->C, S);
-		sodium_memzero(dh2, sizeof dh2);
+		return 1;
 	}
-	sched_vouch(want, prkv, r->Ce, r->C, S);
-	if (sodium_memcmp(want, V, 32) != 0)
-		return drop(v, "bad-vouch"); /* a forgery: no refusal, prkV not cached */
+	if (!charge(sv, r, v, 1))
+		return 0;
+	if (!key_valid_longterm(r->C))
+		return drop(v, "weak-key");
+	if (!charge(sv, r, v, 1))
+		return 0;
+	if (x25519(dh2, sv->cfg.s[r->key], r->C) != 0)
+		return drop(v, "weak-key");
+	sched_prkv(prkv, dh2, r->C, sv->S[r->key]);
+	sodium_memzero(dh2, sizeof dh2);
+	return 1;
+}
+
+/* 6c. V in constant time; prkV is cached only once V verified */
+static int check_vouch(struct server *sv, struct req *r, struct verdict *v)
+{
+	struct vouch_entry *e = vouch_slot(sv, r->C);
+	uint8_t prkv[32], want[32];
+	if (!get_prkv(sv, r, v, prkv, e))
+		return 0;
+	sched_vouch(want, prkv, r->Ce, r->C, sv->S[r->key], r->E);
+	if (sodium_memcmp(want, r->V, 32) != 0)
+		return drop(v, "bad-vouch"); /* a forgery: no refusal */
 	e->in_use = 1;
 	e->key = r->key;
 	memcpy(e->C, r->C, 32);
 	memcpy(e->prkv, prkv, 32);
 	sodium_memzero(prkv, sizeof prkv);
 	r->has_C = 1;
+	if (r->p) { /* remembered for this C' at once; a new C' at step 10 */
+		r->p->has_C = 1;
+		memcpy(r->p->C, r->C, 32);
+		memcpy(r->p->V, r->V, 32);
+		r->p->E = r->E;
+	}
+	return 1;
+}
+
+/* 6a, 6b: a C' speaks for one C, with one verified V and E */
+static int check_cached_identity(const struct req *r, struct verdict *v)
+{
+	const struct peer *p = r->p;
+	if (memcmp(p->C, r->C, 32) != 0 || sodium_memcmp(p->V, r->V, 32) != 0 || p->E != r->E)
+		return drop(v, "forged");
 	return 1;
 }
 
 /* 6. identity (vouched kinds) */
 static int step_identity(struct server *sv, struct req *r, struct verdict *v)
 {
-	uint8_t id[64];
+	uint8_t id[IDENTITY_PLAIN];
 	if (!r->vouched)
 		return 1;
 	if (aead_open_request(id, r->kq, r->in, r->hlen, PART_IDENTITY, r->in + r->id_off, IDENTITY_LEN) != 0)
 		return hint(v, HINT_CANNOT_OPEN);
 	memcpy(r->C, id, 32);
+	memcpy(r->V, id + 32, 32);
+	r->E = get64(id + 64);
 	if (r->p && r->p->has_C) {
-		if (memcmp(r->p->C, r->C, 32) != 0) /* a: one C per C' */
-			return drop(v, "forged");
-		r->has_C = 1;                          /* b */
-		return 1;
+		if (!check_cached_identity(r, v))
+			return 0;
+		r->has_C = 1;
+	} else if (!check_vouch(sv, r, v)) {
+		return 0;
 	}
-	if (sv->cfg.policy) { /* c: the list before any dh2; no callback here */
-		if (!authorized(sv, r->C))
-			return refuse(v, r, r->prk0, REFUSE_NOT_AUTHORIZED, "refuse:not-authorized");
-	} else if (!key_valid_longterm(r->C)) { /* d */
-		return drop(v, "weak-key");
-	}
-	return check_vouch(sv, r, v, id + 32);
+	if (r->T > r->E || r->E > r->T + VOUCH_MAX_AHEAD) /* d */
+		return refuse(v, r, r->prk0, REFUSE_STALE, "refuse:stale");
+	if (sv->cfg.policy && !authorized(sv, r->C)) /* e: on every request */
+		return refuse(v, r, r->prk0, REFUSE_NOT_AUTHORIZED, "refuse:not-authorized");
+	return 1;
 }
 
 /* 7. anonymous policy */
@@ -294,31 +332,32 @@ static int step_anonymous(struct server *sv, struct req *r, struct verdict *v)
 	return 1;
 }
 
-/* 8. freshness: now - W <= T <= now + Z, and T above the replay floor */
+/* 8. freshness: now - W <= T <= now + Z */
 static int step_fresh(struct server *sv, struct req *r, struct verdict *v, uint64_t now)
 {
 	uint64_t W = sv->cfg.freshness, Z = sv->cfg.max_skew;
-	int old = now >= W && r->T < now - W;
-	if (old || r->T > now + Z || r->T <= peers_floor(&sv->peers, r->Ce))
+	if ((now >= W && r->T < now - W) || r->T > now + Z)
 		return refuse(v, r, r->prk0, REFUSE_STALE, "refuse:stale");
 	return 1;
 }
 
-/* 9. replay: §6.3 */
+/* 9. replay: the reply cache first (§6.3), then the floor and the window */
 static int step_replay(struct server *sv, struct req *r, struct verdict *v)
 {
-	if (!r->p || !peer_seen(r->p, r->N))
-		return 1;
 	struct kept *k = replies_find(&sv->replies, r->Ce, r->N);
 	if (k && !k->answered)
-		return drop(v, "pending"); /* still with the application; a cooked NNG REP never gets here */
+		return drop(v, "retry"); /* still with the application; a cooked NNG REP never gets here */
 	if (k && k->bytes && k->resends < sv->cfg.max_resends) {
 		k->resends++;
 		v->answer = k->bytes;
 		v->answer_len = k->len;
 		return decide(v, ANSWER, "resend");
 	}
-	return refuse(v, r, r->prk0, REFUSE_REPLAYED, "refuse:replayed");
+	if (k)
+		return refuse(v, r, r->prk0, REFUSE_REPLAYED, "refuse:replayed");
+	if (r->T <= peers_floor(&sv->peers, r->Ce) || (r->p && peer_seen(r->p, r->N)))
+		return refuse(v, r, r->prk0, REFUSE_IN_DOUBT, "refuse:in-doubt");
+	return 1;
 }
 
 static void make_ticket(struct ticket *t, const struct req *r)
@@ -337,11 +376,13 @@ static int step_accept(struct server *sv, struct req *r, struct verdict *v, uint
 	memcpy(fresh.Ce, r->Ce, 32);
 	fresh.key = r->key;
 	memcpy(fresh.prk0, r->prk0, 32);
-	struct peer *p = peers_accept(&sv->peers, r->p, &fresh, r->N, r->T, now, sv->cfg.freshness);
-	if (r->has_C && !p->has_C) {
-		p->has_C = 1;
-		memcpy(p->C, r->C, 32);
+	if (r->has_C) {
+		fresh.has_C = 1;
+		memcpy(fresh.C, r->C, 32);
+		memcpy(fresh.V, r->V, 32);
+		fresh.E = r->E;
 	}
+	peers_accept(&sv->peers, r->p, &fresh, r->N, r->T, now, sv->cfg.freshness);
 	replies_start(&sv->replies, r->Ce, r->N);
 	make_ticket(&v->t, r);
 	if (r->ping) {

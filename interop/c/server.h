@@ -24,13 +24,15 @@ struct server_config {
 	uint8_t authorized[MAX_AUTHORIZED][32];
 	int nauthorized;
 	uint64_t freshness, max_skew;   /* W and Z in ms */
-	int peer_cache, tombstones, max_resends;
-	uint64_t budget_rate, budget_burst; /* scalar multiplications per second; 0: unlimited */
+	int peer_cache, reply_slots, max_resends;
+	int tombstones;                 /* 0: sized by the budget as §6.2 says */
+	uint64_t budget_rate;           /* scalar multiplications per second (burst the same); 0: unlimited */
 	const uint8_t *fixed_R;         /* test vectors only: R instead of random bytes */
 };
 
-/* Defaults of SPEC §6: W 120 s, Z 10 s, 4096 peers, 65536 tombstones,
- * 4 resends, a budget of 4096 per second with a burst of 4096. */
+/* Defaults of SPEC §6: W 120 s, Z 10 s, 4096 peers, 1024 reply slots, 4
+ * resends, a budget of 2048 per second with a burst of 2048, tombstones
+ * sized by the budget (§6.2). */
 void server_config_defaults(struct server_config *cfg);
 
 struct vouch_entry {

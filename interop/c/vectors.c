@@ -13,6 +13,7 @@
 #include "aead.h"
 #include "client.h"
 #include "keys.h"
+#include "proto.h"
 #include "server.h"
 #include "vectors.h"
 
@@ -26,9 +27,9 @@ struct bytes {
 
 struct step {
 	int number, ping, mutated, reply_mutated, has_client_counter;
-	uint64_t now, suite, counter, timestamp, client_counter;
+	uint64_t now, suite, counter, timestamp, client_counter, vouch_expiry;
 	char expect_server[64], expect_client[64];
-	struct bytes eph_secret, request_body, request, reply_random, reply_body, reply;
+	struct bytes eph_secret, request_body, request, client_request, reply_random, reply_body, reply;
 };
 
 struct vec {
@@ -63,7 +64,7 @@ static void free_vec(struct vec *v)
 {
 	for (int i = 0; i < v->nsteps; i++) {
 		struct step *s = &v->steps[i];
-		free_bytes(&s->eph_secret), free_bytes(&s->request_body), free_bytes(&s->request);
+		free_bytes(&s->eph_secret), free_bytes(&s->request_body), free_bytes(&s->request), free_bytes(&s->client_request);
 		free_bytes(&s->reply_random), free_bytes(&s->reply_body), free_bytes(&s->reply);
 	}
 	free(v->steps);
@@ -90,6 +91,8 @@ static int header_field(struct vec *v, const char *k, const char *val)
 	else if (!strcmp(k, "policy")) c->policy |= strcmp(val, "on") == 0;
 	else if (!strcmp(k, "allow_anonymous")) c->allow_anonymous = is_true(val);
 	else if (!strcmp(k, "peer_cache")) c->peer_cache = (int)u;
+	else if (!strcmp(k, "reply_slots")) c->reply_slots = (int)u;
+	else if (!strcmp(k, "budget")) c->budget_rate = u;
 	else if (!strcmp(k, "max_resends")) c->max_resends = (int)u;
 	else return -1;
 	return 0;
@@ -106,6 +109,8 @@ static int step_field(struct step *s, const char *k, const char *val)
 	else if (!strcmp(k, "ping")) s->ping = is_true(val);
 	else if (!strcmp(k, "request_body")) return hexval(&s->request_body, val);
 	else if (!strcmp(k, "request")) return hexval(&s->request, val);
+	else if (!strcmp(k, "client_request")) return hexval(&s->client_request, val);
+	else if (!strcmp(k, "vouch_expiry")) s->vouch_expiry = u;
 	else if (!strcmp(k, "mutated")) s->mutated = is_true(val);
 	else if (!strcmp(k, "expect_server")) snprintf(s->expect_server, sizeof s->expect_server, "%s", val);
 	else if (!strcmp(k, "reply_random")) return hexval(&s->reply_random, val);
@@ -142,6 +147,7 @@ static int parse_vec(const char *path, struct vec *v, char *why, size_t whylen)
 	if (!f)
 		return snprintf(why, whylen, "cannot open"), -1;
 	server_config_defaults(&v->cfg);
+	v->cfg.budget_rate = 0; /* §12: budget absent means unlimited */
 	v->steps = calloc(MAX_STEPS, sizeof *v->steps);
 	while (!bad && fgets(line, sizeof line, f)) {
 		char *k, *val;
@@ -187,7 +193,7 @@ static const char *seal_step(const struct vec *v, const struct server *sv, struc
 	if (s->eph_secret.n != 32)
 		return "eph_secret is not 32 bytes";
 	if (client_init(cl, sv->S[v->seal_to], v->client_secret.set ? v->client_secret.p : NULL, s->eph_secret.p,
-	                (uint8_t)s->suite, &err) != 0) {
+	                (uint8_t)s->suite, s->vouch_expiry, &err) != 0) {
 		snprintf(why, whylen, "client refused its keys: %s", err);
 		return why;
 	}
@@ -238,14 +244,25 @@ static const char *serve_step(struct server *sv, struct step *s, uint8_t *body, 
 	return NULL;
 }
 
-/* The client opens the step's reply with the header it sent. */
-static const char *open_step(const struct client *cl, const uint8_t *H, struct step *s, char *why, size_t whylen)
+/* The header H = bytes 0 .. 54 + X of a request (all of it if shorter). */
+static size_t header_len(const struct bytes *b)
 {
+	size_t n = b->n < HEADER_LEN ? b->n : HEADER_LEN + get16(b->p + OFF_X);
+	return n > b->n ? b->n : n;
+}
+
+/* The client opens the step's reply with the header it sent: that of
+ * client_request if given, else of request (§12). */
+static const char *open_step(const struct client *cl, struct step *s, char *why, size_t whylen)
+{
+	const struct bytes *sent = s->client_request.set ? &s->client_request : &s->request;
+	const uint8_t *H = sent->p;
+	size_t hlen = header_len(sent);
 	uint8_t *body = malloc(s->reply.n + 1);
 	size_t blen = 0;
 	char got[80];
 	const char *fail = NULL;
-	const char *err = client_open(cl, H, HEADER_LEN, s->has_client_counter ? s->client_counter : s->counter,
+	const char *err = client_open(cl, H, hlen, s->has_client_counter ? s->client_counter : s->counter,
 	                              s->reply.p, s->reply.n, body, &blen);
 	snprintf(got, sizeof got, "%s%s", err ? "error:" : "ok", err ? err : "");
 	if (strcmp(got, s->expect_client) != 0) {
@@ -264,15 +281,14 @@ static const char *run_step(const struct vec *v, struct server *sv, struct step 
 {
 	struct client cl;
 	size_t cap = s->request_body.n + s->request.n + s->reply_body.n + s->reply.n + REQUEST_OVERHEAD + REPLY_OVERHEAD;
-	uint8_t *out = malloc(cap), *body = malloc(cap), H[HEADER_LEN];
+	uint8_t *out = malloc(cap), *body = malloc(cap);
 	const uint8_t *reply;
 	size_t reply_len;
 	const char *fail = seal_step(v, sv, s, &cl, out, why, whylen);
-	memcpy(H, out, HEADER_LEN);
 	if (!fail)
 		fail = serve_step(sv, s, body, out, &reply, &reply_len, why, whylen);
 	if (!fail && s->reply.set)
-		fail = open_step(&cl, H, s, why, whylen);
+		fail = open_step(&cl, s, why, whylen);
 	else if (!fail && s->expect_client[0])
 		fail = "expect_client without a reply";
 	sodium_memzero(&cl, sizeof cl);

@@ -68,24 +68,25 @@ def seal(suite, K, n24, n12, m, ad):
     return secretbox(K, n24, m) if suite == 1 else gcm(K, n12, m, ad)
 
 class Client:
-    def __init__(self, S, ce, c=None, suite=1):
+    def __init__(self, S, ce, c=None, suite=1, E=0):
         self.S, self.suite, self.Ce = S, suite, pub(ce)
         self.prk0 = extract(b'secsock v2 request', dh(ce, S) + self.Ce + S)
-        self.kq = expand(self.prk0, b'c2s' + bytes([suite]))
-        self.kr = expand(self.prk0, b's2c' + bytes([suite]))
+        self.kq = expand(self.prk0, b'secsock v2 c2s' + bytes([suite]))
+        self.kr = expand(self.prk0, b'secsock v2 s2c' + bytes([suite]))
         self.C = None
         if c:
             self.C = pub(c)
             prkv = extract(b'secsock v2 vouch key', dh(c, S) + self.C + S)
-            self.V = H(prkv, b'secsock v2 vouch', self.Ce, self.C, S)
+            self.E = E
+            self.V = H(prkv, b'secsock v2 vouch', self.Ce, self.C, S, u64(E))
     def request(self, N, T, body, ping=False, flags=0):
         kind = (4 if ping else 2) if self.C else (3 if ping else 1)
         h = bytes([2, kind, self.suite, flags]) + self.Ce + u64(N) + u64(T) + b'\0\0'
         n24 = lambda p: bytes([p, kind, flags]) + b'\0' * 5 + u64(N) + u64(T)
-        n12 = lambda p: bytes([p]) + b'\0' * 3 + u64(N)
+        n12 = lambda p: bytes([p, kind, flags, 0]) + struct.pack('>II', N, T % 2**32)
         out = h
         if self.C:
-            out += seal(self.suite, self.kq, n24(2), n12(2), self.C + self.V, h)
+            out += seal(self.suite, self.kq, n24(2), n12(2), self.C + self.V + u64(self.E), h)
         return h, out + seal(self.suite, self.kq, n24(1), n12(1), b'' if ping else body, h)
     def reply(self, R, N, body):  # what the server seals (§5.2)
         head = bytes([2, 0x11, self.suite]) + R
@@ -93,16 +94,18 @@ class Client:
             return head + secretbox(self.kr, R + u64(N), body)
         return head + gcm(self.kr, R[:12], body, head + u64(N))
     def refusal(self, h, reason):
-        return bytes([2, 0x12, reason]) + H(self.prk0, b'refusal', h, bytes([reason]))[:16]
+        return bytes([2, 0x12, reason]) + H(self.prk0, b'secsock v2 refusal', h, bytes([reason]))[:16]
 
 def det(label, i=0): return hashlib.sha256(b'%s %d' % (label.encode(), i)).digest()
 
 NOW = 1790000000000
 
 def step(f, n, ce, suite, N, T, body, req, expect_server, R=None, reply_body=None, reply=None,
-         expect_client=None, ping=False, mutated=False, now=NOW):
+         expect_client=None, ping=False, mutated=False, now=NOW, E=None, client_request=None):
     f.write('\nstep: %d\nnow: %d\neph_secret: %s\nsuite: %d\ncounter: %d\ntimestamp: %d\nping: %s\n' %
             (n, now, ce.hex(), suite, N, T, 'true' if ping else 'false'))
+    if E is not None: f.write('vouch_expiry: %d\n' % E)
+    if client_request is not None: f.write('client_request: %s\n' % client_request.hex())
     f.write('request_body: %s\nrequest: %s\nmutated: %s\nexpect_server: %s\n' %
             (body.hex(), req.hex(), 'true' if mutated else 'false', expect_server))
     if R is not None: f.write('reply_random: %s\n' % R.hex())
@@ -125,34 +128,55 @@ def main(out):
         # vouched, authorized: deliver, resend x4, then REPLAYED; a ping
         with open(f'{out}/hand-vouched-{sname}.vec', 'w') as f:
             header(f, f'hand-vouched-{sname}', [s], c, [pub(c)])
-            cl = Client(S, ce, c, suite)
+            E = NOW + 3600000
+            cl = Client(S, ce, c, suite, E)
             h, req = cl.request(1, NOW, b'hello')
             R = det('R')[:16]
             rep = cl.reply(R, 1, b'world')
-            step(f, 1, ce, suite, 1, NOW, b'hello', req, 'deliver', R, b'world', rep, 'ok')
+            step(f, 1, ce, suite, 1, NOW, b'hello', req, 'deliver', R, b'world', rep, 'ok', E=E)
             for i in range(4):
-                step(f, 2 + i, ce, suite, 1, NOW, b'hello', req, 'resend', None, b'world', rep, 'ok')
-            step(f, 6, ce, suite, 1, NOW, b'hello', req, 'refuse:replayed', None, None, cl.refusal(h, 3), 'error:replayed')
+                step(f, 2 + i, ce, suite, 1, NOW, b'hello', req, 'resend', None, b'world', rep, 'ok', E=E)
+            step(f, 6, ce, suite, 1, NOW, b'hello', req, 'refuse:replayed', None, None, cl.refusal(h, 3), 'error:replayed', E=E)
             h, req = cl.request(2, NOW + 5, b'', ping=True)
-            step(f, 7, ce, suite, 2, NOW + 5, b'', req, 'reply', R, None, cl.reply(R, 2, b''), 'ok', ping=True)
+            step(f, 7, ce, suite, 2, NOW + 5, b'', req, 'reply', R, None, cl.reply(R, 2, b''), 'ok', ping=True, E=E)
             h, req = cl.request(3, NOW - 120001, b'old')
-            step(f, 8, ce, suite, 3, NOW - 120001, b'old', req, 'refuse:stale', None, None, cl.refusal(h, 2), 'error:stale')
+            step(f, 8, ce, suite, 3, NOW - 120001, b'old', req, 'refuse:stale', None, None, cl.refusal(h, 2), 'error:stale', E=E)
+            h, req = cl.request(4, NOW + 1, b'again')
+            step(f, 9, ce, suite, 4, NOW + 1, b'again', req, 'deliver', R, b'w', cl.reply(R, 4, b'w'), 'ok', E=E)
+            # the same C' with another E (a vouch made for it, but not the one verified): forged
+            other = Client(S, ce, c, suite, E + 1)
+            h, req = other.request(5, NOW + 2, b'x')
+            step(f, 10, ce, suite, 5, NOW + 2, b'x', req, 'drop:forged', E=E + 1)
+            h, req = cl.request(1, NOW + 3, b'x')  # counter 1 again: in the reply cache
+            step(f, 11, ce, suite, 1, NOW + 3, b'x', req, 'refuse:replayed', None, None, cl.refusal(h, 3), 'error:replayed', E=E)
         # anonymous with a policy: NOT_AUTHORIZED; a flags bit: UNSUPPORTED_FEATURE
         with open(f'{out}/hand-anon-{sname}.vec', 'w') as f:
             header(f, f'hand-anon-{sname}', [s], None, [pub(c)])
             cl = Client(S, ce2, None, suite)
             h, req = cl.request(1, NOW, b'x')
             step(f, 1, ce2, suite, 1, NOW, b'x', req, 'refuse:not-authorized', None, None, cl.refusal(h, 1), 'error:not-authorized')
+            h0, req0 = cl.request(2, NOW, b'x')
             h, req = cl.request(2, NOW, b'x', flags=1)
             step(f, 2, ce2, suite, 2, NOW, b'x', req, 'refuse:unsupported-feature', None, None, cl.refusal(h, 4),
-                 'error:auth-failed', mutated=True)  # the client sent flags 0: its H differs
+                 'error:auth-failed', mutated=True, client_request=req0)  # the client sent flags 0: its H differs
+            step(f, 3, ce2, suite, 2, NOW, b'x', req, 'refuse:unsupported-feature', None, None, cl.refusal(h, 4),
+                 'error:unsupported-feature', mutated=True)  # with the H that was refused, it verifies
     # a vouch made for another C' is dropped
     with open(f'{out}/hand-vouch-other-eph.vec', 'w') as f:
         header(f, 'hand-vouch-other-eph', [s], c)
-        a, b = Client(S, ce, c), Client(S, ce2, c)
+        E = NOW + 1000
+        a, b = Client(S, ce, c, 1, E), Client(S, ce2, c, 1, E)
         a.V = b.V
         h, req = a.request(1, NOW, b'hi')
-        step(f, 1, ce, 1, 1, NOW, b'hi', req, 'drop:bad-vouch', mutated=True)
+        step(f, 1, ce, 1, 1, NOW, b'hi', req, 'drop:bad-vouch', mutated=True, E=E)
+        # an expired vouch (T > E) and one too far ahead: STALE, after the vouch verified
+        for i, E2 in enumerate((NOW - 1, NOW + 86400001)):
+            cl = Client(S, ce2, c, 1, E2)
+            h, req = cl.request(1 + i, NOW, b'hi')
+            step(f, 2 + i, ce2, 1, 1 + i, NOW, b'hi', req, 'refuse:stale', None, None, cl.refusal(h, 2), 'error:stale', E=E2)
+        cl = Client(S, ce2, c, 1, NOW + 86400000)
+        h, req = cl.request(3, NOW, b'hi')
+        step(f, 4, ce2, 1, 3, NOW, b'hi', req, 'deliver', det('R')[:16], b'', cl.reply(det('R')[:16], 3, b''), 'ok', E=NOW + 86400000)
     # an unknown suite is refused with the current key
     with open(f'{out}/hand-unknown-suite.vec', 'w') as f:
         header(f, 'hand-unknown-suite', [s, det('s', 2)])
@@ -178,6 +202,31 @@ def main(out):
         top = bytearray(req); top[35] |= 0x80
         step(f, 2, ce, 1, 1, NOW, b'hi', bytes(top), 'drop:malformed', mutated=True)
         step(f, 3, ce, 1, 1, NOW, b'hi', req, 'deliver', det('R')[:16], b'', cl.reply(det('R')[:16], 1, b''), 'ok')
+    # the reply cache holds 2 requests: an older counter falls back to the window (IN_DOUBT)
+    with open(f'{out}/hand-reply-slots.vec', 'w') as f:
+        header(f, 'hand-reply-slots', [s], extra='reply_slots: 2\nmax_resends: 1\n')
+        cl, R = Client(S, ce), det('R')[:16]
+        for N in (1, 2, 3):
+            h, req = cl.request(N, NOW, b'q')
+            step(f, N, ce, 1, N, NOW, b'q', req, 'deliver', R, b'a', cl.reply(R, N, b'a'), 'ok')
+        h, req = cl.request(1, NOW, b'q')
+        step(f, 4, ce, 1, 1, NOW, b'q', req, 'refuse:in-doubt', None, None, cl.refusal(h, 5), 'error:in-doubt')
+        h, req = cl.request(3, NOW, b'q')
+        step(f, 5, ce, 1, 3, NOW, b'q', req, 'resend', None, b'a', cl.reply(R, 3, b'a'), 'ok')
+        step(f, 6, ce, 1, 3, NOW, b'q', req, 'refuse:replayed', None, None, cl.refusal(h, 3), 'error:replayed')
+    # a budget of 1 scalar multiplication per second: the second new C' gets BUSY
+    with open(f'{out}/hand-budget.vec', 'w') as f:
+        header(f, 'hand-budget', [s], extra='budget: 1\n')
+        R = det('R')[:16]
+        a, b = Client(S, ce), Client(S, ce2)
+        h, req = a.request(1, NOW, b'q')
+        step(f, 1, ce, 1, 1, NOW, b'q', req, 'deliver', R, b'a', a.reply(R, 1, b'a'), 'ok')
+        h, req = b.request(1, NOW, b'q')
+        step(f, 2, ce2, 1, 1, NOW, b'q', req, 'hint:busy', None, None, bytes([2, 0x13, 3]), 'error:busy')
+        h, req = a.request(2, NOW, b'q')  # a cached peer is never charged
+        step(f, 3, ce, 1, 2, NOW, b'q', req, 'deliver', R, b'a', a.reply(R, 2, b'a'), 'ok')
+        h, req = b.request(1, NOW + 1000, b'q')
+        step(f, 4, ce2, 1, 1, NOW + 1000, b'q', req, 'deliver', R, b'a', b.reply(R, 1, b'a'), 'ok', now=NOW + 1000)
     # the segmented peer cache (§6.2): 4 peers, at most 3 protected
     with open(f'{out}/hand-peer-cache.vec', 'w') as f:
         header(f, 'hand-peer-cache', [s], extra='peer_cache: 4\n')
@@ -193,16 +242,19 @@ def main(out):
                 step(f, n[0], ce, 1, N, T, body, req, 'resend', None, b'r', cl.reply(R, N, b'r'), 'ok')
             else:
                 step(f, n[0], ce, 1, N, T, body, req, 'refuse:' + expect, None, None,
-                     cl.refusal(h, {'stale': 2, 'replayed': 3}[expect]), 'error:' + expect)
+                     cl.refusal(h, {'stale': 2, 'replayed': 3, 'in-doubt': 5}[expect]), 'error:' + expect)
         A = det('A')
         go(A, 1, NOW, 'deliver'); go(A, 2, NOW + 1, 'deliver')     # A protected
         one = [det('one', i) for i in range(5)]
         for i, k in enumerate(one):
             go(k, 1, NOW + 10 + i, 'deliver')                      # one-shot keys evict each other
         go(A, 1, NOW, 'resend')                                    # A still cached
-        go(one[0], 1, NOW + 10, 'stale')                           # evicted: its tombstone
-        go(one[0], 2, NOW + 10, 'stale')                           # at or below the tombstone's T
+        go(one[0], 1, NOW + 10, 'resend')                          # evicted, but its reply is kept
+        go(one[0], 2, NOW + 10, 'in-doubt')                        # at or below the tombstone's T
         go(one[0], 3, NOW + 11, 'deliver')                         # above it: served again
+        go(one[0], 4, NOW + 10, 'in-doubt')                        # re-admitted, it keeps its floor
         go(one[4], 1, NOW + 14, 'resend')                          # the newest one-shot key is cached
+        go(one[4], 2, NOW + 14, 'deliver')
+        go(one[4], 2, NOW + 14, 'resend')
 
 main(sys.argv[1])
