@@ -28,7 +28,7 @@ int client_init(struct client *cl, const uint8_t S[32], const uint8_t *c, const 
                 uint64_t E, const char **why);
 
 /* Writes the request (at most len + REQUEST_OVERHEAD bytes) into out and
- * returns its length. For a suite this side cannot seal, only the header
+ * returns its length. A ping should have len 0 (§5.1). For a suite this side cannot seal, only the header
  * H = out[0..54) is written and 0 is returned. */
 size_t client_seal(const struct client *cl, int ping, uint64_t N, uint64_t T, const uint8_t *body, size_t len,
                    uint8_t *out);

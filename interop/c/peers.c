@@ -254,12 +254,12 @@ static void touch(struct peers *ps, int i)
 	push_mru(ps, i, want);
 }
 
+int peer_below_window(const struct peer *p, uint64_t N) { return N + 8128 <= p->last; }
+
 int peer_seen(const struct peer *p, uint64_t N)
 {
-	if (N > p->last)
+	if (N > p->last || peer_below_window(p, N))
 		return 0;
-	if (N + 8128 <= p->last)
-		return 1;
 	return (p->window[(N >> 6) % WINDOW_WORDS] >> (N & 63)) & 1;
 }
 

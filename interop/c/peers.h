@@ -52,7 +52,9 @@ struct peer *peers_find(struct peers *ps, const uint8_t Ce[32]);
 void peers_forget(struct peers *ps, struct peer *p, uint64_t now, uint64_t W);
 /* The replay floor of C' (§6.2): max(tombstone T, global floor). */
 uint64_t peers_floor(struct peers *ps, const uint8_t Ce[32]);
-/* 1 if N was accepted before for p (or is 8128 or more below the highest). */
+/* 1 if N is 8128 or more below p's highest accepted counter. */
+int peer_below_window(const struct peer *p, uint64_t N);
+/* 1 if N, within the window, was accepted before for p. */
 int peer_seen(const struct peer *p, uint64_t N);
 /* Step 10: records N and T for a cached peer, or caches fresh (evicting
  * if needed). Returns the cached peer. */

@@ -36,7 +36,8 @@ struct vec {
 	char name[128];
 	struct server_config cfg;
 	struct bytes client_secret;
-	int seal_to;
+	int seal_to, has_client_S;
+	uint8_t client_S[32]; /* client_server_key: sealed to none of the configured keys */
 	struct step *steps;
 	int nsteps;
 };
@@ -86,6 +87,7 @@ static int header_field(struct vec *v, const char *k, const char *val)
 	}
 	else if (!strcmp(k, "client_secret")) return hexval(&v->client_secret, val);
 	else if (!strcmp(k, "seal_to")) v->seal_to = (int)u;
+	else if (!strcmp(k, "client_server_key")) return v->has_client_S = 1, key32(v->client_S, val);
 	else if (!strcmp(k, "freshness")) c->freshness = u;
 	else if (!strcmp(k, "max_skew")) c->max_skew = u;
 	else if (!strcmp(k, "policy")) c->policy |= strcmp(val, "on") == 0;
@@ -192,7 +194,8 @@ static const char *seal_step(const struct vec *v, const struct server *sv, struc
 	const char *err = NULL;
 	if (s->eph_secret.n != 32)
 		return "eph_secret is not 32 bytes";
-	if (client_init(cl, sv->S[v->seal_to], v->client_secret.set ? v->client_secret.p : NULL, s->eph_secret.p,
+	const uint8_t *S = v->has_client_S ? v->client_S : sv->S[v->seal_to];
+	if (client_init(cl, S, v->client_secret.set ? v->client_secret.p : NULL, s->eph_secret.p,
 	                (uint8_t)s->suite, s->vouch_expiry, &err) != 0) {
 		snprintf(why, whylen, "client refused its keys: %s", err);
 		return why;

@@ -202,7 +202,7 @@ def main(out):
         top = bytearray(req); top[35] |= 0x80
         step(f, 2, ce, 1, 1, NOW, b'hi', bytes(top), 'drop:malformed', mutated=True)
         step(f, 3, ce, 1, 1, NOW, b'hi', req, 'deliver', det('R')[:16], b'', cl.reply(det('R')[:16], 1, b''), 'ok')
-    # the reply cache holds 2 requests: an older counter falls back to the window (IN_DOUBT)
+    # the reply cache holds 2 requests: an older counter falls back to the window (REPLAYED)
     with open(f'{out}/hand-reply-slots.vec', 'w') as f:
         header(f, 'hand-reply-slots', [s], extra='reply_slots: 2\nmax_resends: 1\n')
         cl, R = Client(S, ce), det('R')[:16]
@@ -210,7 +210,7 @@ def main(out):
             h, req = cl.request(N, NOW, b'q')
             step(f, N, ce, 1, N, NOW, b'q', req, 'deliver', R, b'a', cl.reply(R, N, b'a'), 'ok')
         h, req = cl.request(1, NOW, b'q')
-        step(f, 4, ce, 1, 1, NOW, b'q', req, 'refuse:in-doubt', None, None, cl.refusal(h, 5), 'error:in-doubt')
+        step(f, 4, ce, 1, 1, NOW, b'q', req, 'refuse:replayed', None, None, cl.refusal(h, 3), 'error:replayed')
         h, req = cl.request(3, NOW, b'q')
         step(f, 5, ce, 1, 3, NOW, b'q', req, 'resend', None, b'a', cl.reply(R, 3, b'a'), 'ok')
         step(f, 6, ce, 1, 3, NOW, b'q', req, 'refuse:replayed', None, None, cl.refusal(h, 3), 'error:replayed')
