@@ -1,3 +1,5 @@
+//go:build v1tests
+
 package secsock
 
 // Benchmarks of the seal/open primitives of each message kind, and tests
@@ -45,10 +47,10 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 	eph, client := mustKey(tb), mustKey(tb)
 	w.eph = eph.Public()
 	var err error
-	if w.k, err = precompute(w.server.Public(), &eph.secret); err != nil {
+	if w.k, err = precompute(w.server.Public(), eph.bytes()); err != nil {
 		tb.Fatal(err)
 	}
-	vk, err := precompute(w.server.Public(), &client.secret)
+	vk, err := precompute(w.server.Public(), client.bytes())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -190,7 +192,7 @@ func BenchmarkPrecompute(b *testing.B) {
 	a, c := mustKey(b), mustKey(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := precompute(c.Public(), &a.secret); err != nil {
+		if _, err := precompute(c.Public(), a.bytes()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -444,7 +446,7 @@ func TestShortTermKeyMatchesX25519(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := NewSecretKey(k.secret[:])
+		want, err := NewSecretKey(k.bytes()[:])
 		if err != nil {
 			t.Fatal(err)
 		}

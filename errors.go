@@ -24,15 +24,37 @@ var (
 	// or a request retried for longer than the window). Authenticated.
 	ErrStale = errors.New("secsock: request outside server freshness window (clock skew?)")
 
-	// ErrReplayed: the server had already handled this request and no
-	// longer holds its reply (for example a retry that arrived after the
-	// reply cache dropped it). The application may or may not have acted on
-	// it. Authenticated.
+	// ErrReplayed: the server had already delivered this request to its
+	// application and no longer resends the reply (for example a retry
+	// that arrived after the reply cache dropped it). Authenticated.
 	ErrReplayed = errors.New("secsock: request already handled by server, reply no longer available")
 
-	// ErrUnsupported: the peer does not support the protocol version or
-	// cipher suite that was used.
-	ErrUnsupported = errors.New("secsock: version or cipher suite not supported by peer")
+	// ErrUnsupported: the server answered with an unauthenticated hint
+	// that it does not speak this protocol version.
+	ErrUnsupported = errors.New("secsock: protocol version not supported by peer; unauthenticated hint")
+
+	// ErrUnsupportedFeature: the server refused the request's cipher suite
+	// or a protocol feature it does not have. Authenticated.
+	ErrUnsupportedFeature = errors.New("secsock: cipher suite or feature not supported by server")
+
+	// ErrInDoubt: the server refused the request because it may have
+	// handled it already and cannot tell (a retry from long ago, or one
+	// that arrived after the server forgot the client's session). The
+	// application may or may not have acted on it. Authenticated.
+	ErrInDoubt = errors.New("secsock: server may have handled the request already and cannot tell")
+
+	// ErrBusy: the server answered with an unauthenticated hint that its
+	// budget for new sessions is spent (it is flooded, or the budget is too
+	// small for the load). Established sessions are still served.
+	ErrBusy = errors.New("secsock: server busy with new sessions; unauthenticated hint")
+
+	// ErrRefused: the server refused the request, authenticated, for a
+	// reason this version of the library does not know.
+	ErrRefused = errors.New("secsock: request refused by server")
+
+	// ErrNotSecsock: the answer is not a secsock message at all: most
+	// likely the peer is a plain mangos/nanomsg socket without secsock.
+	ErrNotSecsock = errors.New("secsock: peer does not speak secsock (plain socket?)")
 
 	// ErrAuthFailed: a sealed message failed authentication: it was forged,
 	// corrupted, replayed into the wrong exchange, or sealed with other keys.

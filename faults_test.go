@@ -1,3 +1,5 @@
+//go:build v1tests
+
 package secsock
 
 // Fault tests (project issue 5): workers, devices and clients restarting

@@ -1,3 +1,5 @@
+//go:build v1tests
+
 package secsock
 
 // Fuzz targets for everything that reads untrusted bytes: the request
@@ -104,7 +106,7 @@ func fuzzRequests() []fuzzReqCase {
 			if c.badVouch {
 				w.forgeIdentity = func(w *vectorWorld, id *identity) {
 					impostor := seeded("impostor")
-					vk, _ := precompute(server.public, &impostor.secret)
+					vk, _ := precompute(server.public, impostor.bytes())
 					id.vouch = makeVouch(vk, w.eph.public)
 				}
 			}
@@ -199,7 +201,7 @@ var (
 func fuzzReplies() ([]fuzzReplyCase, *sharedKey) {
 	fuzzReplyOnce.Do(func() {
 		eph := seeded("fuzz reply eph")
-		k, err := precompute(seeded("server").public, &eph.secret)
+		k, err := precompute(seeded("server").public, eph.bytes())
 		if err != nil {
 			panic(err)
 		}
@@ -464,7 +466,7 @@ func FuzzClientOpenReply(f *testing.F) {
 
 func fuzzVouch() (PublicKey, [vouchLen]byte) {
 	client := seeded("client")
-	vk, err := precompute(seeded("server").public, &client.secret)
+	vk, err := precompute(seeded("server").public, client.bytes())
 	if err != nil {
 		panic(err)
 	}
@@ -478,7 +480,7 @@ func FuzzCheckVouch(f *testing.F) {
 	addSeeds(f)
 	eph, vouch := fuzzVouch()
 	client, server := seeded("client"), seeded("server")
-	vk, _ := precompute(client.public, &server.secret) // the server's side
+	vk, _ := precompute(client.public, server.bytes()) // the server's side
 	f.Fuzz(func(t *testing.T, e, v []byte) {
 		if len(e) != KeySize {
 			return

@@ -3,6 +3,7 @@ module github.com/secsock/secsock
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	go.nanomsg.org/mangos/v3 v3.4.2
 	golang.org/x/crypto v0.59.0
 )

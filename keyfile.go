@@ -96,8 +96,11 @@ func withPath(path string, err error) error {
 
 // keyReason describes why key text did not parse, without quoting it.
 func keyReason(err error) string {
-	if errors.Is(err, ErrWeakKey) {
+	switch {
+	case errors.Is(err, ErrWeakKey):
 		return "weak (small-order) public key, refused"
+	case errors.Is(err, errNotCanonical):
+		return notCanonicalText
 	}
 	return "not a key (want the 40-character Z85 text of a curve25519 key)"
 }
@@ -213,7 +216,7 @@ func ParseSecretKeyFile(data []byte) (SecretKey, error) {
 		return SecretKey{}, lineError(0, ErrBadKey, "no secret-key line")
 	}
 	if key, err = ParseSecretKey(secretTxt); err != nil {
-		return SecretKey{}, lineError(sk, ErrBadKey, "secret-key: not a key (want the 40-character Z85 text of a curve25519 key)")
+		return SecretKey{}, lineError(sk, ErrBadKey, "secret-key: not a key (want the 40-character Z85 text of a curve25519 secret key, not all zeros)")
 	}
 	if pubLine != 0 {
 		if pub, err = ParsePublicKey(pubTxt); err != nil {
@@ -305,7 +308,11 @@ func WritePublicKeyFile(path string, k PublicKey, name string) error {
 		return &FileError{Path: path, Msg: err.Error()}
 	}
 	if err := checkPublicKey(k); err != nil {
-		return &FileError{Path: path, Msg: "weak (small-order) public key, refused", Err: ErrWeakKey}
+		sentinel := ErrBadKey
+		if errors.Is(err, ErrWeakKey) {
+			sentinel = ErrWeakKey
+		}
+		return &FileError{Path: path, Msg: keyReason(err), Err: sentinel}
 	}
 	return writeNewFile(path, FormatPublicKeyFile(k, name), 0o644)
 }
@@ -360,9 +367,11 @@ func (a AuthorizedKeys) Name(k PublicKey) (string, bool) {
 // line (40-character Z85, or 64 hex digits or base64), optionally followed
 // by white space and a name (a leading "#" before the name is allowed and
 // dropped). Blank lines and lines starting with # are ignored, so public
-// key files can be concatenated into one. A key listed twice is an error,
-// so that deleting one line always revokes a key. Errors name the line
-// and never quote it.
+// key files can be concatenated into one. Only the canonical encoding of a
+// key is accepted (see ParsePublicKey) and a key listed twice is an error,
+// so that deleting one line always revokes a key: another encoding of a
+// listed key is refused, never taken for a second key. Errors name the
+// line and never quote it.
 func ParseAuthorizedKeys(r io.Reader) (AuthorizedKeys, error) {
 	out := AuthorizedKeys{}
 	seen := map[PublicKey]int{}

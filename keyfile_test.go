@@ -2,6 +2,8 @@ package secsock
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"io/fs"
@@ -10,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,10 +239,14 @@ func TestPublicKeyFile(t *testing.T) {
 		}
 	}
 	// Hex and base64 forms are accepted too.
+	pk := k.Public()
 	for _, text := range []string{
-		"6e1bd2b3e2f2b3b4c2d0a4e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a4",
+		hex.EncodeToString(pk[:]),
+		strings.ToUpper(hex.EncodeToString(pk[:])),
+		base64.StdEncoding.EncodeToString(pk[:]),
+		base64.RawURLEncoding.EncodeToString(pk[:]),
 	} {
-		if _, err := ParsePublicKeyFile([]byte(text)); err != nil {
+		if ak, err := ParsePublicKeyFile([]byte(text)); err != nil || ak.Key != pk {
 			t.Errorf("%s: %v", text, err)
 		}
 	}
@@ -583,24 +590,27 @@ func TestReloadAuthorizedKeysUnderLoad(t *testing.T) {
 	serveAll(rep)
 
 	stop := make(chan struct{})
-	reloads := make(chan int)
+	var reloads atomic.Int64
+	done := make(chan struct{})
 	go func() {
-		n := 0
+		defer close(done)
 		for {
 			select {
 			case <-stop:
-				reloads <- n
 				return
 			default:
 			}
-			if _, err := rep.ReloadAuthorizedKeys(files[n%2]); err != nil {
+			if _, err := rep.ReloadAuthorizedKeys(files[reloads.Load()%2]); err != nil {
 				t.Error(err)
 			}
-			n++
+			reloads.Add(1)
 			time.Sleep(100 * time.Microsecond)
 		}
 	}()
-	const workers, each = 4, 25
+	// Each worker sends at least each requests, and keeps going (up to
+	// a bound) until several reloads have run during the traffic.
+	const workers, each, minReloads, most = 4, 25, 10, 20000
+	var sent atomic.Int64
 	errs := make(chan error, workers)
 	for w := 0; w < workers; w++ {
 		go func() {
@@ -610,8 +620,8 @@ func TestReloadAuthorizedKeysUnderLoad(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			for i := 0; i < each; i++ {
-				msg := []byte{byte(w), byte(i)}
+			for i := 0; i < most && (i < each || reloads.Load() < minReloads); i++ {
+				msg := []byte{byte(w), byte(i), byte(i >> 8)}
 				if err := c.Send(msg); err != nil {
 					errs <- err
 					return
@@ -625,6 +635,7 @@ func TestReloadAuthorizedKeysUnderLoad(t *testing.T) {
 					errs <- errors.New("reply mismatch")
 					return
 				}
+				sent.Add(1)
 			}
 			errs <- nil
 		}()
@@ -635,10 +646,11 @@ func TestReloadAuthorizedKeysUnderLoad(t *testing.T) {
 		}
 	}
 	close(stop)
-	if n := <-reloads; n < 2 {
-		t.Fatalf("only %d reloads ran", n)
+	<-done
+	if n := reloads.Load(); n < minReloads {
+		t.Fatalf("only %d reloads ran during %d requests", n, sent.Load())
 	}
-	if st := rep.Stats(); st.Rejected[ReasonNotAuthorized] != 0 || st.Opened != workers*each {
+	if st := rep.Stats(); st.Rejected[ReasonNotAuthorized] != 0 || st.Opened != uint64(sent.Load()) {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
+	"github.com/secsock/secsock/internal/wire"
 	"golang.org/x/crypto/curve25519"
 )
 
@@ -23,11 +26,22 @@ type PublicKey [KeySize]byte
 // SecretKey is a curve25519 secret key together with its public key.
 // The zero value is not a valid key: use GenerateKey or ParseSecretKey.
 //
-// String and the fmt verbs never print the secret (they print
-// "SecretKey(public=…)"), so a key that ends up in a log message does not
-// leak; Reveal returns the text encoding on purpose.
+// No fmt verb and no logger prints the secret: SecretKey implements
+// fmt.Formatter, so %v, %s, %x, %d, %#v and every other verb print
+// "SecretKey(public=…)", and slog.LogValuer. The secret bytes live behind
+// two pointers, so even printing that does not call methods (fmt on a
+// struct that holds a SecretKey in an unexported field, with any verb)
+// shows only an address. Reveal returns the text encoding on purpose.
+//
+// A SecretKey is a small comparable value: copies share the (never
+// modified) secret bytes, and are Equal.
 type SecretKey struct {
-	secret [KeySize]byte
+	// secret is nil for the zero value. Two pointers, not one: fmt cannot
+	// call methods on unexported fields, and for verbs other than %v, %p,
+	// %x, %X, %d, %o and %b it reports a pointer field as "%!s(*T=…)",
+	// dereferencing a pointer to an array or struct once to print it; a
+	// pointer to a pointer prints as an address only.
+	secret **[KeySize]byte
 	public PublicKey
 }
 
@@ -36,36 +50,62 @@ func GenerateKey() (SecretKey, error) { return GenerateKeyFrom(rand.Reader) }
 
 // GenerateKeyFrom returns a new key pair whose secret is read from r.
 // It exists for deterministic tests and test vectors; use GenerateKey
-// otherwise.
+// otherwise. A reader that yields 32 zero bytes gives ErrBadKey.
 func GenerateKeyFrom(r io.Reader) (SecretKey, error) {
 	var b [KeySize]byte
+	defer clear(b[:])
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return SecretKey{}, fmt.Errorf("secsock: reading randomness: %w", err)
 	}
 	return NewSecretKey(b[:])
 }
 
+// errZeroSecret is ErrBadKey for an all-zero secret, which is what an
+// unset or failed-to-fill buffer looks like.
+var errZeroSecret = fmt.Errorf("secret key is all zeros (an unset buffer?): %w", ErrBadKey)
+
 // NewSecretKey returns the SecretKey for 32 raw secret bytes (clamping is
-// done by curve25519 and does not change the stored bytes).
+// done by curve25519 and does not change the stored bytes). It copies b.
+// An all-zero b is refused with ErrBadKey.
 func NewSecretKey(b []byte) (SecretKey, error) {
 	if len(b) != KeySize {
 		return SecretKey{}, fmt.Errorf("secsock: secret key is %d bytes, want %d: %w", len(b), KeySize, ErrBadKey)
 	}
-	var k SecretKey
-	copy(k.secret[:], b)
-	pub, err := curve25519.X25519(k.secret[:], curve25519.Basepoint)
+	secret := new([KeySize]byte)
+	copy(secret[:], b)
+	pub, err := wire.Public(secret)
 	if err != nil {
+		clear(secret[:])
+		if errors.Is(err, wire.ErrZeroSecret) {
+			return SecretKey{}, fmt.Errorf("secsock: %w", errZeroSecret)
+		}
 		return SecretKey{}, fmt.Errorf("secsock: secret key: %w", ErrBadKey)
 	}
-	copy(k.public[:], pub)
-	return k, nil
+	return SecretKey{secret: &secret, public: pub}, nil
+}
+
+// newSecretKeyCell returns a key whose secret bytes, all zeros, the caller
+// fills in (with the public key) before anything else sees the key.
+func newSecretKeyCell() SecretKey {
+	secret := new([KeySize]byte)
+	return SecretKey{secret: &secret}
+}
+
+// bytes returns the secret bytes, for the key agreements of this package.
+// Callers must not modify them unless they own every copy of k (the
+// bytes are shared by copies). The zero value gives 32 fresh zero bytes.
+func (k SecretKey) bytes() *[KeySize]byte {
+	if k.secret == nil {
+		return new([KeySize]byte)
+	}
+	return *k.secret
 }
 
 // Public returns the public key of k.
 func (k SecretKey) Public() PublicKey { return k.public }
 
 // IsZero reports whether k is the zero value (no key).
-func (k SecretKey) IsZero() bool { return k.public == PublicKey{} }
+func (k SecretKey) IsZero() bool { return k.secret == nil }
 
 // String returns a description that names the public key only.
 func (k SecretKey) String() string {
@@ -78,13 +118,32 @@ func (k SecretKey) String() string {
 // GoString is like String, so that %#v does not print the secret either.
 func (k SecretKey) GoString() string { return k.String() }
 
+// Format implements fmt.Formatter: every verb (%v, %s, %q, %x, %d, %#v,
+// …) prints String, padded to the width if one is given (on the left, or
+// on the right with the '-' flag). So no verb prints the secret.
+func (k SecretKey) Format(f fmt.State, verb rune) {
+	s := k.String()
+	pad := ""
+	if w, ok := f.Width(); ok && w > len(s) {
+		pad = strings.Repeat(" ", w-len(s))
+	}
+	if f.Flag('-') {
+		s, pad = pad, s
+	}
+	io.WriteString(f, pad)
+	io.WriteString(f, s)
+}
+
+// LogValue implements slog.LogValuer: loggers record String.
+func (k SecretKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
 // Reveal returns the 40-character Z85 text of the secret key. ParseSecretKey
 // reads it back. Handle the result as a secret.
-func (k SecretKey) Reveal() string { return z85Encode(k.secret[:]) }
+func (k SecretKey) Reveal() string { return z85Encode(k.bytes()[:]) }
 
 // Equal reports whether k and o are the same key, in constant time.
 func (k SecretKey) Equal(o SecretKey) bool {
-	return subtle.ConstantTimeCompare(k.secret[:], o.secret[:]) == 1
+	return subtle.ConstantTimeCompare(k.bytes()[:], o.bytes()[:]) == 1
 }
 
 // String returns the 40-character Z85 encoding of k. ParsePublicKey reads
@@ -96,8 +155,12 @@ func (k PublicKey) IsZero() bool { return k == PublicKey{} }
 
 // ParsePublicKey parses a public key from its 40-character Z85 form, 64
 // hex digits, or base64 (standard or URL alphabet, padded or not).
-// Surrounding white space is ignored. Keys of small order, which would give
-// a predictable shared secret, are refused with ErrWeakKey.
+// Surrounding white space is ignored. Only valid long-term keys are
+// accepted (SPEC.md §4.1), so each key has one byte string: keys of small
+// order, which would give a predictable shared secret, are refused with
+// ErrWeakKey; other encodings of a key (non-canonical, or with a torsion
+// component) and points that are not keys with ErrBadKey. Error messages
+// never include the input.
 func ParsePublicKey(s string) (PublicKey, error) {
 	b, err := decodeKeyText(s)
 	if err != nil {
@@ -112,28 +175,69 @@ func ParsePublicKey(s string) (PublicKey, error) {
 }
 
 // ParseSecretKey parses a secret key in the same forms as ParsePublicKey.
-// Error messages never include the input.
+// An all-zero secret is refused with ErrBadKey. Error messages depend only
+// on the input's length, so they never include (part of) a secret: an
+// all-zero secret gives the same message as a bad encoding.
 func ParseSecretKey(s string) (SecretKey, error) {
 	b, err := decodeKeyText(s)
-	if err != nil {
-		return SecretKey{}, fmt.Errorf("secsock: secret key: %w", err)
+	defer clear(b)
+	if err == nil {
+		var k SecretKey
+		if k, err = NewSecretKey(b); err == nil {
+			return k, nil
+		}
+		err = errBadEncoding
 	}
-	return NewSecretKey(b)
+	if errors.Is(err, errBadEncoding) {
+		return SecretKey{}, fmt.Errorf("secsock: secret key: not a key (bad encoding, or all zeros): %w", ErrBadKey)
+	}
+	return SecretKey{}, fmt.Errorf("secsock: secret key: %w", err)
 }
 
-// checkPublicKey refuses keys of small order (including zero): for those
-// the curve25519 output is all zeros whatever the secret, so a box made
-// with them would be forgeable by anyone. A clamped scalar is a multiple of
-// the cofactor, so any fixed scalar detects them.
+// errNotCanonical is ErrBadKey for a public key that is not a valid
+// long-term key but not of small order either: bit 255 set, u ≥ 2^255-19,
+// a torsion component, a point on the twist, or u = -1. The first three
+// are other encodings of a key that X25519 would treat alike, refused so
+// that allow and deny lists see one byte string per key.
+var errNotCanonical = fmt.Errorf(notCanonicalText+": %w", ErrBadKey)
+
+const notCanonicalText = "not the canonical encoding of a curve25519 public key (another encoding of the same key, or not a key)"
+
+// checkPublicKey accepts exactly the valid long-term public keys of
+// SPEC.md §4.1: canonical, in the prime-order subgroup, not the identity.
+// Every X25519(c, 9) passes. Keys of small order (including zero) give
+// ErrWeakKey: for those the curve25519 output is all zeros whatever the
+// secret, so a box made with them would be forgeable by anyone. The
+// errors do not include the key (the text may be a secret pasted in the
+// wrong place).
 func checkPublicKey(k PublicKey) error {
-	if _, err := curve25519.X25519(probeScalar[:], k[:]); err != nil {
-		return fmt.Errorf("secsock: public key %s: %w", k, ErrWeakKey)
+	err := wire.CheckLongTermKey((*[KeySize]byte)(&k))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, wire.ErrWeakKey), smallOrder(&k):
+		return fmt.Errorf("secsock: public key: %w", ErrWeakKey)
 	}
-	return nil
+	return fmt.Errorf("secsock: public key: %w", errNotCanonical)
+}
+
+// smallOrder reports whether k, read as X25519 reads it (bit 255 masked,
+// reduced mod p), is a point of small order: then X25519 with any clamped
+// scalar, a multiple of the cofactor, gives all zeros. It lets a
+// non-canonical encoding of a small-order point be reported as weak.
+func smallOrder(k *PublicKey) bool {
+	_, err := curve25519.X25519(probeScalar[:], k[:])
+	return err != nil
 }
 
 var probeScalar = [KeySize]byte{1: 1}
 
+// errBadEncoding is ErrBadKey for key text of a valid length that does
+// not decode to 32 bytes.
+var errBadEncoding = fmt.Errorf("bad key encoding: %w", ErrBadKey)
+
+// decodeKeyText decodes key text in any of the forms of ParsePublicKey.
+// Its errors depend only on the length of s.
 func decodeKeyText(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	var (
@@ -153,7 +257,8 @@ func decodeKeyText(s string) ([]byte, error) {
 		return nil, fmt.Errorf("text of length %d is not a key (want 40 Z85, 64 hex or 44 base64 characters): %w", len(s), ErrBadKey)
 	}
 	if err != nil || len(b) != KeySize {
-		return nil, fmt.Errorf("bad key encoding: %w", ErrBadKey)
+		clear(b)
+		return nil, errBadEncoding
 	}
 	return b, nil
 }

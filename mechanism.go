@@ -2,7 +2,6 @@ package secsock
 
 import (
 	"errors"
-	"slices"
 	"sort"
 )
 
@@ -45,12 +44,14 @@ type serverMechanism interface {
 // (SPEC.md §7). Authenticated refusals are not advisory.
 func isAdvisory(err error) bool {
 	switch {
-	case errors.Is(err, ErrNotAuthorized), errors.Is(err, ErrStale), errors.Is(err, ErrReplayed):
+	case errors.Is(err, ErrNotAuthorized), errors.Is(err, ErrStale), errors.Is(err, ErrReplayed),
+		errors.Is(err, ErrUnsupportedFeature), errors.Is(err, ErrRefused), errors.Is(err, ErrInDoubt):
 		return false
 	}
 	return errors.Is(err, ErrServerKeyMismatch) || errors.Is(err, ErrUnsupported) ||
 		errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrMalformed) ||
-		errors.Is(err, ErrUnknownVersion) || errors.Is(err, ErrUnknownKind)
+		errors.Is(err, ErrUnknownVersion) || errors.Is(err, ErrUnknownKind) ||
+		errors.Is(err, ErrNotSecsock) || errors.Is(err, ErrBusy)
 }
 
 var mechanisms = map[string]Mechanism{
@@ -96,27 +97,10 @@ func (curveMechanism) newServer(c *config, old serverMechanism) (serverMechanism
 		return nil, ErrNoKey
 	}
 	s, ok := old.(*curveServer)
-	if ok {
-		s.configure(c.rand, c.now, c.peerCache, c.replySlots, c.replyBytes)
-	} else {
-		s = newCurveServer(c.rand, c.now, c.peerCache, c.replySlots, c.replyBytes)
+	if !ok {
+		s = new(curveServer)
 	}
-	s.policy.Store(&serverPolicy{
-		keys:           append([]SecretKey{c.secret}, slices.Clone(c.previous)...),
-		authorized:     c.authorized,
-		authorizer:     c.authorizer,
-		allowAnonymous: c.allowAnonymous,
-		window:         c.freshness,
-		skew:           min(c.maxSkew, c.freshness),
-	})
+	s.configure(c.rand, c.now, c.limits())
+	s.setPolicy(c)
 	return s, nil
 }
-
-func (c *curveClient) sealedSize(n int) int {
-	if c.vouchKey != nil {
-		return n + vouchRequestOver
-	}
-	return n + anonRequestOver
-}
-
-func (s *curveServer) sealedSize(n int) int { return n + replyHeaderBase + maxSuiteRandLen + tagSize }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"go.nanomsg.org/mangos/v3"
+
+	servercore "github.com/secsock/secsock/internal/server"
+	"github.com/secsock/secsock/internal/wire"
 )
 
 // Options, set and read with Socket.SetOption and Socket.GetOption like any
@@ -78,12 +81,13 @@ const (
 	OptionCipher = "SECSOCK-CIPHER"
 
 	// OptionShortTermMessages (int) is how many requests a client seals
-	// with one short-term key before making a new one. REQ only. Default:
-	// 1,048,576.
+	// with one short-term key before making a new one, at most 16,777,216
+	// (2^24: SPEC.md §7.2). REQ only. Default: 1,048,576.
 	OptionShortTermMessages = "SECSOCK-SHORT-TERM-MESSAGES"
 
 	// OptionShortTermLifetime (time.Duration) is how long a client uses
-	// one short-term key. REQ only. Default: 1 hour.
+	// one short-term key, at most 24 hours; its vouch expires then (SPEC.md
+	// §4.3). REQ only. Default: 1 hour.
 	OptionShortTermLifetime = "SECSOCK-SHORT-TERM-LIFETIME"
 
 	// OptionPeerCacheSize (int) is how many client short-term keys a REP
@@ -100,6 +104,15 @@ const (
 	// replies over 64 KiB are never kept. Takes effect only before the
 	// first request. Default: 8 MiB.
 	OptionReplyCacheBytes = "SECSOCK-REPLY-CACHE-BYTES"
+
+	// OptionKeyAgreementBudget (int) is how many scalar multiplications
+	// per second a REP socket spends on messages from short-term keys it
+	// does not hold yet (new sessions, and forgeries). Past it, such
+	// messages are dropped and counted as ReasonBusy; established sessions
+	// are never charged (SPEC.md §6 step 3). 0 means unlimited. Takes
+	// effect only before the first request. Default: 2048 (about 15% of
+	// one core).
+	OptionKeyAgreementBudget = "SECSOCK-KEY-AGREEMENT-BUDGET"
 
 	// OptionEventHook (func(Event)) is called for every message the socket
 	// rejects, with the reason and the peer's long-term key when known. It
@@ -122,7 +135,7 @@ const (
 	CipherAESGCM = "aes256gcm"        // AES-256-GCM, fastest for large messages on CPUs with AES instructions
 )
 
-var cipherSuites = map[string]byte{CipherBox: suiteBox, CipherAESGCM: suiteAESGCM}
+var cipherSuites = map[string]byte{CipherBox: wire.SuiteBox, CipherAESGCM: wire.SuiteAESGCM}
 
 // config holds the option values of one socket.
 type config struct {
@@ -141,6 +154,7 @@ type config struct {
 	peerCache      int
 	replySlots     int
 	replyBytes     int
+	budget         int
 	eventHook      func(Event)
 	logger         *slog.Logger
 
@@ -160,6 +174,7 @@ func defaultConfig() config {
 		peerCache:   4096,
 		replySlots:  1024,
 		replyBytes:  8 << 20,
+		budget:      servercore.DefaultLimits().Budget,
 		rand:        rand.Reader,
 		now:         time.Now,
 	}
@@ -233,7 +248,7 @@ func (c *config) set(name string, v any) (bool, error) {
 		c.allowAnonymous = b
 	case OptionFreshness, OptionShortTermLifetime, OptionMaxClockSkew:
 		d, ok := v.(time.Duration)
-		if !ok || d <= 0 {
+		if !ok || d <= 0 || (name == OptionShortTermLifetime && d > maxShortTermLifetime) {
 			return bad()
 		}
 		switch name {
@@ -252,7 +267,7 @@ func (c *config) set(name string, v any) (bool, error) {
 		c.cipher = s
 	case OptionShortTermMessages, OptionPeerCacheSize, OptionReplyCacheSize, OptionReplyCacheBytes:
 		n, ok := v.(int)
-		if !ok || n < 1 {
+		if !ok || n < 1 || (name == OptionShortTermMessages && n > maxShortTermMessages) {
 			return bad()
 		}
 		switch name {
@@ -265,6 +280,12 @@ func (c *config) set(name string, v any) (bool, error) {
 		default:
 			c.replyBytes = n
 		}
+	case OptionKeyAgreementBudget:
+		n, ok := v.(int)
+		if !ok || n < 0 {
+			return bad()
+		}
+		c.budget = n
 	case OptionEventHook:
 		f, ok := v.(func(Event))
 		if !ok {
@@ -329,6 +350,8 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.replySlots
 	case OptionReplyCacheBytes:
 		v = c.replyBytes
+	case OptionKeyAgreementBudget:
+		v = c.budget
 	case OptionEventHook:
 		v = c.eventHook
 	case OptionLogger:
@@ -359,4 +382,11 @@ func publicKeyValue(v any) (PublicKey, error) {
 		return ParsePublicKey(k)
 	}
 	return PublicKey{}, fmt.Errorf("secsock: option %s: %w", OptionServerKey, mangos.ErrBadValue)
+}
+
+// limits are the server state's sizes from the options.
+func (c *config) limits() servercore.Limits {
+	l := servercore.DefaultLimits()
+	l.Peers, l.ReplySlots, l.ReplyBytes, l.Budget = c.peerCache, c.replySlots, c.replyBytes, c.budget
+	return l
 }

@@ -1,3 +1,5 @@
+//go:build v1tests
+
 package secsock
 
 // Tests of the curve mechanism's security properties as the issue and

@@ -15,7 +15,7 @@ const (
 	ReasonMalformed             // wrong length or layout
 	ReasonUnknownVersion        // version byte not known
 	ReasonUnknownKind           // kind byte unknown or not valid here (e.g. a reply sent to a server)
-	ReasonUnsupported           // cipher suite not supported
+	ReasonUnsupported           // cipher suite or feature not supported (refused)
 	ReasonWeakKey               // short-term or long-term key of small order
 	ReasonForged                // box did not open: forged, corrupted or sealed to another server key
 	ReasonBadVouch              // identity box opened but the vouch did not
@@ -23,12 +23,14 @@ const (
 	ReasonStale                 // timestamp outside the freshness window
 	ReasonReplayed              // request already handled and its reply is gone
 	ReasonRetry                 // duplicate of a request being handled or answered from the reply cache
+	ReasonBusy                  // hinted BUSY: the key-agreement budget for unknown short-term keys is spent
+	ReasonInDoubt               // refused: may have been handled before (too old for the replay window, or evicted)
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "malformed", "unknown-version", "unknown-kind", "unsupported",
-	"weak-key", "forged", "bad-vouch", "not-authorized", "stale", "replayed", "retry",
+	"weak-key", "forged", "bad-vouch", "not-authorized", "stale", "replayed", "retry", "busy", "in-doubt",
 }
 
 // String returns the reason's short name, such as "not-authorized".
@@ -96,7 +98,7 @@ func reasonOf(err error) Reason {
 		return ReasonUnknownVersion
 	case errors.Is(err, ErrUnknownKind):
 		return ReasonUnknownKind
-	case errors.Is(err, ErrUnsupported):
+	case errors.Is(err, ErrUnsupported), errors.Is(err, ErrUnsupportedFeature):
 		return ReasonUnsupported
 	case errors.Is(err, ErrNotAuthorized):
 		return ReasonNotAuthorized
@@ -104,6 +106,10 @@ func reasonOf(err error) Reason {
 		return ReasonStale
 	case errors.Is(err, ErrReplayed):
 		return ReasonReplayed
+	case errors.Is(err, ErrInDoubt):
+		return ReasonInDoubt
+	case errors.Is(err, ErrBusy):
+		return ReasonBusy
 	case errors.Is(err, ErrServerKeyMismatch):
 		return ReasonForged
 	}

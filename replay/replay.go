@@ -39,6 +39,13 @@ func (f *Filter) Seen(counter uint64) bool {
 	return f.ring[(c/blockBits)%blocks]&(1<<(c%blockBits)) != 0
 }
 
+// TooOld reports whether counter lies below the window: Seen is then true
+// because the filter cannot tell, not because it accepted counter.
+func (f *Filter) TooOld(counter uint64) bool {
+	c := counter + 1
+	return c == 0 || (c <= f.last && f.last-c >= WindowSize)
+}
+
 // Accept records counter and reports true if it had not been seen and is
 // within the window; otherwise it changes nothing and reports false.
 func (f *Filter) Accept(counter uint64) bool {

@@ -108,7 +108,10 @@ func loadPublicKey(flagName, v string) (secsock.PublicKey, error) {
 		if errors.Is(err, secsock.ErrWeakKey) {
 			return k, fmt.Errorf("--%s: weak (small-order) public key, refused", flagName)
 		}
-		return k, fmt.Errorf("--%s: no such file, and not a public key either (want a .pub file or 40-character Z85 key text)", flagName)
+		// ParsePublicKey's messages never include the input (at most
+		// its length), so saying why is safe.
+		why := strings.TrimSuffix(strings.TrimPrefix(err.Error(), "secsock: "), ": "+secsock.ErrBadKey.Error())
+		return k, fmt.Errorf("--%s: no such file, and not a public key either (want a .pub file or 40-character Z85 key text): %s", flagName, why)
 	}
 	return k, nil
 }

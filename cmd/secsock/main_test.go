@@ -401,6 +401,18 @@ func TestCommandEndToEnd(t *testing.T) {
 		// A secret pasted as the server key text is not echoed back.
 		wantFail(t, runCmd(t, tr, dir, "", "req", "--connect", addr, "--server-key", "nonsense"+secrets["alice"].Reveal(), "-D", "x"), 1, "not a public key")
 		wantFail(t, runCmd(t, tr, dir, "", "req", "--connect", addr, "--server-key", "server.key", "-D", "x"), 1, "secret key file")
+		// Another encoding of the server key (bit 255 set), as text and in
+		// a public key file, is refused, and so is an authorized keys file
+		// that lists alice twice under two encodings.
+		other, _ := secsock.ParsePublicKey(pubs["server"])
+		other[31] |= 0x80
+		wantFail(t, runCmd(t, tr, dir, "", "req", "--connect", addr, "--server-key", other.String(), "-D", "x"), 1, "not a public key", "not the canonical encoding")
+		os.WriteFile(filepath.Join(dir, "other.pub"), []byte("# secsock public key v1\n"+other.String()+" server\n"), 0o644)
+		wantFail(t, runCmd(t, tr, dir, "", "req", "--connect", addr, "--server-key", "other.pub", "-D", "x"), 1, "other.pub:2", "not the canonical encoding")
+		alice2, _ := secsock.ParsePublicKey(pubs["alice"])
+		alice2[31] |= 0x80
+		os.WriteFile(filepath.Join(dir, "twice"), []byte(pubs["alice"]+" alice\n"+alice2.String()+" alice again\n"), 0o644)
+		wantFail(t, runCmd(t, tr, dir, "", "rep", "--bind", "tcp://127.0.0.1:0", "--key", "server.key", "--authorized", "twice"), 1, "twice:2", "not the canonical encoding")
 		wantFail(t, runCmd(t, tr, dir, "", "req", "--connect", "tcp://127.0.0.1:1", "--server-key", "server.pub", "-D", "x"), 1, "dial tcp://127.0.0.1:1")
 		wantFail(t, runCmd(t, tr, dir, "", "rep", "--bind", "tcp://127.0.0.1:0", "--key", "server.key", "--authorized", "missing"), 1, "missing")
 		for _, cmd := range []string{"keygen", "pubkey", "req", "rep", "device"} {

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"container/list"
+	"hash/maphash"
+
+	"github.com/secsock/secsock/internal/wire"
+	"github.com/secsock/secsock/replay"
+)
+
+// peer is what an instance remembers about one short-term key C'.
+type peer struct {
+	eph      [wire.KeySize]byte
+	server   int // index of the server key in the policy that opened it
+	serverPK [wire.KeySize]byte
+	prk0     wire.Secret
+	keys     [3]*wire.Keys // by suite byte
+	client   [wire.KeySize]byte
+	vouch    [wire.VouchSize]byte // the verified V
+	expiry   uint64               // and its E
+	vouched  bool                 // client was verified by a vouch
+	filter   replay.Filter
+	maxT     uint64
+	accepted uint64
+	elem     *list.Element
+	seg      *list.List // which segment holds elem
+}
+
+// peerCache is a segmented LRU of peers (SPEC.md §6.2): new peers enter
+// probation and move to the protected segment on their second accepted
+// request; eviction takes probation first, so a flood of one-shot keys
+// evicts other one-shot keys, not established clients. An evicted peer
+// leaves a tombstone. Callers hold the server's lock.
+type peerCache struct {
+	max, maxProtected int
+	byKey             map[[wire.KeySize]byte]*peer
+	probation         list.List // front: most recent
+	protected         list.List
+	tombs             tombstones
+}
+
+func newPeerCache(max int) *peerCache {
+	c := &peerCache{max: max, maxProtected: max * 3 / 4, byKey: make(map[[wire.KeySize]byte]*peer)}
+	c.tombs.init()
+	return c
+}
+
+func (c *peerCache) get(eph *[wire.KeySize]byte) *peer { return c.byKey[*eph] }
+
+// touch records an accepted request of p and updates its place.
+func (c *peerCache) touch(p *peer) {
+	p.accepted++
+	if p.seg == &c.probation && p.accepted >= 2 {
+		c.probation.Remove(p.elem)
+		for c.protected.Len() >= c.maxProtected && c.protected.Len() > 0 {
+			// The oldest protected peer goes back to probation.
+			old := c.protected.Back().Value.(*peer)
+			c.protected.Remove(old.elem)
+			old.elem, old.seg = c.probation.PushFront(old), &c.probation
+		}
+		p.elem, p.seg = c.protected.PushFront(p), &c.protected
+		return
+	}
+	p.seg.MoveToFront(p.elem)
+}
+
+// add inserts a new peer, evicting as needed, and returns the cached
+// peer for its key (an earlier one if two goroutines raced).
+func (c *peerCache) add(p *peer, now uint64, k keep) *peer {
+	if old := c.byKey[p.eph]; old != nil {
+		return old
+	}
+	for len(c.byKey) >= c.max {
+		victim := c.probation.Back()
+		if victim == nil {
+			victim = c.protected.Back()
+		}
+		if victim == nil {
+			break
+		}
+		c.evict(victim.Value.(*peer), now, k)
+	}
+	p.elem, p.seg = c.probation.PushFront(p), &c.probation
+	c.byKey[p.eph] = p
+	return p
+}
+
+// keep is how long and how many tombstones are kept.
+type keep struct {
+	window   uint64 // W, ms
+	capacity int
+}
+
+// evict forgets p and leaves its tombstone.
+func (c *peerCache) evict(p *peer, now uint64, k keep) {
+	p.seg.Remove(p.elem)
+	delete(c.byKey, p.eph)
+	if p.accepted > 0 {
+		c.tombs.add(&p.eph, p.maxT, now, k.window, k.capacity)
+	}
+}
+
+// floor is the replay floor of eph: requests at or below it are stale.
+func (c *peerCache) floor(eph *[wire.KeySize]byte) uint64 {
+	return max(c.tombs.floor, c.tombs.get(eph))
+}
+
+func (c *peerCache) len() int { return len(c.byKey) }
+
+// tombstones remember, for evicted peers, the highest accepted timestamp,
+// keyed by a hash of C' keyed at random per instance, in arrival order
+// (SPEC.md §6.2). A tombstone lasts until it is older than the window;
+// when more would be kept than capacity, the oldest is dropped and, if it
+// could still matter, raises the global floor.
+type tombstones struct {
+	seed  maphash.Seed
+	ts    map[uint64]uint64
+	queue []tomb // arrival order; queue[head:] are live
+	head  int
+	floor uint64
+}
+
+type tomb struct{ h, t uint64 }
+
+func (t *tombstones) init() {
+	t.seed = maphash.MakeSeed()
+	t.ts = make(map[uint64]uint64)
+}
+
+func (t *tombstones) hash(eph *[wire.KeySize]byte) uint64 { return maphash.Comparable(t.seed, *eph) }
+
+func (t *tombstones) get(eph *[wire.KeySize]byte) uint64 { return t.ts[t.hash(eph)] }
+
+// add leaves a tombstone for eph at maxT, keeping at most capacity.
+func (t *tombstones) add(eph *[wire.KeySize]byte, maxT, now, window uint64, capacity int) {
+	h := t.hash(eph)
+	if old, ok := t.ts[h]; ok && old >= maxT {
+		return
+	}
+	t.ts[h] = maxT
+	t.queue = append(t.queue, tomb{h: h, t: maxT})
+	for len(t.queue)-t.head > max(capacity, 1) || t.expired(now, window) {
+		t.pop(now, window)
+	}
+	if t.head > len(t.queue)/2 {
+		t.queue = append(t.queue[:0], t.queue[t.head:]...)
+		t.head = 0
+	}
+}
+
+// expired reports whether the oldest tombstone is older than the window.
+func (t *tombstones) expired(now, window uint64) bool {
+	return t.head < len(t.queue) && t.queue[t.head].t+window < now
+}
+
+func (t *tombstones) pop(now, window uint64) {
+	old := t.queue[t.head]
+	t.head++
+	if cur, ok := t.ts[old.h]; !ok || cur != old.t {
+		return // superseded by a later tombstone of the same key
+	}
+	delete(t.ts, old.h)
+	if old.t+window >= now && old.t > t.floor {
+		t.floor = old.t // it could still stop a replay: keep it in the floor
+	}
+}
+
+func (t *tombstones) len() int { return len(t.ts) }

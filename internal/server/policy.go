@@ -1,0 +1,50 @@
+package server
+
+import "github.com/secsock/secsock/internal/wire"
+
+// KeyPair is one of the server's long-term keys.
+type KeyPair struct {
+	Secret, Public [wire.KeySize]byte
+}
+
+// Policy is everything the checks read that the application configures.
+// It is replaced whole, never changed, so a reload never mixes versions.
+type Policy struct {
+	Keys []KeyPair // current first, then previous keys (at least one)
+	// Authorized is the set of served client keys; with Authorizer nil
+	// and Authorized nil there is no client policy.
+	Authorized     map[[wire.KeySize]byte]struct{}
+	Authorizer     func(client [wire.KeySize]byte) bool
+	AllowAnonymous bool
+	Window, Skew   uint64 // freshness window W and clock skew Z, ms
+}
+
+// Restricted reports whether a client policy is set.
+func (p *Policy) Restricted() bool { return p.Authorized != nil || p.Authorizer != nil }
+
+func (p *Policy) keyIndex(pub *[wire.KeySize]byte) int {
+	for i := range p.Keys {
+		if p.Keys[i].Public == *pub {
+			return i
+		}
+	}
+	return -1
+}
+
+// Limits size the state; they take effect when the Server is made.
+type Limits struct {
+	Peers      int // peer cache entries (default 4096)
+	Tombstones int // tombstones without a budget (default 65536); with one, budget·(W+Z)+budget
+	ReplySlots int // replies kept (default 1024)
+	ReplyBytes int // bytes of replies kept (default 8 MiB)
+	MaxResends int // resends of one kept reply (default 4)
+	MaxRoutes  int // duplicates of a pending request that get its reply (default 4)
+	Budget     int // scalar multiplications per second for unknown keys; 0: unlimited (default 2048)
+	VouchKeys  int // cached prkV (default 1024)
+}
+
+// DefaultLimits are the Go implementation's defaults (SPEC.md §6).
+func DefaultLimits() Limits {
+	return Limits{Peers: 4096, Tombstones: 65536, ReplySlots: 1024, ReplyBytes: 8 << 20,
+		MaxResends: 4, MaxRoutes: 4, Budget: 2048, VouchKeys: 1024}
+}

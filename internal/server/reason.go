@@ -1,0 +1,24 @@
+package server
+
+// Reason says why a message was not delivered. The root package's Reason
+// constants have the same values.
+type Reason uint8
+
+// Reasons, in the order of the checks.
+const (
+	ReasonNone Reason = iota
+	ReasonMalformed
+	ReasonUnknownVersion
+	ReasonUnknownKind
+	ReasonUnsupported // unknown suite or flags: refused UNSUPPORTED_FEATURE
+	ReasonWeakKey
+	ReasonForged
+	ReasonBadVouch
+	ReasonNotAuthorized
+	ReasonStale
+	ReasonReplayed
+	ReasonRetry   // a duplicate: resent from the reply cache, or its request is pending
+	ReasonBusy    // hinted BUSY: the budget for scalar multiplications is spent
+	ReasonInDoubt // refused IN_DOUBT: maybe delivered before, cannot tell
+	NumReasons
+)

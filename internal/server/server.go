@@ -1,0 +1,401 @@
+package server
+
+import (
+	"crypto/rand"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/secsock/secsock/internal/wire"
+)
+
+// Server is one server instance's state. Its methods are safe for
+// concurrent use.
+type Server struct {
+	lim Limits
+
+	mu        sync.Mutex
+	peers     *peerCache
+	replies   *replyCache
+	budget    budget
+	vouchKeys map[[2][wire.KeySize]byte]*wire.Secret // (C, S) -> prkV, set only after a vouch verified
+}
+
+// New returns a Server with the given limits.
+func New(lim Limits) *Server {
+	return &Server{
+		lim:       lim,
+		peers:     newPeerCache(max(lim.Peers, 1)),
+		replies:   newReplyCache(lim.ReplySlots, lim.ReplyBytes),
+		budget:    newBudget(lim.Budget),
+		vouchKeys: make(map[[2][wire.KeySize]byte]*wire.Secret),
+	}
+}
+
+// Ticket is what the caller keeps between a delivered request and its
+// reply.
+type Ticket struct {
+	key  ID
+	keys *wire.Keys
+}
+
+// ID is a comparable name of one request: equal IDs, same request.
+type ID struct {
+	eph     [wire.KeySize]byte
+	counter uint64
+}
+
+// ID returns t's request name.
+func (t Ticket) ID() ID { return t.key }
+
+// Counter returns the request's N.
+func (t Ticket) Counter() uint64 { return t.key.counter }
+
+// Decision is the outcome of one received body.
+type Decision struct {
+	Deliver bool   // give Body to the application; reply with SealReply(Ticket)
+	Body    []byte // the opened body (appended to the caller's dst)
+	Ticket  Ticket
+	Respond []byte // send these bytes as the reply to this message (may be nil)
+	Reason  Reason // why it was not delivered (ReasonNone for pings answered)
+	Client  [wire.KeySize]byte
+	Vouched bool // Client proved itself with a vouch
+	Pending bool // a duplicate of a pending request (Ticket names it); its route should get the reply too
+	// ServerKey is the index in the policy of the key that opened it.
+	ServerKey int
+}
+
+func drop(r Reason) *Decision { return &Decision{Reason: r} }
+
+func hint(r Reason, h byte) *Decision {
+	return &Decision{Reason: r, Respond: wire.AppendHint(nil, h)}
+}
+
+// Established reports whether b's short-term key is a cached peer,
+// without any scalar multiplication.
+func (s *Server) Established(b []byte) bool {
+	if len(b) < wire.HeaderSize || b[0] != wire.Version {
+		return false
+	}
+	var eph [wire.KeySize]byte
+	copy(eph[:], b[4:36])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peers.get(&eph) != nil
+}
+
+// request is one message on its way through the checks.
+type request struct {
+	wire.Request
+	now  uint64
+	pol  *Policy
+	p    *peer // the cached peer, or a new one (not in the cache yet)
+	new  bool  // p is not in the cache yet
+	keys *wire.Keys
+	// client is the long-term key that proved itself (vouched).
+	client  [wire.KeySize]byte
+	vouched bool
+}
+
+func (r *request) refuse(reason Reason, code byte) *Decision {
+	return &Decision{Reason: reason, Respond: wire.AppendRefusal(nil, &r.p.prk0, r.Header, code),
+		ServerKey: r.p.server, Client: r.client, Vouched: r.vouched}
+}
+
+// Open runs the checks of SPEC.md §6 on one received body at time now
+// (ms since the Unix epoch) under policy pol, appending a delivered body
+// to dst. rnd supplies the R of a ping's reply.
+func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Decision {
+	parsed, err := wire.ParseRequest(b)
+	switch err {
+	case nil:
+	case wire.ErrVersion:
+		return *hint(ReasonUnknownVersion, wire.HintUnsupportedVersion)
+	case wire.ErrKind:
+		return *drop(ReasonUnknownKind)
+	default:
+		return *drop(ReasonMalformed)
+	}
+	r := &request{Request: parsed, now: now, pol: pol}
+	if d := s.lookup(r); d != nil {
+		return *d
+	}
+	if !r.Supported() {
+		return *s.refuseUnsupported(r)
+	}
+	body, d := s.requestKey(dst, r)
+	if d != nil {
+		return *d
+	}
+	var dec Decision
+	if wire.IsVouched(r.Kind) {
+		if d := s.identify(r); d != nil {
+			return *d
+		}
+		dec.Client, dec.Vouched = r.client, true
+	} else if pol.Restricted() && !pol.AllowAnonymous {
+		return *r.refuse(ReasonNotAuthorized, wire.RefuseNotAuthorized)
+	}
+	dec.ServerKey = r.p.server
+	return s.accept(r, body, dec, rnd)
+}
+
+// lookup finds the cached peer of r, forgetting one whose server key was
+// retired, and charges the budget for a new one (SPEC.md §6 step 3).
+func (s *Server) lookup(r *request) *Decision {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peers.get(&r.Eph)
+	if p != nil && r.pol.keyIndex(&p.serverPK) < 0 {
+		s.peers.evict(p, r.now, s.keep(r.pol))
+		p = nil
+	}
+	if p != nil {
+		r.p = p
+		return nil
+	}
+	cost := len(r.pol.Keys)
+	if !r.Supported() {
+		cost = 1
+	}
+	if !s.budget.take(cost, int64(r.now)) {
+		return hint(ReasonBusy, wire.HintBusy)
+	}
+	return nil
+}
+
+// keep is how tombstones are kept under pol: with a budget, enough that
+// none can spill before it expires (SPEC.md §6.2).
+func (s *Server) keep(pol *Policy) keep {
+	n := s.lim.Tombstones
+	if b := s.lim.Budget; b > 0 {
+		n = int(uint64(b)*(pol.Window+pol.Skew)/1000) + b
+	}
+	return keep{window: pol.Window, capacity: n}
+}
+
+// refuseUnsupported refuses an unknown suite or flags (SPEC.md §6 step 4)
+// with the cached peer's prk0, or else the current server key's.
+func (s *Server) refuseUnsupported(r *request) *Decision {
+	if r.p == nil {
+		k := &r.pol.Keys[0]
+		dh, err := wire.X25519(&k.Secret, &r.Eph)
+		if err != nil {
+			return drop(ReasonWeakKey)
+		}
+		r.p = &peer{prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public)}
+		clear(dh[:])
+	}
+	return r.refuse(ReasonUnsupported, wire.RefuseUnsupportedFeature)
+}
+
+// requestKey finds r's keys and opens its body (SPEC.md §6 step 5).
+func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
+	if r.p != nil {
+		r.keys = s.peerKeys(r.p, r.Suite)
+		body, err := wire.OpenBody(dst, &r.Request, r.keys)
+		if err != nil {
+			return nil, hint(ReasonForged, wire.HintCannotOpen)
+		}
+		return body, nil
+	}
+	for i := range r.pol.Keys {
+		k := &r.pol.Keys[i]
+		dh, err := wire.X25519(&k.Secret, &r.Eph)
+		if err != nil {
+			return nil, drop(ReasonWeakKey)
+		}
+		p := &peer{eph: r.Eph, server: i, serverPK: k.Public, prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public)}
+		clear(dh[:])
+		keys := wire.SessionKeys(&p.prk0, r.Suite)
+		if body, err := wire.OpenBody(dst, &r.Request, keys); err == nil {
+			p.keys[r.Suite] = keys
+			r.p, r.new, r.keys = p, true, keys
+			return body, nil
+		}
+	}
+	return nil, hint(ReasonForged, wire.HintCannotOpen)
+}
+
+// peerKeys returns p's keys for suite, deriving them on first use.
+func (s *Server) peerKeys(p *peer, suite byte) *wire.Keys {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.keys[suite] == nil {
+		p.keys[suite] = wire.SessionKeys(&p.prk0, suite)
+	}
+	return p.keys[suite]
+}
+
+// identify runs step 6 for a vouched request; on success r.p.client is
+// the verified key.
+func (s *Server) identify(r *request) *Decision {
+	id, err := wire.OpenIdentity(&r.Request, r.keys)
+	if err != nil {
+		return hint(ReasonForged, wire.HintCannotOpen)
+	}
+	s.mu.Lock()
+	p := r.p
+	vouched, same := p.vouched, p.client == id.Client && p.vouch == id.Vouch && p.expiry == id.Expiry
+	s.mu.Unlock()
+	switch {
+	case vouched && !same:
+		return drop(ReasonForged) // one long-term key (and vouch) per short-term key
+	case !vouched:
+		if d := s.verifyVouch(r, &id); d != nil {
+			return d
+		}
+	}
+	r.client, r.vouched = id.Client, true
+	if r.Timestamp > id.Expiry || id.Expiry-r.Timestamp > wire.MaxVouchLife {
+		return r.refuse(ReasonStale, wire.RefuseStale)
+	}
+	if r.pol.Restricted() && !r.pol.allowed(&id.Client) {
+		return r.refuse(ReasonNotAuthorized, wire.RefuseNotAuthorized)
+	}
+	return nil
+}
+
+// verifyVouch runs step 6c: the valid-key check and the vouch, each
+// charged to the budget unless (C, S) verified a vouch before.
+func (s *Server) verifyVouch(r *request, id *wire.Identity) *Decision {
+	k := &r.pol.Keys[r.p.server]
+	ck := [2][wire.KeySize]byte{id.Client, k.Public}
+	s.mu.Lock()
+	prkV := s.vouchKeys[ck]
+	ok := prkV != nil || s.budget.take(2, int64(r.now))
+	s.mu.Unlock()
+	if !ok {
+		return hint(ReasonBusy, wire.HintBusy)
+	}
+	fresh := prkV == nil
+	if fresh {
+		if wire.CheckLongTermKey(&id.Client) != nil {
+			return drop(ReasonWeakKey)
+		}
+		dh, err := wire.X25519(&k.Secret, &id.Client)
+		if err != nil {
+			return drop(ReasonWeakKey)
+		}
+		v := wire.VouchSecret(&dh, &id.Client, &k.Public)
+		clear(dh[:])
+		prkV = &v
+	}
+	if !wire.CheckVouch(prkV, &r.Eph, &id.Client, &k.Public, id.Expiry, id.Vouch[:]) {
+		return drop(ReasonBadVouch)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fresh {
+		if len(s.vouchKeys) >= max(s.lim.VouchKeys, 1) {
+			clear(s.vouchKeys) // a miss costs one X25519; verified keys only
+		}
+		s.vouchKeys[ck] = prkV
+	}
+	if !r.p.vouched {
+		r.p.client, r.p.vouch, r.p.expiry, r.p.vouched = id.Client, id.Vouch, id.Expiry, true
+	}
+	return nil
+}
+
+func (p *Policy) allowed(c *[wire.KeySize]byte) bool {
+	if _, ok := p.Authorized[*c]; ok {
+		return true
+	}
+	return p.Authorizer != nil && p.Authorizer(*c)
+}
+
+// accept runs steps 8 to 10.
+func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) Decision {
+	t, now, pol := r.Timestamp, r.now, r.pol
+	if t+pol.Window < now || t > now+pol.Skew {
+		return *r.refuse(ReasonStale, wire.RefuseStale)
+	}
+	key := ID{eph: r.Eph, counter: r.Counter}
+	tk := Ticket{key: key, keys: r.keys}
+	s.mu.Lock()
+	if sl := s.replies.slot(key); sl != nil {
+		d, code := s.duplicate(sl, tk, dec)
+		s.mu.Unlock()
+		if code != 0 {
+			return *r.refuse(d.Reason, code)
+		}
+		return d
+	}
+	if t <= s.peers.floor(&r.Eph) {
+		s.mu.Unlock()
+		return *r.refuse(ReasonInDoubt, wire.RefuseInDoubt)
+	}
+	p := r.p
+	if r.new {
+		p = s.peers.add(p, now, s.keep(pol)) // or the copy that won a race
+	}
+	if !p.filter.Accept(r.Counter) {
+		s.mu.Unlock()
+		if p.filter.TooOld(r.Counter) {
+			return *r.refuse(ReasonInDoubt, wire.RefuseInDoubt)
+		}
+		return *r.refuse(ReasonReplayed, wire.RefuseReplayed)
+	}
+	p.maxT = max(p.maxT, t)
+	s.peers.touch(p)
+	s.replies.begin(key)
+	s.mu.Unlock()
+	dec.Ticket = tk
+	if wire.IsPing(r.Kind) {
+		out, err := s.SealReply(nil, tk, nil, rnd)
+		if err != nil {
+			return *drop(ReasonMalformed)
+		}
+		dec.Respond = out
+		return dec
+	}
+	dec.Deliver, dec.Body = true, body
+	return dec
+}
+
+// duplicate decides about a (C', N) found in the reply cache (SPEC.md
+// §6.3); the lock is held. A non-zero code asks for that refusal.
+func (s *Server) duplicate(sl *replySlot, tk Ticket, dec Decision) (Decision, byte) {
+	dec.Reason, dec.Ticket = ReasonRetry, tk
+	switch {
+	case sl.state == slotPending:
+		if sl.routes < s.lim.MaxRoutes {
+			sl.routes++
+			dec.Pending = true
+		}
+	case sl.state == slotAnswered && sl.resends < s.lim.MaxResends:
+		sl.resends++
+		dec.Respond = slices.Clone(sl.buf) // the slot's buffer is reused: copy under the lock
+	default:
+		dec.Reason = ReasonReplayed
+		return dec, wire.RefuseReplayed
+	}
+	return dec, 0
+}
+
+// SealReply seals the reply to t, appends it to dst and keeps it for
+// retries. rnd supplies R (crypto/rand when nil).
+func (s *Server) SealReply(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]byte, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var r [wire.ReplyRandSize]byte
+	if _, err := io.ReadFull(rnd, r[:]); err != nil {
+		return nil, err
+	}
+	start := len(dst)
+	out := wire.AppendReply(dst, t.keys, t.key.counter, &r, body)
+	s.mu.Lock()
+	s.replies.finish(t.key, out[start:])
+	s.mu.Unlock()
+	return out, nil
+}
+
+// Size reports the number of cached peers and tombstones, and the bytes
+// of kept replies, for statistics.
+func (s *Server) Size() (peers, tombstones, replyBytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peers.len(), s.peers.tombs.len(), s.replies.bytes
+}

@@ -1,0 +1,77 @@
+package wire
+
+// Protocol version, message kinds, suites, nonce parts and reasons
+// (SPEC.md §3).
+const (
+	Version byte = 0x02
+
+	KindRequest        byte = 0x01
+	KindRequestVouched byte = 0x02
+	KindPing           byte = 0x03
+	KindPingVouched    byte = 0x04
+	KindReply          byte = 0x11
+	KindRefusal        byte = 0x12
+	KindHint           byte = 0x13
+
+	SuiteBox    byte = 0x01 // XSalsa20-Poly1305 (NaCl secretbox), the default
+	SuiteAESGCM byte = 0x02 // AES-256-GCM
+
+	partBody     byte = 0x01
+	partIdentity byte = 0x02
+
+	RefuseNotAuthorized      byte = 0x01
+	RefuseStale              byte = 0x02
+	RefuseReplayed           byte = 0x03
+	RefuseUnsupportedFeature byte = 0x04
+	RefuseInDoubt            byte = 0x05
+
+	HintCannotOpen         byte = 0x01
+	HintUnsupportedVersion byte = 0x02
+	HintBusy               byte = 0x03
+)
+
+// Domain-separation labels: every label the protocol uses, in one place
+// (SPEC.md §3). Each is used in exactly one derivation.
+var (
+	labelRequest  = []byte("secsock v2 request")   // salt of prk0
+	labelC2S      = []byte("secsock v2 c2s")       // info prefix of Kq
+	labelS2C      = []byte("secsock v2 s2c")       // info prefix of Kr
+	labelRefusal  = []byte("secsock v2 refusal")   // first field of a refusal tag
+	labelVouchKey = []byte("secsock v2 vouch key") // salt of prkV
+	labelVouch    = []byte("secsock v2 vouch")     // first field of V
+)
+
+// Sizes in bytes (SPEC.md §5).
+const (
+	KeySize       = 32
+	TagSize       = 16
+	HeaderSize    = 54 // request header without extension field
+	VouchSize     = 32
+	IdentityPlain = KeySize + VouchSize + 8 // C ‖ V ‖ u64(E)
+	IdentitySize  = IdentityPlain + TagSize // 88
+	ReplyRandSize = 16
+	ReplyHeader   = 3 + ReplyRandSize // version, kind, suite, R
+	RefusalSize   = 3 + TagSize       // version, kind, reason, tag
+	HintSize      = 3
+	MaxCounter    = 1<<32 - 1
+	MaxVouchLife  = 86400000                            // E - T at most 24 hours, in ms
+	AnonOverhead  = HeaderSize + TagSize                // 70
+	VouchOverhead = HeaderSize + IdentitySize + TagSize // 158
+	ReplyOverhead = ReplyHeader + TagSize               // 35
+	offEph        = 4
+	offCounter    = 36
+	offTimestamp  = 44
+	offExtLen     = 52
+)
+
+// IsRequestKind reports whether k is one of the four request kinds.
+func IsRequestKind(k byte) bool { return k >= KindRequest && k <= KindPingVouched }
+
+// IsVouched reports whether k carries an identity box.
+func IsVouched(k byte) bool { return k == KindRequestVouched || k == KindPingVouched }
+
+// IsPing reports whether k is a ping (empty body).
+func IsPing(k byte) bool { return k == KindPing || k == KindPingVouched }
+
+// SuiteKnown reports whether this implementation has suite s.
+func SuiteKnown(s byte) bool { return s == SuiteBox || s == SuiteAESGCM }

@@ -1,0 +1,171 @@
+package wire
+
+import (
+	"encoding/binary"
+)
+
+// Request is a parsed request (SPEC.md §5.1); the slices alias the input.
+type Request struct {
+	Kind, Suite, Flags byte
+	Eph                [KeySize]byte // C'
+	Counter            uint64        // N
+	Timestamp          uint64        // T, ms since the Unix epoch
+	Ext                []byte        // extension field (empty in version 2)
+	Header             []byte        // H: bytes 0 .. 54+X
+	Identity           []byte        // IdentitySize bytes, vouched kinds only
+	Sealed             []byte        // the body box
+}
+
+// ParseRequest runs the length and field checks of SPEC.md §6 steps 1
+// and 2, before anything is opened: ErrVersion, ErrKind, ErrMalformed.
+// Unknown suites and flags parse (step 4 refuses them).
+func ParseRequest(b []byte) (Request, error) {
+	var r Request
+	if len(b) < 2 {
+		return r, ErrMalformed
+	}
+	if b[0] != Version {
+		return r, ErrVersion
+	}
+	r.Kind = b[1]
+	if !IsRequestKind(r.Kind) {
+		return r, ErrKind
+	}
+	if len(b) < HeaderSize {
+		return r, ErrMalformed
+	}
+	r.Suite, r.Flags = b[2], b[3]
+	copy(r.Eph[:], b[offEph:offCounter])
+	r.Counter = binary.BigEndian.Uint64(b[offCounter:offTimestamp])
+	r.Timestamp = binary.BigEndian.Uint64(b[offTimestamp:offExtLen])
+	x := int(binary.BigEndian.Uint16(b[offExtLen:HeaderSize]))
+	if !Canonical(&r.Eph) || r.Counter == 0 || r.Counter > MaxCounter {
+		return r, ErrMalformed
+	}
+	if r.Flags == 0 && x != 0 {
+		return r, ErrMalformed // version 2 defines no extension without a flag
+	}
+	min := HeaderSize + x + TagSize
+	if IsVouched(r.Kind) {
+		min += IdentitySize
+	}
+	if len(b) < min {
+		return r, ErrMalformed
+	}
+	r.Header, r.Ext = b[:HeaderSize+x], b[HeaderSize:HeaderSize+x]
+	rest := b[HeaderSize+x:]
+	if IsVouched(r.Kind) {
+		r.Identity, rest = rest[:IdentitySize], rest[IdentitySize:]
+	}
+	r.Sealed = rest
+	if IsPing(r.Kind) && len(r.Sealed) != TagSize {
+		return r, ErrMalformed // a ping has an empty body
+	}
+	return r, nil
+}
+
+// Supported reports whether this implementation can open r's suite and
+// flags (SPEC.md §6 step 4).
+func (r *Request) Supported() bool { return SuiteKnown(r.Suite) && r.Flags == 0 }
+
+// RequestFields are what a client puts in a request header.
+type RequestFields struct {
+	Kind, Suite byte
+	Eph         [KeySize]byte
+	Counter     uint64
+	Timestamp   uint64
+}
+
+// Identity is what a vouched request carries in its identity box.
+type Identity struct {
+	Client [KeySize]byte   // C
+	Vouch  [VouchSize]byte // V
+	Expiry uint64          // E, ms since the Unix epoch
+}
+
+// AppendRequest seals body as a request and appends it to dst. id is nil
+// for anonymous kinds.
+func AppendRequest(dst []byte, f *RequestFields, k *Keys, id *Identity, body []byte) []byte {
+	start := len(dst)
+	dst = append(dst, Version, f.Kind, f.Suite, 0)
+	dst = append(dst, f.Eph[:]...)
+	dst = binary.BigEndian.AppendUint64(dst, f.Counter)
+	dst = binary.BigEndian.AppendUint64(dst, f.Timestamp)
+	dst = append(dst, 0, 0)
+	hl := len(dst) - start
+	if id != nil {
+		var plain [IdentityPlain]byte
+		copy(plain[:KeySize], id.Client[:])
+		copy(plain[KeySize:], id.Vouch[:])
+		binary.BigEndian.PutUint64(plain[KeySize+VouchSize:], id.Expiry)
+		dst = sealRequestPart(dst, dst[start:start+hl], k, partIdentity, plain[:])
+	}
+	return sealRequestPart(dst, dst[start:start+hl], k, partBody, body)
+}
+
+// sealRequestPart seals one box of a request whose header is h.
+func sealRequestPart(dst, h []byte, k *Keys, part byte, m []byte) []byte {
+	if k.Suite == SuiteAESGCM {
+		q, _ := k.gcm()
+		sc := scratch.Get().(*[64]byte)
+		n := requestNonce12(sc, part, h)
+		dst = q.Seal(dst, n, m, h)
+		scratch.Put(sc)
+		return dst
+	}
+	n := requestNonce24(part, h)
+	return sealBox(dst, &k.kq, &n, m)
+}
+
+func openRequestPart(dst []byte, h []byte, k *Keys, part byte, c []byte) ([]byte, error) {
+	if k.Suite == SuiteAESGCM {
+		q, _ := k.gcm()
+		sc := scratch.Get().(*[64]byte)
+		n := requestNonce12(sc, part, h)
+		out, err := q.Open(dst, n, c, h)
+		scratch.Put(sc)
+		if err != nil {
+			return nil, ErrOpen
+		}
+		return out, nil
+	}
+	n := requestNonce24(part, h)
+	return openBox(dst, &k.kq, &n, c)
+}
+
+// requestNonce24 is p ‖ kind ‖ flags ‖ 0^5 ‖ u64(N) ‖ u64(T).
+func requestNonce24(part byte, h []byte) [24]byte {
+	var n [24]byte
+	n[0], n[1], n[2] = part, h[1], h[3]
+	copy(n[8:24], h[offCounter:offExtLen])
+	return n
+}
+
+// requestNonce12 is p ‖ kind ‖ flags ‖ 0x00 ‖ u32(N) ‖ u32(T mod 2^32),
+// in sc (N < 2^32, so its low half is all of it).
+func requestNonce12(sc *[64]byte, part byte, h []byte) []byte {
+	n := sc[:12]
+	n[0], n[1], n[2], n[3] = part, h[1], h[3], 0
+	copy(n[4:8], h[offCounter+4:offTimestamp])
+	copy(n[8:12], h[offTimestamp+4:offExtLen])
+	return n
+}
+
+// OpenBody opens r's body box and appends the body to dst.
+func OpenBody(dst []byte, r *Request, k *Keys) ([]byte, error) {
+	return openRequestPart(dst, r.Header, k, partBody, r.Sealed)
+}
+
+// OpenIdentity opens r's identity box.
+func OpenIdentity(r *Request, k *Keys) (Identity, error) {
+	var id Identity
+	var buf [IdentityPlain]byte
+	plain, err := openRequestPart(buf[:0], r.Header, k, partIdentity, r.Identity)
+	if err != nil || len(plain) != len(buf) {
+		return id, ErrOpen
+	}
+	copy(id.Client[:], plain[:KeySize])
+	copy(id.Vouch[:], plain[KeySize:KeySize+VouchSize])
+	id.Expiry = binary.BigEndian.Uint64(plain[KeySize+VouchSize:])
+	return id, nil
+}
