@@ -729,14 +729,57 @@ func TestGoClientCServer(t *testing.T) {
 	})
 }
 
-// twice repeats each line: an advisory outcome makes both clients resend
-// the identical request once (SPEC §7), so the server sees it twice.
-func twice(lines ...string) []string {
+var (
+	probeOnce sync.Once
+	goResends bool
+)
+
+// goClientResends reports whether the Go client resends a request once
+// after an advisory outcome, as SPEC §7 says, by counting the copies a C
+// server sees of a request sealed to the wrong key. TestGoClientAdvisory
+// requires it; the other tests expect what the Go client does, so that
+// they check one thing each.
+func goClientResends(t *testing.T) bool {
+	t.Helper()
+	probeOnce.Do(func() {
+		_, srvHex, _ := key(t)
+		other, _, _ := key(t)
+		srv := startCServer(t, srvHex)
+		c := newGoClient(t, srv.url, other.Public())
+		exchange(t, c, 1)
+		time.Sleep(1500 * time.Millisecond) // past the Go default grace of 1 s
+		srv.mu.Lock()
+		goResends = len(srv.lines) == 2
+		srv.mu.Unlock()
+	})
+	return goResends
+}
+
+// advisory is what a C server prints for Go client requests with an
+// advisory outcome: each pair is the line for the request and the line
+// for its resend, which only a resending client causes.
+func advisory(t *testing.T, pairs ...[2]string) []string {
+	t.Helper()
+	resends := goClientResends(t)
 	var out []string
-	for _, l := range lines {
-		out = append(out, l, l)
+	for _, p := range pairs {
+		out = append(out, p[0])
+		if resends {
+			out = append(out, p[1])
+		}
 	}
 	return out
+}
+
+var cannotOpen = [2]string{"hint:cannot-open", "hint:cannot-open"}
+
+// TestGoClientAdvisory: after a hint or an answer that fails to open, the
+// Go client resends the identical request once and waits a grace (SPEC §7).
+func TestGoClientAdvisory(t *testing.T) {
+	if !goClientResends(t) {
+		t.Error("the Go client reported an advisory outcome (hint CANNOT_OPEN) without resending the request " +
+			"once and waiting a grace for an authenticated answer (SPEC §7 'Advisory outcomes')")
+	}
 }
 
 // TestNegative: each failure looks the same from both implementations.
@@ -784,7 +827,7 @@ func TestNegative(t *testing.T) {
 		if err := exchange(t, c, 10); !errors.Is(err, secsock.ErrServerKeyMismatch) {
 			t.Errorf("Recv: %v, want ErrServerKeyMismatch", err)
 		}
-		cSrv.expect(t, twice("hint:cannot-open", "hint:cannot-open")...)
+		cSrv.expect(t, advisory(t, cannotOpen, cannotOpen)...)
 	})
 
 	t.Run("stale", func(t *testing.T) {
@@ -815,7 +858,7 @@ func TestNegative(t *testing.T) {
 				t.Errorf("%d bytes: %v, want ErrServerKeyMismatch", n, err)
 			}
 		}
-		cSrv.expect(t, twice("hint:cannot-open", "hint:cannot-open")...)
+		cSrv.expect(t, advisory(t, cannotOpen, cannotOpen)...)
 	})
 
 	// A reply that fails to open is advisory: the client resends once and
@@ -835,7 +878,8 @@ func TestNegative(t *testing.T) {
 		if err := c.Authenticate(); !errors.Is(err, secsock.ErrAuthFailed) {
 			t.Errorf("Authenticate: %v, want ErrAuthFailed", err)
 		}
-		cSrv.expect(t, "deliver 0", "resend", "deliver 100", "resend", "reply", "resend")
+		cSrv.expect(t, advisory(t, [2]string{"deliver 0", "resend"}, [2]string{"deliver 100", "resend"},
+			[2]string{"reply", "resend"})...)
 	})
 
 	// Every request reaches the server twice with identical bytes. A reply
@@ -879,7 +923,7 @@ func TestNegative(t *testing.T) {
 		if err := exchange(t, c, 10); !errors.Is(err, secsock.ErrServerKeyMismatch) {
 			t.Errorf("10 bytes: %v, want ErrServerKeyMismatch", err)
 		}
-		cSrv.expect(t, twice("hint:cannot-open")...)
+		cSrv.expect(t, advisory(t, cannotOpen)...)
 	})
 
 	// A vouch made for another C' (§4.3) is dropped as a forgery, not
@@ -905,7 +949,7 @@ func TestNegative(t *testing.T) {
 		if err := exchange(t, c, 10); !errors.Is(err, secsock.ErrAuthFailed) {
 			t.Errorf("10 bytes: %v, want ErrAuthFailed", err)
 		}
-		cSrv.expect(t, twice("refuse:unsupported-feature")...)
+		cSrv.expect(t, advisory(t, [2]string{"refuse:unsupported-feature", "refuse:unsupported-feature"})...)
 	})
 
 	// An unknown suite (or flags bit) gets an authenticated
@@ -930,10 +974,12 @@ func errorName(err error) string {
 		name string
 	}{
 		{secsock.ErrNotAuthorized, "not-authorized"}, {secsock.ErrStale, "stale"},
-		{secsock.ErrReplayed, "replayed"}, {secsock.ErrServerKeyMismatch, "server-key-mismatch"},
-		{secsock.ErrUnsupported, "unsupported-version"}, {secsock.ErrAuthFailed, "auth-failed"},
-		{secsock.ErrMalformed, "malformed"}, {secsock.ErrUnknownVersion, "not-secsock"},
-		{secsock.ErrUnknownKind, "unknown-kind"},
+		{secsock.ErrReplayed, "replayed"}, {secsock.ErrInDoubt, "in-doubt"},
+		{secsock.ErrUnsupportedFeature, "unsupported-feature"}, {secsock.ErrRefused, "refused"},
+		{secsock.ErrServerKeyMismatch, "server-key-mismatch"}, {secsock.ErrUnsupported, "unsupported-version"},
+		{secsock.ErrBusy, "busy"}, {secsock.ErrAuthFailed, "auth-failed"},
+		{secsock.ErrMalformed, "malformed"}, {secsock.ErrNotSecsock, "not-secsock"},
+		{secsock.ErrUnknownVersion, "unknown-version"}, {secsock.ErrUnknownKind, "unknown-kind"},
 	} {
 		if errors.Is(err, e.err) {
 			return e.name
