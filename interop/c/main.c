@@ -117,7 +117,7 @@ static size_t seal_item(const struct client *cl, int ping, uint64_t N, uint64_t 
 {
 	size_t n = client_seal(cl, ping, N, T, body, size, out);
 	if (n == 0 || cl->flags != 0) {
-		n = HEADER_LEN + (cl->vouched ? IDENTITY_LEN : 0) + (ping ? 0 : size) + TAG_LEN;
+		n = (size_t)HEADER_LEN + (cl->vouched ? (size_t)IDENTITY_LEN : 0) + (ping ? 0 : size) + TAG_LEN;
 		memset(out + HEADER_LEN, 0, n - HEADER_LEN);
 	}
 	return n;
