@@ -911,12 +911,15 @@ func TestNegative(t *testing.T) {
 
 	// Another encoding of C' (§4.1) opens nothing: a hint, never a delivery.
 	t.Run("reencoded-eph", func(t *testing.T) {
-		before := goSrv.delivered.Load()
+		before, forged := goSrv.delivered.Load(), rejected(goSrv, secsock.ReasonForged)
 		p := startProxy(t, goSrv.url, reencodeProxy())
 		expectLines(t, runClient(t, p.url, srvPub, []string{"-k", clientHex}, "10", "ping"),
 			"error 10 server-key-mismatch", "error ping server-key-mismatch")
 		if goSrv.delivered.Load() != before {
 			t.Error("Go server delivered a request with a re-encoded C'")
+		}
+		if n := rejected(goSrv, secsock.ReasonForged) - forged; n != 4 {
+			t.Errorf("Go server counted %d forged, want 4 (2 requests, each resent once)", n)
 		}
 		p = startProxy(t, cSrv.url, reencodeProxy())
 		c := newGoClient(t, p.url, srvKey.Public(), vouched...)
@@ -930,10 +933,14 @@ func TestNegative(t *testing.T) {
 	// refused: the client hears nothing.
 	t.Run("vouch-for-other-eph", func(t *testing.T) {
 		before := goSrv.delivered.Load()
+		bad := rejected(goSrv, secsock.ReasonBadVouch)
 		flags := []string{"-k", clientHex, "-x", "1", "-w", "500"}
 		expectLines(t, runClient(t, goSrv.url, srvPub, flags, "10"), "error 10 timeout")
 		if goSrv.delivered.Load() != before {
 			t.Error("Go server delivered a request with a vouch for another C'")
+		}
+		if n := rejected(goSrv, secsock.ReasonBadVouch) - bad; n != 1 {
+			t.Errorf("Go server counted %d bad-vouch, want 1", n)
 		}
 		expectLines(t, runClient(t, cSrv.url, srvPub, flags, "10"), "error 10 timeout")
 		cSrv.expect(t, "drop:bad-vouch")
@@ -955,6 +962,12 @@ func TestNegative(t *testing.T) {
 	// An unknown suite (or flags bit) gets an authenticated
 	// UNSUPPORTED_FEATURE, made with the current key (§6 step 4).
 	t.Run("unknown-suite", func(t *testing.T) {
+		unsupported := rejected(goSrv, secsock.ReasonUnsupported)
+		defer func() {
+			if n := rejected(goSrv, secsock.ReasonUnsupported) - unsupported; n != 8 {
+				t.Errorf("Go server counted %d unsupported, want 8", n)
+			}
+		}()
 		for _, f := range [][]string{{"-s", "7"}, {"-s", "0"}, {"-f", "1"}, {"-f", "0x80"}} {
 			for _, url := range []string{goSrv.url, cSrv.url} {
 				expectLines(t, runClient(t, url, srvPub, append([]string{"-k", clientHex}, f...), "10", "ping"),
@@ -966,6 +979,9 @@ func TestNegative(t *testing.T) {
 			"refuse:unsupported-feature", "refuse:unsupported-feature")
 	})
 }
+
+// rejected is how many messages the Go server rejected for a reason.
+func rejected(s *goServer, r secsock.Reason) uint64 { return s.sock.Stats().Rejected[r] }
 
 // errorName is the SPEC §12 client error name of a Go error.
 func errorName(err error) string {
@@ -1107,6 +1123,15 @@ func TestWorkBudget(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10")
 	srv.expect(t, "deliver 10")
+
+	// The Go server with the same budget answers the C client the same way.
+	goKey, _, goPub := key(t)
+	goSrv := startGoServer(t, goKey, secsock.OptionKeyAgreementBudget, 1)
+	expectLines(t, runClient(t, goSrv.url, goPub, nil, "10", "10", "ping"), "ok 10", "ok 10", "ok ping")
+	expectLines(t, runClient(t, goSrv.url, goPub, []string{"-g", "300", "-w", "1000"}, "10"), "error 10 busy")
+	if n := rejected(goSrv, secsock.ReasonBusy); n != 2 {
+		t.Errorf("Go server counted %d busy, want 2 (a request and its resend)", n)
+	}
 }
 
 // TestGlobalFloor: with one peer and one tombstone (-c 1 -m 1, smaller
