@@ -1156,3 +1156,28 @@ func TestGlobalFloor(t *testing.T) {
 	}
 	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "-5000"}, "10"), "ok 10")
 }
+
+// TestZeroSecretRefused: a secret key of 32 zero bytes is refused wherever
+// one is set (SPEC §4.2): server key, previous server key, client key.
+// So is a server public key that is not a valid long-term key (§4.1).
+func TestZeroSecretRefused(t *testing.T) {
+	bin := cProgram(t)
+	_, srvHex, srvPub := key(t)
+	zero := strings.Repeat("00", 32)
+	for _, args := range [][]string{
+		{"server", "tcp://127.0.0.1:0", zero},
+		{"server", "tcp://127.0.0.1:0", srvHex, "-p", zero},
+		{"client", "tcp://127.0.0.1:1", srvPub, "-k", zero, "10"},
+		{"client", "tcp://127.0.0.1:1", zero, "10"},                            // u = 0: small order
+		{"client", "tcp://127.0.0.1:1", srvPub[:62] + "ff", "10"},              // bit 255 set: not canonical
+		{"client", "tcp://127.0.0.1:1", "01" + strings.Repeat("00", 31), "10"}, // u = 1: small order
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		cancel()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%v: %v, want exit status 2\n%s", args, err, out)
+		}
+	}
+}
