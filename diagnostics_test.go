@@ -251,21 +251,24 @@ func TestEventHookReportsEveryRejection(t *testing.T) {
 	count(ReasonForged)
 
 	// Malformed, unknown version, unknown kind: from wire bytes.
+	eph := mustKey(t).Public()
+	unknownSuite := append(append([]byte{2, 1, 9, 0}, eph[:]...), make([]byte, 16+2+16)...)
+	unknownSuite[43] = 1 // N = 1
 	for _, c := range []struct {
 		body   []byte
 		reason Reason
-		answer bool
+		answer int // length of the answer, 0 for none
 	}{
-		{[]byte{1, 1}, ReasonMalformed, false},
-		{append([]byte{1, 1, 1}, make([]byte, 20)...), ReasonMalformed, false},
-		{[]byte{9, 1, 1, 0}, ReasonUnknownVersion, true},
-		{[]byte{1, 0x11, 1, 0, 0, 0}, ReasonUnknownKind, false},
-		{append([]byte{1, 1, 9}, make([]byte, 80)...), ReasonUnsupported, true},
+		{[]byte{2, 1}, ReasonMalformed, 0},
+		{append([]byte{2, 1, 1}, make([]byte, 20)...), ReasonMalformed, 0},
+		{[]byte{9, 1, 1, 0}, ReasonUnknownVersion, 3},
+		{[]byte{2, 0x11, 1, 0, 0, 0}, ReasonUnknownKind, 0},
+		{unknownSuite, ReasonUnsupported, 19},
 	} {
 		inj.Send(c.body) // a new Send cancels the previous request
-		if c.answer {
-			if b, err := inj.Recv(); err != nil || len(b) != 3 {
-				t.Fatalf("%v: want a 3-byte hint, got %x %v", c.reason, b, err)
+		if c.answer != 0 {
+			if b, err := inj.Recv(); err != nil || len(b) != c.answer {
+				t.Fatalf("%v: want a %d-byte answer, got %x %v", c.reason, c.answer, b, err)
 			}
 		}
 		expect(c.reason, PublicKey{})

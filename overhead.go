@@ -6,9 +6,9 @@ import "github.com/secsock/secsock/internal/wire"
 const (
 	// RequestOverhead (70) is added to a request from an anonymous client.
 	RequestOverhead = 70
-	// VouchedRequestOverhead (150) is added to a request from a client
+	// VouchedRequestOverhead (158) is added to a request from a client
 	// with a long-term key.
-	VouchedRequestOverhead = 150
+	VouchedRequestOverhead = 158
 	// ReplyOverhead (35) is added to a reply, with either cipher suite.
 	ReplyOverhead = 35
 )
