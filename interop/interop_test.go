@@ -1,18 +1,19 @@
-// Package interop runs the C reference implementation of the secsock
-// curve mechanism (c/curve.c, c/main.c: written from SPEC.md with libsodium
-// and libnng) against the Go library over tcp loopback, and replays the
-// test vectors with it.
+// Package interop runs the C implementation of the secsock curve mechanism,
+// version 2 (c/*.c: written from SPEC.md alone with libsodium, libnng and
+// GMP) against the Go library over tcp loopback, directly and through a Go
+// device, and replays the test vectors with it.
 //
-// The C code is built with "cc ... -lsodium -lnng -lpthread" (SECSOCK_CC
-// overrides cc). Without a C compiler or the libraries the tests skip with
-// a loud message (go test -v shows it), except when the CI environment
-// variable is set: then they fail. On Debian:
+// The C code is built with "cc ... -lsodium -lnng -lgmp -lpthread"
+// (SECSOCK_CC overrides cc). Without a C compiler or the libraries the
+// tests skip with a loud message (go test -v shows it), except when the CI
+// environment variable is set: then they fail. On Debian:
 //
-//	apt-get install -y --no-install-recommends libsodium-dev libnng-dev
+//	apt-get install -y --no-install-recommends libsodium-dev libnng-dev libgmp-dev
 //	go test -race -v ./interop/
 //
-// By hand: cc -o secsock-c c/main.c c/curve.c -lsodium -lnng -lpthread,
-// then ./secsock-c vectors ../testdata/vectors (usage in c/main.c).
+// By hand: make -C c, then c/secsock-c vectors ../testdata/vectors (usage
+// in c/main.c). c/testvec holds vectors made by c/testvec/gen.py, a
+// second reading of SPEC.md in Python.
 package interop
 
 import (
@@ -20,8 +21,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,14 +73,18 @@ func build() {
 		buildSkip = fmt.Sprintf("no C compiler: %q not found in PATH (install gcc, or set SECSOCK_CC)", cc)
 		return
 	}
-	var err error
+	srcs, err := filepath.Glob("c/*.c")
+	if err != nil || len(srcs) == 0 {
+		buildErr = fmt.Errorf("no C sources in c/: %v", err)
+		return
+	}
 	if buildDir, err = os.MkdirTemp("", "secsock-interop-"); err != nil {
 		buildErr = err
 		return
 	}
 	cBin = filepath.Join(buildDir, "secsock-c")
-	args := []string{"-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-O2", "-o", cBin,
-		"c/main.c", "c/curve.c", "-lsodium", "-lnng", "-lpthread"}
+	args := append([]string{"-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-O2", "-o", cBin},
+		append(srcs, "-lsodium", "-lnng", "-lgmp", "-lpthread")...)
 	out, err := exec.Command(cc, args...).CombinedOutput()
 	if err == nil {
 		return
@@ -87,6 +94,8 @@ func build() {
 	for _, m := range []struct{ needle, what string }{
 		{"sodium.h", "libsodium headers (sodium.h)"},
 		{"nng/", "libnng headers (nng/nng.h)"},
+		{"gmp.h", "GMP headers (gmp.h)"},
+		{"-lgmp", "GMP library (-lgmp)"},
 		{"-lsodium", "libsodium library (-lsodium)"},
 		{"-lnng", "libnng library (-lnng)"},
 		{"-lpthread", "pthread library (-lpthread)"},
@@ -97,7 +106,7 @@ func build() {
 	}
 	if len(missing) > 0 {
 		buildSkip = "missing " + strings.Join(missing, ", ") +
-			"; install with: apt-get install -y libsodium-dev libnng-dev\n" + s
+			"; install with: apt-get install -y libsodium-dev libnng-dev libgmp-dev\n" + s
 		return
 	}
 	buildErr = fmt.Errorf("building the C implementation: %s %s: %v\n%s", cc, strings.Join(args, " "), err, s)
@@ -414,18 +423,62 @@ func replayProxy() *proxy {
 	}
 }
 
+// reencodeProxy replaces C' in every request by the other encoding 1/u
+// mod p (the same point plus the point of order 2, which X25519 with a
+// clamped scalar does not see): canonical, yet it must open nothing
+// (SPEC §4.1, §4.2).
+func reencodeProxy() *proxy {
+	p := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	return &proxy{
+		onRequest: func(m *mangos.Message) []*mangos.Message {
+			if len(m.Body) >= 36 {
+				le := m.Body[4:36]
+				be := make([]byte, 32)
+				for i := range le {
+					be[31-i] = le[i]
+				}
+				inv := new(big.Int).ModInverse(new(big.Int).SetBytes(be), p)
+				if inv != nil {
+					out := inv.FillBytes(make([]byte, 32))
+					for i := range out {
+						le[31-i] = out[i]
+					}
+				}
+			}
+			return []*mangos.Message{m}
+		},
+		onReply: passReply,
+	}
+}
+
+// flagsProxy sets a flags bit in every request: the server refuses the
+// modified header (UNSUPPORTED_FEATURE), and that refusal must not open
+// for the client, which checks it against the header it sent (§5.3).
+func flagsProxy() *proxy {
+	return &proxy{
+		onRequest: func(m *mangos.Message) []*mangos.Message {
+			if len(m.Body) > 3 {
+				m.Body[3] |= 1
+			}
+			return []*mangos.Message{m}
+		},
+		onReply: passReply,
+	}
+}
+
 // ---- tests ----
 
-func TestVectors(t *testing.T) {
-	bin := cProgram(t)
-	files, err := filepath.Glob("../testdata/vectors/*.vec")
+// runVectors replays one directory with the C program and checks its summary.
+func runVectors(t *testing.T, bin, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.vec"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no vectors: %v", err)
+		t.Fatalf("no vectors in %s: %v", dir, err)
 	}
-	out, err := exec.Command(bin, "vectors", "../testdata/vectors").CombinedOutput()
-	t.Logf("C vectors:\n%s", out)
+	out, err := exec.Command(bin, "vectors", dir).CombinedOutput()
+	t.Logf("C vectors in %s:\n%s", dir, out)
 	if err != nil {
-		t.Fatalf("C vectors: %v", err)
+		t.Errorf("C vectors in %s: %v", dir, err)
 	}
 	var passed, failed, skipped int
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
@@ -433,15 +486,23 @@ func TestVectors(t *testing.T) {
 		t.Fatalf("summary line %q: %v", lines[len(lines)-1], err)
 	}
 	if failed != 0 || passed+skipped != len(files) {
-		t.Errorf("%d vector files, C: %d passed, %d failed, %d skipped", len(files), passed, failed, skipped)
+		t.Errorf("%d vector files in %s, C: %d passed, %d failed, %d skipped", len(files), dir, passed, failed, skipped)
 	}
 	if skipped > 0 {
 		t.Logf("!!! %d vectors skipped: AES-256-GCM is not available in libsodium on this CPU", skipped)
 	}
+}
+
+// TestVectors: the Go implementation's vectors (SPEC §12) and the
+// hand-made ones of c/testvec replay in C.
+func TestVectors(t *testing.T) {
+	bin := cProgram(t)
+	runVectors(t, bin, "../testdata/vectors")
+	runVectors(t, bin, "c/testvec")
 
 	// The runner must notice a mismatch: change one expectation.
 	dir := t.TempDir()
-	b, err := os.ReadFile("../testdata/vectors/anon-box.vec")
+	b, err := os.ReadFile("c/testvec/hand-vouched-box.vec")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,9 +510,106 @@ func TestVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "x.vec"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(bin, "vectors", dir).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "FAIL x.vec: client: got ok, want error:stale") {
+	out, err := exec.Command(bin, "vectors", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "FAIL x.vec: step 1: expect_client: got ok, want error:stale") {
 		t.Errorf("a wrong expectation was not reported: %v\n%s", err, out)
+	}
+}
+
+// feed runs a C check command with lines on stdin and returns its output lines.
+func feed(t *testing.T, cmd string, lines []string) []string {
+	t.Helper()
+	c := exec.Command(cProgram(t), cmd)
+	c.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("C %s: %v", cmd, err)
+	}
+	got := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(got) != len(lines) {
+		t.Fatalf("C %s: %d answers for %d lines", cmd, len(got), len(lines))
+	}
+	return got
+}
+
+// TestX25519Wycheproof: the C X25519 (libsodium) agrees with all of
+// Project Wycheproof's cases and refuses every all-zero output (SPEC §2).
+func TestX25519Wycheproof(t *testing.T) {
+	b, err := os.ReadFile("../testdata/wycheproof/x25519_test.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		TestGroups []struct {
+			Tests []struct {
+				TcID                    int
+				Private, Public, Shared string
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	var lines, want []string
+	for _, g := range file.TestGroups {
+		for _, tc := range g.Tests {
+			lines = append(lines, tc.Private+" "+tc.Public)
+			if tc.Shared == strings.Repeat("00", 32) {
+				want = append(want, "zero")
+			} else {
+				want = append(want, tc.Shared)
+			}
+		}
+	}
+	got := feed(t, "x25519", lines)
+	zeros := 0
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("case %d (%s): got %s, want %s", i, lines[i], got[i], want[i])
+		}
+		if want[i] == "zero" {
+			zeros++
+		}
+	}
+	if len(got) != 518 || zeros != 31 {
+		t.Errorf("%d cases, %d all-zero: want 518 and 31", len(got), zeros)
+	}
+}
+
+// TestEquivalentKeys: of the 16 encodings of each key, exactly one is a
+// valid long-term key (SPEC §4.1), and it is the key itself.
+func TestEquivalentKeys(t *testing.T) {
+	path := "../testdata/x25519-equivalent/equivalent.json"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("!!! %v (the file comes with the Go side's v2 test data)", err)
+	}
+	var file struct {
+		Entries []struct {
+			Public     string
+			Equivalent []string
+		}
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Entries) == 0 {
+		t.Fatal("no entries")
+	}
+	for _, e := range file.Entries {
+		all := append([]string{e.Public}, e.Equivalent...)
+		if len(all) != 16 {
+			t.Errorf("%s: %d encodings, want 16", e.Public, len(all))
+		}
+		var valid []string
+		for i, r := range feed(t, "validkey", all) {
+			if strings.HasSuffix(r, " valid") {
+				valid = append(valid, all[i])
+			}
+		}
+		if len(valid) != 1 || valid[0] != e.Public {
+			t.Errorf("%s: valid encodings %v, want only the key itself", e.Public, valid)
+		}
 	}
 }
 
@@ -538,6 +696,7 @@ func TestGoClientCServer(t *testing.T) {
 			{"vouched", srv.url, []any{secsock.OptionSecretKey, clientKey}},
 			{"anonymous", srv.url, nil},
 			{"device-vouched", dev.url, []any{secsock.OptionSecretKey, clientKey}},
+			{"device-anonymous", dev.url, nil},
 		} {
 			t.Run(suite+"/"+tc.name, func(t *testing.T) {
 				cipher := map[string]string{"box": secsock.CipherBox, "aesgcm": secsock.CipherAESGCM}[suite]
@@ -568,6 +727,59 @@ func TestGoClientCServer(t *testing.T) {
 		}
 		rot.expect(t, "deliver 10", "deliver 10")
 	})
+}
+
+var (
+	probeOnce sync.Once
+	goResends bool
+)
+
+// goClientResends reports whether the Go client resends a request once
+// after an advisory outcome, as SPEC §7 says, by counting the copies a C
+// server sees of a request sealed to the wrong key. TestGoClientAdvisory
+// requires it; the other tests expect what the Go client does, so that
+// they check one thing each.
+func goClientResends(t *testing.T) bool {
+	t.Helper()
+	probeOnce.Do(func() {
+		_, srvHex, _ := key(t)
+		other, _, _ := key(t)
+		srv := startCServer(t, srvHex)
+		c := newGoClient(t, srv.url, other.Public())
+		exchange(t, c, 1)
+		time.Sleep(1500 * time.Millisecond) // past the Go default grace of 1 s
+		srv.mu.Lock()
+		goResends = len(srv.lines) == 2
+		srv.mu.Unlock()
+	})
+	return goResends
+}
+
+// advisory is what a C server prints for Go client requests with an
+// advisory outcome: each pair is the line for the request and the line
+// for its resend, which only a resending client causes.
+func advisory(t *testing.T, pairs ...[2]string) []string {
+	t.Helper()
+	resends := goClientResends(t)
+	var out []string
+	for _, p := range pairs {
+		out = append(out, p[0])
+		if resends {
+			out = append(out, p[1])
+		}
+	}
+	return out
+}
+
+var cannotOpen = [2]string{"hint:cannot-open", "hint:cannot-open"}
+
+// TestGoClientAdvisory: after a hint or an answer that fails to open, the
+// Go client resends the identical request once and waits a grace (SPEC §7).
+func TestGoClientAdvisory(t *testing.T) {
+	if !goClientResends(t) {
+		t.Error("the Go client reported an advisory outcome (hint CANNOT_OPEN) without resending the request " +
+			"once and waiting a grace for an authenticated answer (SPEC §7 'Advisory outcomes')")
+	}
 }
 
 // TestNegative: each failure looks the same from both implementations.
@@ -615,7 +827,7 @@ func TestNegative(t *testing.T) {
 		if err := exchange(t, c, 10); !errors.Is(err, secsock.ErrServerKeyMismatch) {
 			t.Errorf("Recv: %v, want ErrServerKeyMismatch", err)
 		}
-		cSrv.expect(t, "hint:cannot-open", "hint:cannot-open")
+		cSrv.expect(t, advisory(t, cannotOpen, cannotOpen)...)
 	})
 
 	t.Run("stale", func(t *testing.T) {
@@ -646,9 +858,11 @@ func TestNegative(t *testing.T) {
 				t.Errorf("%d bytes: %v, want ErrServerKeyMismatch", n, err)
 			}
 		}
-		cSrv.expect(t, "hint:cannot-open", "hint:cannot-open")
+		cSrv.expect(t, advisory(t, cannotOpen, cannotOpen)...)
 	})
 
+	// A reply that fails to open is advisory: the client resends once and
+	// gets the kept reply (tampered again by the device).
 	t.Run("tampered-reply", func(t *testing.T) {
 		p := startProxy(t, goSrv.url, &proxy{onRequest: passRequest, onReply: tamperReply})
 		expectLines(t, runClient(t, p.url, srvPub, []string{"-k", clientHex}, "0", "100", "ping"),
@@ -664,7 +878,8 @@ func TestNegative(t *testing.T) {
 		if err := c.Authenticate(); !errors.Is(err, secsock.ErrAuthFailed) {
 			t.Errorf("Authenticate: %v, want ErrAuthFailed", err)
 		}
-		cSrv.expect(t, "deliver 0", "deliver 100", "reply")
+		cSrv.expect(t, advisory(t, [2]string{"deliver 0", "resend"}, [2]string{"deliver 100", "resend"},
+			[2]string{"reply", "resend"})...)
 	})
 
 	// Every request reaches the server twice with identical bytes. A reply
@@ -691,21 +906,96 @@ func TestNegative(t *testing.T) {
 		if err := c.Authenticate(); err != nil {
 			t.Errorf("Authenticate: %v", err)
 		}
-		cSrv.expect(t, "deliver 10", "retry", "deliver 100000", "refuse:replayed", "reply", "retry")
+		cSrv.expect(t, "deliver 10", "resend", "deliver 100000", "refuse:replayed", "reply", "resend")
+	})
+
+	// Another encoding of C' (§4.1) opens nothing: a hint, never a delivery.
+	t.Run("reencoded-eph", func(t *testing.T) {
+		before, forged := goSrv.delivered.Load(), rejected(goSrv, secsock.ReasonForged)
+		p := startProxy(t, goSrv.url, reencodeProxy())
+		expectLines(t, runClient(t, p.url, srvPub, []string{"-k", clientHex}, "10", "ping"),
+			"error 10 server-key-mismatch", "error ping server-key-mismatch")
+		if goSrv.delivered.Load() != before {
+			t.Error("Go server delivered a request with a re-encoded C'")
+		}
+		if n := rejected(goSrv, secsock.ReasonForged) - forged; n != 4 {
+			t.Errorf("Go server counted %d forged, want 4 (2 requests, each resent once)", n)
+		}
+		p = startProxy(t, cSrv.url, reencodeProxy())
+		c := newGoClient(t, p.url, srvKey.Public(), vouched...)
+		if err := exchange(t, c, 10); !errors.Is(err, secsock.ErrServerKeyMismatch) {
+			t.Errorf("10 bytes: %v, want ErrServerKeyMismatch", err)
+		}
+		cSrv.expect(t, advisory(t, cannotOpen)...)
+	})
+
+	// A vouch made for another C' (§4.3) is dropped as a forgery, not
+	// refused: the client hears nothing.
+	t.Run("vouch-for-other-eph", func(t *testing.T) {
+		before := goSrv.delivered.Load()
+		bad := rejected(goSrv, secsock.ReasonBadVouch)
+		flags := []string{"-k", clientHex, "-x", "1", "-w", "500"}
+		expectLines(t, runClient(t, goSrv.url, srvPub, flags, "10"), "error 10 timeout")
+		if goSrv.delivered.Load() != before {
+			t.Error("Go server delivered a request with a vouch for another C'")
+		}
+		if n := rejected(goSrv, secsock.ReasonBadVouch) - bad; n != 1 {
+			t.Errorf("Go server counted %d bad-vouch, want 1", n)
+		}
+		expectLines(t, runClient(t, cSrv.url, srvPub, flags, "10"), "error 10 timeout")
+		cSrv.expect(t, "drop:bad-vouch")
+	})
+
+	// A refusal is bound to the exact header: the server refuses the
+	// modified one, and the client does not accept that refusal.
+	t.Run("refusal-for-modified-header", func(t *testing.T) {
+		p := startProxy(t, goSrv.url, flagsProxy())
+		expectLines(t, runClient(t, p.url, srvPub, []string{"-k", clientHex}, "10"), "error 10 auth-failed")
+		p = startProxy(t, cSrv.url, flagsProxy())
+		c := newGoClient(t, p.url, srvKey.Public(), vouched...)
+		if err := exchange(t, c, 10); !errors.Is(err, secsock.ErrAuthFailed) {
+			t.Errorf("10 bytes: %v, want ErrAuthFailed", err)
+		}
+		cSrv.expect(t, advisory(t, [2]string{"refuse:unsupported-feature", "refuse:unsupported-feature"})...)
+	})
+
+	// An unknown suite (or flags bit) gets an authenticated
+	// UNSUPPORTED_FEATURE, made with the current key (§6 step 4).
+	t.Run("unknown-suite", func(t *testing.T) {
+		unsupported := rejected(goSrv, secsock.ReasonUnsupported)
+		defer func() {
+			if n := rejected(goSrv, secsock.ReasonUnsupported) - unsupported; n != 8 {
+				t.Errorf("Go server counted %d unsupported, want 8", n)
+			}
+		}()
+		for _, f := range [][]string{{"-s", "7"}, {"-s", "0"}, {"-f", "1"}, {"-f", "0x80"}} {
+			for _, url := range []string{goSrv.url, cSrv.url} {
+				expectLines(t, runClient(t, url, srvPub, append([]string{"-k", clientHex}, f...), "10", "ping"),
+					"error 10 unsupported-feature", "error ping unsupported-feature")
+			}
+		}
+		cSrv.expect(t, "refuse:unsupported-feature", "refuse:unsupported-feature", "refuse:unsupported-feature",
+			"refuse:unsupported-feature", "refuse:unsupported-feature", "refuse:unsupported-feature",
+			"refuse:unsupported-feature", "refuse:unsupported-feature")
 	})
 }
 
-// errorName is the SPEC §10 client error name of a Go error.
+// rejected is how many messages the Go server rejected for a reason.
+func rejected(s *goServer, r secsock.Reason) uint64 { return s.sock.Stats().Rejected[r] }
+
+// errorName is the SPEC §12 client error name of a Go error.
 func errorName(err error) string {
 	for _, e := range []struct {
 		err  error
 		name string
 	}{
 		{secsock.ErrNotAuthorized, "not-authorized"}, {secsock.ErrStale, "stale"},
-		{secsock.ErrReplayed, "replayed"}, {secsock.ErrServerKeyMismatch, "server-key-mismatch"},
-		{secsock.ErrUnsupported, "unsupported"}, {secsock.ErrAuthFailed, "auth-failed"},
-		{secsock.ErrMalformed, "malformed"}, {secsock.ErrUnknownVersion, "unknown-version"},
-		{secsock.ErrUnknownKind, "unknown-kind"},
+		{secsock.ErrReplayed, "replayed"}, {secsock.ErrInDoubt, "in-doubt"},
+		{secsock.ErrUnsupportedFeature, "unsupported-feature"}, {secsock.ErrRefused, "refused"},
+		{secsock.ErrServerKeyMismatch, "server-key-mismatch"}, {secsock.ErrUnsupported, "unsupported-version"},
+		{secsock.ErrBusy, "busy"}, {secsock.ErrAuthFailed, "auth-failed"},
+		{secsock.ErrMalformed, "malformed"}, {secsock.ErrNotSecsock, "not-secsock"},
+		{secsock.ErrUnknownVersion, "unknown-version"}, {secsock.ErrUnknownKind, "unknown-kind"},
 	} {
 		if errors.Is(err, e.err) {
 			return e.name
@@ -716,29 +1006,36 @@ func errorName(err error) string {
 
 // TestClientErrors: both clients classify the same garbage replies (SPEC
 // §7) the same way. A plain REP socket answers each request with the next
-// canned reply, whatever the request.
+// canned reply, and a resend (identical bytes) with the same one, so the
+// advisory resend of §7 sees the same garbage again.
 func TestClientErrors(t *testing.T) {
 	cProgram(t)
 	canned := []struct{ hex, name string }{
-		{"", "malformed"},
-		{"02", "unknown-version"},
-		{"02110100", "unknown-version"},
-		{"01", "malformed"},
-		{"0199", "unknown-kind"},
-		{"0111", "malformed"},
-		{"0113", "malformed"},
-		{"011301", "server-key-mismatch"},
-		{"011302", "unsupported"},
-		{"011399", "server-key-mismatch"},
-		{"01130100", "malformed"},
-		{"011102" + strings.Repeat("00", 28), "malformed"},     // suite differs from the request's
-		{"011101" + strings.Repeat("00", 23), "malformed"},     // shorter than 3 + 8 + 16
-		{"011101" + strings.Repeat("00", 24), "auth-failed"},   // empty body, bad tag
-		{"011201" + strings.Repeat("00", 24), "malformed"},     // refusal without its reason byte
-		{"011201" + strings.Repeat("00", 25), "auth-failed"},   // refusal, bad tag
-		{"011401" + strings.Repeat("00", 25), "unknown-kind"},  // kind 0x14
-		{"010101" + strings.Repeat("00", 64), "unknown-kind"},  // a request reflected back
-		{"011101" + strings.Repeat("ff", 4096), "auth-failed"}, // large
+		{"", "not-secsock"},
+		{"02", "not-secsock"},
+		{"01", "not-secsock"},
+		{"0113", "not-secsock"},
+		{"011302", "unsupported-version"}, // a hint of another version
+		{"031301", "unsupported-version"},
+		{"01110100", "not-secsock"},
+		{"0211", "malformed"},
+		{"0213", "malformed"},
+		{"021301", "server-key-mismatch"},
+		{"021302", "unsupported-version"},
+		{"021303", "busy"},
+		{"021399", "server-key-mismatch"},
+		{"02130100", "malformed"},
+		{"021102" + strings.Repeat("00", 32), "malformed"},     // suite differs from the request's
+		{"021101" + strings.Repeat("00", 31), "malformed"},     // shorter than 35
+		{"021101" + strings.Repeat("00", 32), "auth-failed"},   // empty body, bad tag
+		{"021201" + strings.Repeat("00", 15), "malformed"},     // refusal of 18 bytes
+		{"021201" + strings.Repeat("00", 16), "auth-failed"},   // refusal, bad tag
+		{"021205" + strings.Repeat("00", 16), "auth-failed"},   // refusal IN_DOUBT, bad tag
+		{"021201" + strings.Repeat("00", 17), "malformed"},     // refusal of 20 bytes
+		{"021401" + strings.Repeat("00", 32), "unknown-kind"},  // kind 0x14 (REPLY_EXT, reserved)
+		{"021501" + strings.Repeat("00", 18), "unknown-kind"},  // kind 0x15 (REFUSAL_EXT, reserved)
+		{"020101" + strings.Repeat("00", 64), "unknown-kind"},  // a request reflected back
+		{"021101" + strings.Repeat("ff", 4096), "auth-failed"}, // large
 	}
 	sock, err := rep.NewSocket()
 	if err != nil {
@@ -747,9 +1044,16 @@ func TestClientErrors(t *testing.T) {
 	t.Cleanup(func() { sock.Close() })
 	url := listen(t, sock)
 	go func() {
-		for i := 0; ; i++ {
-			if _, err := sock.Recv(); err != nil {
+		seen := map[string]int{}
+		for {
+			req, err := sock.Recv()
+			if err != nil {
 				return
+			}
+			i, ok := seen[string(req)]
+			if !ok {
+				i = len(seen)
+				seen[string(req)] = i
 			}
 			b, _ := hex.DecodeString(canned[i%len(canned)].hex)
 			if sock.Send(b) != nil {
@@ -763,7 +1067,7 @@ func TestClientErrors(t *testing.T) {
 		items = append(items, "1")
 		want = append(want, "error 1 "+c.name)
 	}
-	expectLines(t, runClient(t, url, srvPub, nil, items...), want...)
+	expectLines(t, runClient(t, url, srvPub, []string{"-g", "300"}, items...), want...)
 
 	c := newGoClient(t, url, srvKey.Public())
 	for _, cr := range canned {
@@ -775,24 +1079,105 @@ func TestClientErrors(t *testing.T) {
 
 // TestSameServerBehaviour: the same C client requests get the same answers
 // from the Go server and from the C server: the replay window edge
-// (§6.2), a retried request answered from the reply cache (§6.3), and
-// freshness (§6 step 6).
+// (§6.2: IN_DOUBT, never delivered), a retried request answered from the
+// reply cache at most 4 times, then REPLAYED (§6.3), and freshness (§6
+// step 8).
 func TestSameServerBehaviour(t *testing.T) {
 	srvKey, srvHex, srvPub := key(t)
 	goSrv := startGoServer(t, srvKey)
 	cSrv := startCServer(t, srvHex)
-	items := []string{"10@9000", "10@873", "10@872", "10@873", "ping@8999", "ping@8999", "10@1", "70000@9500", "70000@9500", "ping"}
-	want := []string{"ok 10@9000", "ok 10@873", "error 10@872 replayed", "ok 10@873", "ok ping@8999", "ok ping@8999",
-		"error 10@1 replayed", "ok 70000@9500", "error 70000@9500 replayed", "ok ping"}
+	items := []string{"10@9000", "10@873", "10@872", "10@873", "ping@8999", "ping@8999", "10@1", "70000@9500",
+		"70000@9500", "10@873", "10@873", "10@873", "10@873", "ping@9501"}
+	want := []string{"ok 10@9000", "ok 10@873", "error 10@872 in-doubt", "ok 10@873", "ok ping@8999", "ok ping@8999",
+		"error 10@1 in-doubt", "ok 70000@9500", "error 70000@9500 replayed", "ok 10@873", "ok 10@873", "ok 10@873",
+		"error 10@873 replayed", "ok ping@9501"}
 	for _, url := range []string{goSrv.url, cSrv.url} {
 		expectLines(t, runClient(t, url, srvPub, nil, items...), want...)
 		expectLines(t, runClient(t, url, srvPub, []string{"-t", "-120500"}, "10", "ping"), "error 10 stale", "error ping stale")
 		expectLines(t, runClient(t, url, srvPub, []string{"-t", "-119000"}, "10"), "ok 10")
+		expectLines(t, runClient(t, url, srvPub, []string{"-t", "11000"}, "10"), "error 10 stale")
+		expectLines(t, runClient(t, url, srvPub, []string{"-t", "9000"}, "10"), "ok 10")
 	}
-	if n := goSrv.delivered.Load(); n != 4 {
-		t.Errorf("Go server delivered %d requests, want 4", n)
+	if n := goSrv.delivered.Load(); n != 5 {
+		t.Errorf("Go server delivered %d requests, want 5", n)
 	}
-	cSrv.expect(t, "deliver 10", "deliver 10", "refuse:replayed", "retry", "reply", "retry",
-		"refuse:replayed", "deliver 70000", "refuse:replayed", "reply",
-		"refuse:stale", "refuse:stale", "deliver 10")
+	cSrv.expect(t, "deliver 10", "deliver 10", "refuse:in-doubt", "resend", "reply", "resend",
+		"refuse:in-doubt", "deliver 70000", "refuse:replayed", "resend", "resend", "resend", "refuse:replayed", "reply",
+		"refuse:stale", "refuse:stale", "deliver 10", "refuse:stale", "deliver 10")
+}
+
+// TestWorkBudget: with a budget of one scalar multiplication per second
+// (-b 1), a second new C' within the second gets hint BUSY (advisory: the
+// client resends once, gets BUSY again and reports it), while the first C'
+// goes on being served for free (§6 step 3). A vouched client needs 3.
+func TestWorkBudget(t *testing.T) {
+	_, srvHex, srvPub := key(t)
+	_, clientHex, _ := key(t)
+	srv := startCServer(t, srvHex, "-b", "1")
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10", "10", "ping"), "ok 10", "ok 10", "ok ping")
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-g", "300"}, "10"), "error 10 busy")
+	srv.expect(t, "deliver 10", "deliver 10", "reply", "hint:busy", "hint:busy")
+	time.Sleep(1100 * time.Millisecond)
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-k", clientHex, "-g", "300"}, "10"), "error 10 busy")
+	srv.expect(t, "hint:busy", "hint:busy")
+	time.Sleep(1100 * time.Millisecond)
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10")
+	srv.expect(t, "deliver 10")
+
+	// The Go server with the same budget answers the C client the same way.
+	goKey, _, goPub := key(t)
+	goSrv := startGoServer(t, goKey, secsock.OptionKeyAgreementBudget, 1)
+	expectLines(t, runClient(t, goSrv.url, goPub, nil, "10", "10", "ping"), "ok 10", "ok 10", "ok ping")
+	expectLines(t, runClient(t, goSrv.url, goPub, []string{"-g", "300", "-w", "1000"}, "10"), "error 10 busy")
+	if n := rejected(goSrv, secsock.ReasonBusy); n != 2 {
+		t.Errorf("Go server counted %d busy, want 2 (a request and its resend)", n)
+	}
+}
+
+// TestGlobalFloor: with one peer and one tombstone (-c 1 -m 1, smaller
+// than §6.2 sizes the table for the budget), a third new C' spills the
+// first tombstone, which is not yet older than now - W, so the global
+// floor rises to its T (§6.2): a fresh request dated before it is refused
+// IN_DOUBT, one dated after it is served.
+func TestGlobalFloor(t *testing.T) {
+	_, srvHex, srvPub := key(t)
+	srv := startCServer(t, srvHex, "-c", "1", "-m", "1")
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // A: T_A = now
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // B evicts A: tombstone A
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10") // C evicts B: A spills, floor = T_A
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "-5000"}, "10"), "error 10 in-doubt")
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "1000"}, "10"), "ok 10")
+	srv.expect(t, "deliver 10", "deliver 10", "deliver 10", "refuse:in-doubt", "deliver 10")
+
+	// The same with room for the tombstones: no floor, the same request is served.
+	srv = startCServer(t, srvHex, "-c", "1")
+	for i := 0; i < 3; i++ {
+		expectLines(t, runClient(t, srv.url, srvPub, nil, "10"), "ok 10")
+	}
+	expectLines(t, runClient(t, srv.url, srvPub, []string{"-t", "-5000"}, "10"), "ok 10")
+}
+
+// TestZeroSecretRefused: a secret key of 32 zero bytes is refused wherever
+// one is set (SPEC §4.2): server key, previous server key, client key.
+// So is a server public key that is not a valid long-term key (§4.1).
+func TestZeroSecretRefused(t *testing.T) {
+	bin := cProgram(t)
+	_, srvHex, srvPub := key(t)
+	zero := strings.Repeat("00", 32)
+	for _, args := range [][]string{
+		{"server", "tcp://127.0.0.1:0", zero},
+		{"server", "tcp://127.0.0.1:0", srvHex, "-p", zero},
+		{"client", "tcp://127.0.0.1:1", srvPub, "-k", zero, "10"},
+		{"client", "tcp://127.0.0.1:1", zero, "10"},                            // u = 0: small order
+		{"client", "tcp://127.0.0.1:1", srvPub[:62] + "ff", "10"},              // bit 255 set: not canonical
+		{"client", "tcp://127.0.0.1:1", "01" + strings.Repeat("00", 31), "10"}, // u = 1: small order
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		cancel()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%v: %v, want exit status 2\n%s", args, err, out)
+		}
+	}
 }

@@ -1,24 +1,35 @@
 /*
- * main.c: command line around curve.c, over NNG REQ/REP sockets.
+ * main.c: command line around the secsock v2 implementation, over NNG
+ * REQ/REP sockets. Section numbers (§) refer to SPEC.md.
  *
  *   secsock-c vectors DIR
- *       replays every DIR/NAME.vec (SPEC §10); prints "ok NAME", "skip NAME
- *       (reason)" or "FAIL NAME: why", then a summary; exit 1 on a failure.
- *   secsock-c client URL SERVER_PUBLIC [-k CLIENT_SECRET] [-s box|aesgcm] [-t SKEW_MS] ITEM...
+ *       replays every DIR/NAME.vec (SPEC §12); prints "ok NAME", "skip NAME
+ *       (reason)" or "FAIL NAME: step K: why", then a summary; exit 1 on a failure.
+ *   secsock-c client URL SERVER_PUBLIC [-k CLIENT_SECRET] [-s box|aesgcm|NUMBER] [-f FLAGS]
+ *                    [-t SKEW_MS] [-g GRACE_MS] [-w WAIT_MS] [-x 1] ITEM...
  *       sends one request per ITEM (a body size in bytes, or "ping"); the
  *       body is pattern(size) and the server must echo it. "ITEM@N" uses
- *       counter N (tests of the replay window) instead of the next one. Prints "ok ITEM"
- *       or "error ITEM NAME" (NAME from SPEC §10, or "timeout", "mismatch").
+ *       counter N instead of the next one. Prints "ok ITEM" or "error ITEM
+ *       NAME" (NAME from SPEC §12, or "timeout", "mismatch"). An advisory
+ *       outcome (§7) resends the identical request once and waits GRACE_MS
+ *       (default 1000) for an authenticated answer before it is reported.
+ *       -w: how long to wait for an answer (default 10000 ms).
+ *       Tests only: -s NUMBER and -f FLAGS put a suite or flags this side
+ *       cannot seal into the header, with zero bytes for the boxes; -x 1
+ *       sends a vouch made for another C' (§4.3: the server must drop it).
  *   secsock-c server URL SERVER_SECRET [-p PREVIOUS_SECRET]... [-a AUTHORIZED_PUBLIC]... [-A]
+ *                    [-b BUDGET_PER_S] [-c PEER_CACHE] [-m TOMBSTONES] [-r MAX_RESENDS]
  *       echoes every delivered request; -a turns the client policy on, -A
- *       also serves anonymous clients. Prints "listening PORT", then one
- *       line per request: "deliver SIZE", "refuse:stale", "drop:malformed", ...
- *   secsock-c aesgcm
- *       exit status 0 if AES-256-GCM is available (libsodium needs AES-NI).
+ *       also serves anonymous clients; -b 0 is an unlimited work budget.
+ *       Prints "listening PORT", then one line per request: "deliver
+ *       SIZE", "reply", "resend", "refuse:stale", "drop:malformed", ...
+ *   secsock-c x25519          reads "SCALAR POINT" lines, prints X25519 or "zero"
+ *   secsock-c validkey        reads keys, prints "valid" or "invalid" (§4.1)
+ *   secsock-c aesgcm          exit status 0 if AES-256-GCM is available (AES-NI)
  *
- * Keys are 64 hex digits. Build: cc -o secsock-c main.c curve.c -lsodium -lnng -lpthread
+ * Keys are 64 hex digits. Build:
+ *   cc -o secsock-c *.c -lsodium -lnng -lgmp -lpthread
  */
-#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +41,11 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <sodium.h>
 
-#include "curve.h"
+#include "aead.h"
+#include "client.h"
+#include "keys.h"
+#include "server.h"
+#include "vectors.h"
 
 static uint64_t now_ms(void)
 {
@@ -42,7 +57,7 @@ static uint64_t now_ms(void)
 static int key_arg(uint8_t k[32], const char *hex)
 {
 	size_t n;
-	if (sodium_hex2bin(k, 32, hex, strlen(hex), NULL, &n, NULL) != 0 || n != 32) {
+	if (strlen(hex) != 64 || sodium_hex2bin(k, 32, hex, 64, NULL, &n, NULL) != 0 || n != 32) {
 		fprintf(stderr, "bad key %s: want 64 hex digits\n", hex);
 		return -1;
 	}
@@ -55,288 +70,215 @@ static void pattern(uint8_t *b, size_t n)
 		b[i] = (uint8_t)(i * 7 + n);
 }
 
-/* ---- vectors ---- */
+/* ---- client ---- */
 
-struct bytes {
-	uint8_t *p;
-	size_t n;
-	int set;
+struct client_opts {
+	uint8_t S[32], c[32], suite, flags;
+	int vouched;
+	int64_t skew;        /* -t: added to the clock, to test freshness */
+	int grace_ms, wait_ms, bad_vouch;
 };
 
-struct vec {
-	char name[128], expect_server[64], expect_client[64];
-	uint8_t server_secret[MAX_SERVER_KEYS][32], authorized[MAX_AUTHORIZED][32];
-	int nserver, nauthorized, allow_anonymous, ping, mutated, reply_mutated, has_client_counter;
-	uint64_t suite, counter, timestamp, now, freshness, max_skew, client_counter;
-	struct bytes client_secret, eph_secret, request_body, request, reply_random, reply_body, reply;
-};
-
-static int hexval(struct bytes *b, const char *s)
+static int client_args(int argc, char **argv, struct client_opts *o)
 {
-	size_t n = strlen(s);
-	b->p = malloc(n / 2 + 1);
-	b->set = 1;
-	return sodium_hex2bin(b->p, n / 2 + 1, s, n, NULL, &b->n, NULL);
-}
-
-static int parse_vec(const char *path, struct vec *v)
-{
-	FILE *f = fopen(path, "r");
-	static char line[1 << 16];
-	int bad = 0;
-	if (!f)
+	int i;
+	memset(o, 0, sizeof *o);
+	o->suite = SUITE_BOX;
+	o->grace_ms = 1000;
+	o->wait_ms = 10000;
+	if (key_arg(o->S, argv[3]) != 0)
 		return -1;
-	while (fgets(line, sizeof line, f)) {
-		char *k = line, *val = strchr(line, ':'), *end;
-		if (line[0] == '#' || !val)
-			continue;
-		*val++ = 0;
-		while (*val == ' ')
-			val++;
-		for (end = val + strlen(val); end > val && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ');)
-			*--end = 0;
-		int t = strcmp(val, "true") == 0;
-		uint64_t u = strtoull(val, NULL, 10);
-		if (!strcmp(k, "name")) snprintf(v->name, sizeof v->name, "%s", val);
-		else if (!strcmp(k, "server_secret")) bad |= v->nserver == MAX_SERVER_KEYS || key_arg(v->server_secret[v->nserver++], val);
-		else if (!strcmp(k, "authorized")) bad |= v->nauthorized == MAX_AUTHORIZED || key_arg(v->authorized[v->nauthorized++], val);
-		else if (!strcmp(k, "client_secret")) bad |= hexval(&v->client_secret, val);
-		else if (!strcmp(k, "eph_secret")) bad |= hexval(&v->eph_secret, val);
-		else if (!strcmp(k, "request_body")) bad |= hexval(&v->request_body, val);
-		else if (!strcmp(k, "request")) bad |= hexval(&v->request, val);
-		else if (!strcmp(k, "reply_random")) bad |= hexval(&v->reply_random, val);
-		else if (!strcmp(k, "reply_body")) bad |= hexval(&v->reply_body, val);
-		else if (!strcmp(k, "reply")) bad |= hexval(&v->reply, val);
-		else if (!strcmp(k, "suite")) v->suite = u;
-		else if (!strcmp(k, "counter")) v->counter = u;
-		else if (!strcmp(k, "timestamp")) v->timestamp = u;
-		else if (!strcmp(k, "now")) v->now = u;
-		else if (!strcmp(k, "freshness")) v->freshness = u;
-		else if (!strcmp(k, "max_skew")) v->max_skew = u;
-		else if (!strcmp(k, "client_counter")) v->client_counter = u, v->has_client_counter = 1;
-		else if (!strcmp(k, "allow_anonymous")) v->allow_anonymous = t;
-		else if (!strcmp(k, "ping")) v->ping = t;
-		else if (!strcmp(k, "mutated")) v->mutated = t;
-		else if (!strcmp(k, "reply_mutated")) v->reply_mutated = t;
-		else if (!strcmp(k, "expect_server")) snprintf(v->expect_server, sizeof v->expect_server, "%s", val);
-		else if (!strcmp(k, "expect_client")) snprintf(v->expect_client, sizeof v->expect_client, "%s", val);
-		else fprintf(stderr, "%s: unknown field %s\n", path, k), bad = 1;
-	}
-	fclose(f);
-	return bad || v->nserver == 0 || v->eph_secret.n != 32 || !v->request.set ? -1 : 0;
-}
-
-static int same(const uint8_t *a, size_t an, const struct bytes *b)
-{
-	return an == b->n && (an == 0 || memcmp(a, b->p, an) == 0);
-}
-
-/* Replays one vector as SPEC §10 says; returns NULL or what failed. */
-static const char *run_vector(struct vec *v, char *why, size_t whylen)
-{
-	struct client cl;
-	struct server *sv = calloc(1, sizeof *sv);
-	struct verdict vd;
-	uint8_t S[32], *out = malloc(v->request_body.n + v->request.n + v->reply_body.n + REQUEST_OVERHEAD + REPLY_OVERHEAD);
-	const uint8_t *reply = NULL;
-	size_t n, reply_len = 0;
-	const char *fail = NULL;
-
-	/* The client sealed to the public key of the last server_secret. */
-	crypto_scalarmult_base(S, v->server_secret[v->nserver - 1]);
-	if (curve_client_init(&cl, S, v->client_secret.set ? v->client_secret.p : NULL, v->eph_secret.p, (uint8_t)v->suite) != 0) {
-		fail = "client keys refused";
-		goto done;
-	}
-	if (!v->mutated) {
-		n = curve_seal_request(&cl, v->ping, v->counter, v->timestamp, v->request_body.p, v->request_body.n, out);
-		if (!same(out, n, &v->request)) {
-			fail = "sealed request differs from request";
-			goto done;
-		}
-	}
-	for (int i = 0; i < v->nserver; i++)
-		memcpy(sv->s[i], v->server_secret[i], 32);
-	sv->nkeys = v->nserver;
-	sv->policy = v->nauthorized > 0;
-	memcpy(sv->authorized, v->authorized, sizeof v->authorized);
-	sv->nauthorized = v->nauthorized;
-	sv->allow_anonymous = v->allow_anonymous;
-	sv->freshness = v->freshness;
-	sv->max_skew = v->max_skew;
-	sv->fixed_R = v->reply_random.p;
-	curve_server_handle(sv, v->now, v->request.p, v->request.n, out, &vd);
-	if (strcmp(vd.what, v->expect_server) != 0) {
-		snprintf(why, whylen, "server: got %s, want %s", vd.what, v->expect_server);
-		fail = why;
-		goto done;
-	}
-	if (vd.action == DELIVER) {
-		if (!same(out, vd.body_len, &v->request_body)) {
-			fail = "server opened another body";
-			goto done;
-		}
-		reply_len = curve_seal_reply(sv, &vd.t, v->reply_body.p, v->reply_body.n, out);
-		reply = out;
-	} else if (vd.action == ANSWER) {
-		reply = vd.answer;
-		reply_len = vd.answer_len;
-	}
-	if (!reply != !v->reply.set) {
-		fail = reply ? "server answered, vector has no reply" : "server did not answer";
-		goto done;
-	}
-	if (!reply)
-		goto done;
-	if (!v->reply_mutated && !same(reply, reply_len, &v->reply)) {
-		fail = "sealed reply differs from reply";
-		goto done;
-	}
-	/* open `reply` as the client */
-	uint8_t *body = malloc(v->reply.n + 1);
-	size_t blen = 0;
-	const char *err = curve_open_reply(&cl, v->has_client_counter ? v->client_counter : v->counter,
-	                                   v->reply.p, v->reply.n, body, &blen);
-	char got[64];
-	snprintf(got, sizeof got, "%s%s", err ? "error:" : "ok", err ? err : "");
-	if (strcmp(got, v->expect_client) != 0) {
-		snprintf(why, whylen, "client: got %s, want %s", got, v->expect_client);
-		fail = why;
-	} else if (!err && !same(body, blen, &v->reply_body))
-		fail = "client opened another body";
-	free(body);
-done:
-	curve_server_free(sv);
-	free(sv);
-	free(out);
-	return fail;
-}
-
-static int filter(const struct dirent *d)
-{
-	size_t n = strlen(d->d_name);
-	return n > 4 && strcmp(d->d_name + n - 4, ".vec") == 0;
-}
-
-static int run_vectors(const char *dir)
-{
-	struct dirent **list;
-	int n = scandir(dir, &list, filter, alphasort), passed = 0, failed = 0, skipped = 0;
-	if (n < 0) {
-		perror(dir);
-		return 2;
-	}
-	for (int i = 0; i < n; i++) {
-		char path[4096], why[256];
-		struct vec *v = calloc(1, sizeof *v);
-		const char *fail;
-		snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
-		if (parse_vec(path, v) != 0)
-			fail = "cannot parse";
-		else if (v->suite == SUITE_AESGCM && !curve_aesgcm_available()) {
-			printf("skip %s (AES-256-GCM not available in libsodium on this CPU)\n", list[i]->d_name);
-			skipped++;
-			goto next;
-		} else
-			fail = run_vector(v, why, sizeof why);
-		if (fail)
-			printf("FAIL %s: %s\n", list[i]->d_name, fail), failed++;
-		else
-			printf("ok %s\n", list[i]->d_name), passed++;
-	next:
-		free(v->client_secret.p), free(v->eph_secret.p), free(v->request_body.p), free(v->request.p);
-		free(v->reply_random.p), free(v->reply_body.p), free(v->reply.p), free(v), free(list[i]);
-	}
-	free(list);
-	printf("vectors: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
-	return failed ? 1 : 0;
-}
-
-/* ---- sockets ---- */
-
-static int run_client(int argc, char **argv)
-{
-	uint8_t S[32], c[32], suite = SUITE_BOX;
-	int vouched = 0, i, errors = 0;
-	int64_t skew = 0; /* -t: added to the clock, to test freshness */
-	if (argc < 4 || key_arg(S, argv[3]) != 0)
-		return 2;
 	for (i = 4; i + 1 < argc && argv[i][0] == '-'; i += 2) {
-		if (!strcmp(argv[i], "-k") && key_arg(c, argv[i + 1]) == 0)
-			vouched = 1;
+		const char *a = argv[i + 1];
+		if (!strcmp(argv[i], "-k") && key_arg(o->c, a) == 0)
+			o->vouched = 1;
 		else if (!strcmp(argv[i], "-t"))
-			skew = strtoll(argv[i + 1], NULL, 10);
+			o->skew = strtoll(a, NULL, 10);
+		else if (!strcmp(argv[i], "-g"))
+			o->grace_ms = atoi(a);
+		else if (!strcmp(argv[i], "-w"))
+			o->wait_ms = atoi(a);
+		else if (!strcmp(argv[i], "-x"))
+			o->bad_vouch = atoi(a);
+		else if (!strcmp(argv[i], "-f"))
+			o->flags = (uint8_t)strtoul(a, NULL, 0);
 		else if (!strcmp(argv[i], "-s"))
-			suite = strcmp(argv[i + 1], "aesgcm") == 0 ? SUITE_AESGCM : SUITE_BOX;
+			o->suite = !strcmp(a, "aesgcm") ? SUITE_AESGCM : !strcmp(a, "box") ? SUITE_BOX : (uint8_t)strtoul(a, NULL, 0);
 		else
-			return 2;
+			return -1;
 	}
-	struct client cl;
-	if (curve_client_init(&cl, S, vouched ? c : NULL, NULL, suite) != 0) {
-		fprintf(stderr, "weak server key, or suite not available\n");
-		return 2;
+	return i;
+}
+
+/* Seals one item into m; for a suite or flags this side cannot seal, the
+ * header is followed by zero boxes of the right size (tests of §6 step 4). */
+static size_t seal_item(const struct client *cl, int ping, uint64_t N, uint64_t T, const uint8_t *body, size_t size,
+                        uint8_t *out)
+{
+	size_t n = client_seal(cl, ping, N, T, body, size, out);
+	if (n == 0 || cl->flags != 0) {
+		n = (size_t)HEADER_LEN + (cl->vouched ? (size_t)IDENTITY_LEN : 0) + (ping ? 0 : size) + TAG_LEN;
+		memset(out + HEADER_LEN, 0, n - HEADER_LEN);
 	}
-	nng_socket s;
+	return n;
+}
+
+/* Sends req and waits for one answer; returns the answer's error name
+ * (NULL: the body is in *got) or "timeout"/an NNG error. */
+static const char *exchange(nng_socket s, const struct client *cl, const uint8_t *req, size_t reqlen, uint64_t N,
+                            uint8_t **got, size_t *glen)
+{
+	nng_msg *m;
 	int rv;
-	if ((rv = nng_req0_open(&s)) != 0 || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000)) != 0 ||
-	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0 || (rv = nng_dial(s, argv[2], NULL, NNG_FLAG_NONBLOCK)) != 0) {
-		fprintf(stderr, "nng: %s\n", nng_strerror(rv));
-		return 2;
-	}
+	const char *err;
+	if ((rv = nng_msg_alloc(&m, 0)) != 0 || (rv = nng_msg_append(m, req, reqlen)) != 0 ||
+	    (rv = nng_sendmsg(s, m, 0)) != 0 || (rv = nng_recvmsg(s, &m, 0)) != 0)
+		return rv == NNG_ETIMEDOUT ? "timeout" : nng_strerror(rv);
+	free(*got);
+	*got = malloc(nng_msg_len(m) + 1);
+	err = client_open(cl, req, HEADER_LEN, N, nng_msg_body(m), nng_msg_len(m), *got, glen);
+	nng_msg_free(m);
+	return err;
+}
+
+/* §7: an advisory outcome does not end the request at once: resend the
+ * identical bytes once and wait a grace for an authenticated answer. */
+static const char *request(nng_socket s, const struct client *cl, const struct client_opts *o, const uint8_t *req,
+                           size_t reqlen, uint64_t N, uint8_t **got, size_t *glen)
+{
+	const char *first = exchange(s, cl, req, reqlen, N, got, glen);
+	if (!client_advisory(first) || !strcmp(first, "timeout"))
+		return first;
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, o->grace_ms < o->wait_ms ? o->grace_ms : o->wait_ms);
+	const char *second = exchange(s, cl, req, reqlen, N, got, glen);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, o->wait_ms);
+	return client_advisory(second) ? first : second;
+}
+
+static int run_items(nng_socket s, const struct client *cl, const struct client_opts *o, int argc, char **argv, int i)
+{
+	int errors = 0;
 	for (uint64_t N = 1; i < argc; i++, N++) { /* N: the request counter, from 1 */
 		int ping = strncmp(argv[i], "ping", 4) == 0;
-		if (strchr(argv[i], '@')) /* tests only: "SIZE@N" sends counter N */
+		if (strchr(argv[i], '@'))
 			N = strtoull(strchr(argv[i], '@') + 1, NULL, 10);
-		size_t size = ping ? 0 : strtoull(argv[i], NULL, 10), blen;
-		uint8_t *body = malloc(size + 1), *got = NULL;
-		nng_msg *m;
-		const char *err = NULL;
+		size_t size = ping ? 0 : strtoull(argv[i], NULL, 10), glen = 0;
+		uint8_t *body = malloc(size + 1), *req = malloc(size + REQUEST_OVERHEAD), *got = NULL;
 		pattern(body, size);
-		nng_msg_alloc(&m, size + REQUEST_OVERHEAD);
-		nng_msg_chop(m, nng_msg_len(m) - curve_seal_request(&cl, ping, N, now_ms() + (uint64_t)skew, body, size, nng_msg_body(m)));
-		if ((rv = nng_sendmsg(s, m, 0)) != 0 || (rv = nng_recvmsg(s, &m, 0)) != 0)
-			err = rv == NNG_ETIMEDOUT ? "timeout" : nng_strerror(rv);
-		else {
-			got = malloc(nng_msg_len(m) + 1);
-			err = curve_open_reply(&cl, N, nng_msg_body(m), nng_msg_len(m), got, &blen);
-			if (!err && (blen != size || memcmp(got, body, size) != 0))
-				err = "mismatch";
-			nng_msg_free(m);
-		}
+		size_t reqlen = seal_item(cl, ping, N, now_ms() + (uint64_t)o->skew, body, size, req);
+		const char *err = request(s, cl, o, req, reqlen, N, &got, &glen);
+		if (!err && (glen != (ping ? 0 : size) || (size && memcmp(got, body, size) != 0)))
+			err = "mismatch";
 		if (err)
 			printf("error %s %s\n", argv[i], err), errors++;
 		else
 			printf("ok %s\n", argv[i]);
-		fflush(stdout);
-		free(body);
-		free(got);
+		free(body), free(req), free(got);
 	}
+	return errors;
+}
+
+static int run_client(int argc, char **argv)
+{
+	struct client_opts o;
+	struct client cl;
+	const char *why = NULL;
+	int i = client_args(argc, argv, &o), rv;
+	if (i < 0)
+		return 2;
+	/* E: the end of this short-term key's lifetime, one hour (§4.2, §4.3) */
+	uint64_t E = now_ms() + (uint64_t)o.skew + 3600000;
+	if (client_init(&cl, o.S, o.vouched ? o.c : NULL, NULL, o.suite, E, &why) != 0) {
+		fprintf(stderr, "client: %s\n", why);
+		return 2;
+	}
+	cl.flags = o.flags;
+	if (o.bad_vouch && o.vouched) { /* the vouch of another C' for the same C and S */
+		struct client other;
+		client_init(&other, o.S, o.c, NULL, o.suite, E, &why);
+		memcpy(cl.V, other.V, 32);
+		sodium_memzero(&other, sizeof other);
+	}
+	nng_socket s;
+	if ((rv = nng_req0_open(&s)) != 0 || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, o.wait_ms)) != 0 ||
+	    (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0 || (rv = nng_dial(s, argv[2], NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		fprintf(stderr, "nng: %s\n", nng_strerror(rv));
+		return 2;
+	}
+	int errors = run_items(s, &cl, &o, argc, argv, i);
 	nng_close(s);
+	sodium_memzero(&cl, sizeof cl);
 	return errors ? 1 : 0;
+}
+
+/* ---- server ---- */
+
+static int server_args(int argc, char **argv, struct server_config *cfg)
+{
+	server_config_defaults(cfg);
+	if (key_arg(cfg->s[0], argv[3]) != 0)
+		return -1;
+	cfg->nkeys = 1;
+	for (int i = 4; i < argc; i++) {
+		const char *a = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(argv[i], "-A"))
+			cfg->allow_anonymous = 1;
+		else if (a && !strcmp(argv[i], "-p") && cfg->nkeys < MAX_SERVER_KEYS && key_arg(cfg->s[cfg->nkeys], a) == 0)
+			cfg->nkeys++, i++;
+		else if (a && !strcmp(argv[i], "-a") && cfg->nauthorized < MAX_AUTHORIZED &&
+		         key_arg(cfg->authorized[cfg->nauthorized], a) == 0)
+			cfg->nauthorized++, cfg->policy = 1, i++;
+		else if (a && !strcmp(argv[i], "-b"))
+			cfg->budget_rate = strtoull(a, NULL, 10), i++;
+		else if (a && !strcmp(argv[i], "-c"))
+			cfg->peer_cache = atoi(a), i++;
+		else if (a && !strcmp(argv[i], "-m"))
+			cfg->tombstones = atoi(a), i++;
+		else if (a && !strcmp(argv[i], "-r"))
+			cfg->max_resends = atoi(a), i++;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* Handles one received message; returns the answer to send, or NULL. */
+static nng_msg *serve(struct server *sv, nng_msg *m)
+{
+	struct verdict v;
+	nng_msg *r = NULL;
+	size_t len = nng_msg_len(m);
+	uint8_t *body = malloc(len + 1);
+	server_handle(sv, now_ms(), nng_msg_body(m), len, body, &v);
+	if (v.action == DELIVER) { /* the application: echo the body */
+		printf("deliver %zu\n", v.body_len);
+		if (nng_msg_alloc(&r, v.body_len + REPLY_OVERHEAD) == 0)
+			server_seal_reply(sv, &v.t, body, v.body_len, nng_msg_body(r));
+	} else {
+		printf("%s\n", v.what);
+		if (v.action == ANSWER && nng_msg_alloc(&r, 0) == 0 && nng_msg_append(r, v.answer, v.answer_len) != 0) {
+			nng_msg_free(r);
+			r = NULL;
+		}
+	}
+	free(body);
+	return r;
 }
 
 static int run_server(int argc, char **argv)
 {
-	struct server *sv = calloc(1, sizeof *sv);
-	if (argc < 4 || key_arg(sv->s[0], argv[3]) != 0)
-		return 2;
-	sv->nkeys = 1;
-	sv->freshness = 120000;
-	sv->max_skew = 10000;
-	for (int i = 4; i < argc; i++) {
-		if (!strcmp(argv[i], "-A"))
-			sv->allow_anonymous = 1;
-		else if (i + 1 < argc && !strcmp(argv[i], "-p") && sv->nkeys < MAX_SERVER_KEYS && key_arg(sv->s[sv->nkeys], argv[i + 1]) == 0)
-			sv->nkeys++, i++;
-		else if (i + 1 < argc && !strcmp(argv[i], "-a") && sv->nauthorized < MAX_AUTHORIZED &&
-		         key_arg(sv->authorized[sv->nauthorized], argv[i + 1]) == 0)
-			sv->nauthorized++, sv->policy = 1, i++;
-		else
-			return 2;
-	}
+	static struct server sv;
+	struct server_config cfg;
+	const char *why = NULL;
 	nng_socket s;
 	nng_listener l;
 	int rv, port = 0;
+	if (server_args(argc, argv, &cfg) != 0)
+		return 2;
+	if (server_init(&sv, &cfg, now_ms(), &why) != 0) {
+		fprintf(stderr, "server: %s\n", why);
+		return 2;
+	}
 	if ((rv = nng_rep0_open(&s)) != 0 || (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0 ||
 	    (rv = nng_listener_create(&l, s, argv[2])) != 0 || (rv = nng_listener_start(l, 0)) != 0 ||
 	    (rv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0) {
@@ -344,51 +286,70 @@ static int run_server(int argc, char **argv)
 		return 2;
 	}
 	printf("listening %d\n", port);
-	fflush(stdout);
 	for (;;) {
 		nng_msg *m, *r;
-		struct verdict v;
 		if ((rv = nng_recvmsg(s, &m, 0)) != 0) {
 			fprintf(stderr, "nng: %s\n", nng_strerror(rv));
 			return 1;
 		}
-		size_t len = nng_msg_len(m);
-		uint8_t *body = malloc(len + 1);
-		curve_server_handle(sv, now_ms(), nng_msg_body(m), len, body, &v);
+		r = serve(&sv, m);
 		nng_msg_free(m);
-		if (v.action == DELIVER) { /* the application: echo the body */
-			printf("deliver %zu\n", v.body_len);
-			nng_msg_alloc(&r, v.body_len + REPLY_OVERHEAD);
-			nng_msg_chop(r, nng_msg_len(r) - curve_seal_reply(sv, &v.t, body, v.body_len, nng_msg_body(r)));
-		} else {
-			printf("%s\n", v.what);
-			r = NULL;
-			if (v.action == ANSWER && nng_msg_alloc(&r, 0) == 0)
-				nng_msg_append(r, v.answer, v.answer_len);
-		}
-		fflush(stdout);
 		if (r && (rv = nng_sendmsg(s, r, 0)) != 0) {
 			fprintf(stderr, "nng: %s\n", nng_strerror(rv));
 			nng_msg_free(r);
 		}
-		free(body);
 	}
+}
+
+/* ---- checks driven by the test harness ---- */
+
+static int run_x25519(void)
+{
+	char a[256], b[256];
+	while (scanf("%255s %255s", a, b) == 2) {
+		uint8_t k[32], P[32], out[32];
+		char hex[65];
+		if (key_arg(k, a) != 0 || key_arg(P, b) != 0)
+			return 2;
+		if (x25519(out, k, P) != 0)
+			printf("zero\n");
+		else
+			printf("%s\n", sodium_bin2hex(hex, sizeof hex, out, 32));
+	}
+	return 0;
+}
+
+static int run_validkey(void)
+{
+	char a[256];
+	while (scanf("%255s", a) == 1) {
+		uint8_t k[32];
+		if (key_arg(k, a) != 0)
+			return 2;
+		printf("%s %s\n", key_canonical(k) ? "canonical" : "noncanonical", key_valid_longterm(k) ? "valid" : "invalid");
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (curve_init() != 0)
+	if (aead_init() != 0)
 		return 2;
 	if (argc == 2 && !strcmp(argv[1], "aesgcm"))
-		return curve_aesgcm_available() ? 0 : 1;
+		return aead_aesgcm_available() ? 0 : 1;
+	if (argc == 2 && !strcmp(argv[1], "x25519"))
+		return run_x25519();
+	if (argc == 2 && !strcmp(argv[1], "validkey"))
+		return run_validkey();
 	if (argc == 3 && !strcmp(argv[1], "vectors"))
-		return run_vectors(argv[2]);
+		return vectors_run(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "client"))
 		return run_client(argc, argv);
 	if (argc >= 4 && !strcmp(argv[1], "server"))
 		return run_server(argc, argv);
-	fprintf(stderr, "usage: %s vectors DIR | client URL SERVER_PUBLIC [-k SECRET] [-s box|aesgcm] [-t SKEW_MS] SIZE|ping... |"
-	                " server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]... [-A] | aesgcm\n", argv[0]);
+	fprintf(stderr, "usage: %s vectors DIR | client URL SERVER_PUBLIC [-k SECRET] [-s box|aesgcm|N] [-f FLAGS] [-t SKEW_MS]"
+	                " [-g GRACE_MS] [-w WAIT_MS] [-x 1] SIZE|ping... | server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]... [-A] [-b BUDGET]"
+	                " [-c PEER_CACHE] [-m TOMBSTONES] [-r MAX_RESENDS] | x25519 | validkey | aesgcm\n", argv[0]);
 	return 2;
 }
