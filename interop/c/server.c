@@ -172,12 +172,14 @@ static int step_layout(struct req *r, struct verdict *v)
 	return 1;
 }
 
-/* 3. work budget: every server key step 5 may try, charged together */
+/* 3. work budget: every server key step 5 may try, charged together, or
+ * the one X25519 of step 4's refusal when the suite or flags are unknown */
 static int step_budget(struct server *sv, struct req *r, struct verdict *v, uint64_t now)
 {
+	int supported = aead_suite_known(r->suite) && r->flags == 0;
 	r->p = peers_find(&sv->peers, r->Ce);
 	budget_refill(&sv->budget, now);
-	return charge(sv, r, v, (unsigned)sv->cfg.nkeys);
+	return charge(sv, r, v, supported ? (unsigned)sv->cfg.nkeys : 1u);
 }
 
 /* prk0 for server key i: dh1 = X25519(s_i, C'), charged in step 3 */
