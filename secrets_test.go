@@ -356,3 +356,47 @@ func TestSecretKeyValueSemantics(t *testing.T) {
 		t.Fatal("NewSecretKey does not copy its input")
 	}
 }
+
+// TestSocketPrintsNoSessionKeys: while a REP context holds a delivered
+// request (and with it the session's reply keys) and a REQ context holds
+// its outstanding request, every fmt verb and slog print only the fixed
+// description of the socket or context.
+func TestSocketPrintsNoSessionKeys(t *testing.T) {
+	sk := mustKey(t)
+	rep := newRep(t, sk)
+	req := newReq(t, sk.Public(), OptionSecretKey, mustKey(t))
+	listenOn(t, rep, "inproc")(req)
+	rc, err := rep.OpenContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc, err := req.OpenContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qc.Send([]byte("hold")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Recv(); err != nil { // rc now holds the reply keys
+		t.Fatal(err)
+	}
+	for _, v := range []any{rep, req, rc, qc} {
+		want := fmt.Sprint(v)
+		if !strings.HasPrefix(want, "secsock.Socket(") && !strings.HasPrefix(want, "context of secsock.Socket(") {
+			t.Fatalf("description %q", want)
+		}
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%b", "%c", "%U", "%e", "%g", "%t", "%10.3v", "%-20s"} {
+			if got := fmt.Sprintf(verb, v); got != want {
+				t.Errorf("%s of %T printed %q, want only %q", verb, v, got, want)
+			}
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "sock", v)
+		if !strings.Contains(buf.String(), strconv.Quote(want)[1:len(strconv.Quote(want))-1]) {
+			t.Errorf("slog printed %s", buf.String())
+		}
+	}
+	if err := rc.Send([]byte("done")); err != nil {
+		t.Fatal(err)
+	}
+}
