@@ -57,6 +57,7 @@ type fzCase struct {
 	n, ts   uint64
 	body    []byte
 	vouched bool
+	key     int // index in fzPolicy().Keys of the key it is sealed to
 	expect  string
 	sealed  []byte
 }
@@ -152,6 +153,9 @@ var fzCases = sync.OnceValue(func() []*fzCase {
 		ts := uint64(vectorTime + sp.dt)
 		c := newClient("fuzz eph "+sp.name, sp.client, public(sp.to), sp.suite, uint64(int64(ts)+hour+sp.expiry), sp.forge)
 		g := &fzCase{name: sp.name, c: c, suite: sp.suite, n: sp.n, ts: ts, vouched: sp.client != "", expect: sp.expect}
+		if sp.to == "server-previous" {
+			g.key = 1
+		}
 		if !sp.ping {
 			g.body = []byte("hello " + sp.name)
 		}
@@ -334,6 +338,8 @@ func (r *fzRun) open(b []byte, fresh bool) Decision {
 			t.Fatalf("%s: delivered %x, sealed %x", g.name, d.Body, g.body)
 		case d.Vouched != g.vouched || g.vouched && d.Client != g.c.id.Client:
 			t.Fatalf("%s: delivered as client %x (vouched %v)", g.name, d.Client, d.Vouched)
+		case d.ServerKey != g.key:
+			t.Fatalf("%s: opened with server key %d, sealed to key %d", g.name, d.ServerKey, g.key)
 		case r.delivered[id]:
 			t.Fatalf("%s: delivered twice by one instance", g.name)
 		default:
