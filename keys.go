@@ -84,13 +84,6 @@ func NewSecretKey(b []byte) (SecretKey, error) {
 	return SecretKey{secret: &secret, public: pub}, nil
 }
 
-// newSecretKeyCell returns a key whose secret bytes, all zeros, the caller
-// fills in (with the public key) before anything else sees the key.
-func newSecretKeyCell() SecretKey {
-	secret := new([KeySize]byte)
-	return SecretKey{secret: &secret}
-}
-
 // bytes returns the secret bytes, for the key agreements of this package.
 // Callers must not modify them unless they own every copy of k (the
 // bytes are shared by copies). The zero value gives 32 fresh zero bytes.

@@ -95,11 +95,9 @@ func TestSelfContainedRequests(t *testing.T) {
 	dialFront := listenOn(t, front, "tcp")
 	go mangos.Device(front, back)
 	var workers []*server
-	var reps []*Socket
 	for i := 0; i < 3; i++ {
 		w := newRep(t, sk)
 		listenOn(t, w, "ipc")(back)
-		reps = append(reps, w)
 		workers = append(workers, serveEcho(t, time.Millisecond, repContexts(t, w, 4)...))
 	}
 	cl := newReq(t, sk.Public(), OptionSecretKey, mustKey(t))
