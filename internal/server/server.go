@@ -95,6 +95,11 @@ type request struct {
 	// client is the long-term key that proved itself (vouched).
 	client  [wire.KeySize]byte
 	vouched bool
+	// bound is what the cached peer had verified, read with its keys.
+	bound struct {
+		vouched bool
+		id      wire.Identity
+	}
 }
 
 func (r *request) refuse(reason Reason, code byte) *Decision {
@@ -152,6 +157,10 @@ func (s *Server) lookup(r *request) *Decision {
 	}
 	if p != nil {
 		r.p = p
+		if r.Supported() {
+			r.keys = p.keysFor(r.Suite) // under the lock: p.keys is shared
+		}
+		r.bound.vouched, r.bound.id = p.vouched, wire.Identity{Client: p.client, Vouch: p.vouch, Expiry: p.expiry}
 		return nil
 	}
 	cost := len(r.pol.Keys)
@@ -192,7 +201,6 @@ func (s *Server) refuseUnsupported(r *request) *Decision {
 // requestKey finds r's keys and opens its body (SPEC.md §6 step 5).
 func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
 	if r.p != nil {
-		r.keys = s.peerKeys(r.p, r.Suite)
 		body, err := wire.OpenBody(dst, &r.Request, r.keys)
 		if err != nil {
 			return nil, hint(ReasonForged, wire.HintCannotOpen)
@@ -217,10 +225,9 @@ func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
 	return nil, hint(ReasonForged, wire.HintCannotOpen)
 }
 
-// peerKeys returns p's keys for suite, deriving them on first use.
-func (s *Server) peerKeys(p *peer, suite byte) *wire.Keys {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// keysFor returns p's keys for suite, deriving them on first use. The
+// server's lock is held.
+func (p *peer) keysFor(suite byte) *wire.Keys {
 	if p.keys[suite] == nil {
 		p.keys[suite] = wire.SessionKeys(&p.prk0, suite)
 	}
@@ -234,10 +241,7 @@ func (s *Server) identify(r *request) *Decision {
 	if err != nil {
 		return hint(ReasonForged, wire.HintCannotOpen)
 	}
-	s.mu.Lock()
-	p := r.p
-	vouched, same := p.vouched, p.client == id.Client && p.vouch == id.Vouch && p.expiry == id.Expiry
-	s.mu.Unlock()
+	vouched, same := r.bound.vouched, r.bound.id == id
 	switch {
 	case vouched && !same:
 		return drop(ReasonForged) // one long-term key (and vouch) per short-term key
