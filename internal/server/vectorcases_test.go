@@ -64,7 +64,7 @@ func singleVectors() []vecFile {
 		one("unknown-version", "version 3 is not known", anon, vecStep{body: []byte("x"), mutate: setByte(0, 0x03), expectServer: "hint:unsupported-version", expectClient: "error:unsupported-version"}),
 		one("unknown-suite", "a client asking for suite 0x7f gets an authenticated refusal", anon, vecStep{body: []byte("x"), clientSent: setByte(2, 0x7f), expectServer: "refuse:unsupported-feature", expectClient: "error:unsupported-feature"}),
 		one("unknown-suite-in-transit", "suite changed on the way: the refusal is for another header and does not verify for the client", anon, vecStep{body: []byte("x"), mutate: setByte(2, 0x7f), expectServer: "refuse:unsupported-feature", expectClient: "error:auth-failed"}),
-		one("flags-set", "a request with an extension element this server lacks", anon, vecStep{body: []byte("x"), clientSent: withExtension, expectServer: "refuse:unsupported-feature", expectClient: "error:unsupported-feature"}),
+		one("flags-set", "a request with an extension element type no one implements", anon, vecStep{body: []byte("x"), clientSent: withExtension, expectServer: "refuse:unsupported-feature", expectClient: "error:unsupported-feature"}),
 		one("extension-without-flag", "X is not 0 but flags is 0", anon, vecStep{body: []byte("x"), mutate: func(b []byte) []byte { b = bytes.Clone(b); b[53] = 1; return b }, expectServer: "drop:malformed"}),
 		one("reflected-reply-kind", "a request relabelled as a reply is not a request", anon, vecStep{body: []byte("x"), mutate: setByte(1, wire.KindReply), expectServer: "drop:unknown-kind"}),
 		one("weak-eph", "short-term key of small order (zero)", anon, vecStep{body: []byte("x"), mutate: setEph([32]byte{}), expectServer: "drop:weak-key"}),
@@ -216,12 +216,12 @@ func setCounter(n uint64) func([]byte) []byte {
 	return func(b []byte) []byte { b = bytes.Clone(b); binary.BigEndian.PutUint64(b[36:44], n); return b }
 }
 
-// withExtension sets flags bit 0 and inserts a 4-byte extension element of
-// type 0 (its contents do not matter to a server without the feature).
+// withExtension sets flags bit 6 and inserts an extension element of type
+// 6, which no one implements (its contents do not matter).
 func withExtension(b []byte) []byte {
-	ext := []byte{0x00, 0x00, 0x01, 0xee}
+	ext := []byte{0x06, 0x00, 0x01, 0xee}
 	out := append(bytes.Clone(b[:wire.HeaderSize]), ext...)
-	out[3] = 0x01
+	out[3] = 1 << 6
 	binary.BigEndian.PutUint16(out[52:54], uint16(len(ext)))
 	return append(out, b[wire.HeaderSize:]...)
 }

@@ -536,10 +536,39 @@ func specParse(b []byte) error {
 		return ErrMalformed
 	case len(b) < need:
 		return ErrMalformed
+	case !specExtension(b[3], b[54:54+x]):
+		return ErrMalformed
 	case (b[1] == 0x03 || b[1] == 0x04) && len(b) != need: // a ping's body box is exactly 16 bytes
 		return ErrMalformed
 	}
 	return nil
+}
+
+// specExtension is SPEC.md §10's element framing read from the text, with
+// §14's value sizes: type ‖ u16 len ‖ value, types increasing (0 to 7),
+// flags bit i set exactly when type i is present; EPOCH (0) has an 8-byte
+// value and WANT_EPOCH (5) an empty one.
+func specExtension(flags byte, ext []byte) bool {
+	var bits byte
+	prev := -1
+	for i := 0; i < len(ext); {
+		if len(ext)-i < 3 {
+			return false
+		}
+		t, n := int(ext[i]), int(ext[i+1])<<8|int(ext[i+2])
+		if t <= prev || t > 7 || len(ext)-i-3 < n || (t == 0 && n != 8) || (t == 5 && n != 0) {
+			return false
+		}
+		prev = t
+		bits |= 1 << t
+		i += 3 + n
+	}
+	return bits == flags
+}
+
+// specSupported: the suites and element types this implementation has.
+func specSupported(suite, flags byte) bool {
+	return (suite == 0x01 || suite == 0x02) && flags&^(1<<0|1<<5) == 0
 }
 
 // FuzzParseRequest checks ParseRequest against specParse and, for what
@@ -569,7 +598,7 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("kind %x with an identity box of %d bytes", r.Kind, len(r.Identity))
 		case len(r.Sealed) < 16 || (IsPing(r.Kind) && len(r.Sealed) != 16):
 			t.Fatalf("kind %x with a body box of %d bytes", r.Kind, len(r.Sealed))
-		case r.Supported() != ((b[2] == 0x01 || b[2] == 0x02) && b[3] == 0):
+		case r.Supported() != specSupported(b[2], b[3]):
 			t.Fatalf("Supported() = %v for suite %x flags %x", r.Supported(), b[2], b[3])
 		}
 		if got := append(append(bytes.Clone(r.Header), r.Identity...), r.Sealed...); !bytes.Equal(got, b) {
@@ -579,9 +608,10 @@ func FuzzParseRequest(f *testing.F) {
 		// parsed fields gives the same header bytes.
 		if r.Supported() {
 			var prk Secret
-			fields := RequestFields{Kind: r.Kind, Suite: r.Suite, Eph: r.Eph, Counter: r.Counter, Timestamp: r.Timestamp}
-			if h := AppendRequest(nil, &fields, SessionKeys(&prk, r.Suite), nil, nil); !bytes.Equal(h[:HeaderSize], r.Header) {
-				t.Fatalf("fields encode to header %x, parsed from %x", h[:HeaderSize], r.Header)
+			fields := RequestFields{Kind: r.Kind, Suite: r.Suite, Eph: r.Eph, Counter: r.Counter, Timestamp: r.Timestamp,
+				Epoch: r.Epoch, WantEpoch: r.WantEpoch}
+			if h := AppendRequest(nil, &fields, SessionKeys(&prk, r.Suite), nil, nil); !bytes.Equal(h[:len(r.Header)], r.Header) {
+				t.Fatalf("fields encode to header %x, parsed from %x", h[:len(r.Header)], r.Header)
 			}
 		}
 	})
@@ -598,7 +628,7 @@ func specClassify(b []byte) (kind, hint byte, err error) {
 		return 0x13, 0, ErrMalformed
 	case b[1] == 0x13:
 		return 0x13, b[2], nil
-	case b[1] == 0x11 || b[1] == 0x12:
+	case b[1] == 0x11 || b[1] == 0x12 || b[1] == 0x14: // REPLY, REFUSAL, REPLY_EXT (§14)
 		return b[1], 0, nil
 	}
 	return b[1], 0, ErrKind

@@ -12,6 +12,7 @@ const (
 	KindReply          byte = 0x11
 	KindRefusal        byte = 0x12
 	KindHint           byte = 0x13
+	KindReplyExt       byte = 0x14 // a reply with extension elements (§10, §14)
 
 	SuiteBox    byte = 0x01 // XSalsa20-Poly1305 (NaCl secretbox), the default
 	SuiteAESGCM byte = 0x02 // AES-256-GCM
@@ -24,6 +25,7 @@ const (
 	RefuseReplayed           byte = 0x03
 	RefuseUnsupportedFeature byte = 0x04
 	RefuseInDoubt            byte = 0x05
+	RefuseUnknownEpoch       byte = 0x06
 
 	HintCannotOpen         byte = 0x01
 	HintUnsupportedVersion byte = 0x02
@@ -39,6 +41,16 @@ var (
 	labelRefusal  = []byte("secsock v2 refusal")   // first field of a refusal tag
 	labelVouchKey = []byte("secsock v2 vouch key") // salt of prkV
 	labelVouch    = []byte("secsock v2 vouch")     // first field of V
+	labelS2CExt   = []byte("secsock v2 s2c ext")   // info prefix of the REPLY_EXT key
+	labelExt      = []byte("secsock v2 ext")       // first field of an extension's Extract
+	labelRatchet  = []byte("secsock v2 epoch ratchet")
+	labelEpochKey = []byte("secsock v2 epoch key")
+)
+
+// Extension element types (SPEC.md §10, §14).
+const (
+	ElemEpoch     byte = 0 // request: id of the epoch key used; REPLY_EXT: epoch keys announced
+	ElemWantEpoch byte = 5 // request: announce epoch keys, please
 )
 
 // Sizes in bytes (SPEC.md §5).

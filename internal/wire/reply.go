@@ -23,10 +23,57 @@ func AppendReply(dst []byte, k *Keys, n uint64, r *[ReplyRandSize]byte, body []b
 	return sealBox(dst, &k.kr, &nonce, body)
 }
 
+// AppendReplyExt seals a REPLY_EXT carrying elements before body (SPEC.md
+// §10) under its own key, and appends it to dst.
+func AppendReplyExt(dst []byte, k *Keys, n uint64, r *[ReplyRandSize]byte, elements, body []byte) []byte {
+	plain := make([]byte, 0, 2+len(elements)+len(body))
+	plain = binary.BigEndian.AppendUint16(plain, uint16(len(elements)))
+	plain = append(append(plain, elements...), body...)
+	dst = append(dst, Version, KindReplyExt, k.Suite)
+	dst = append(dst, r[:]...)
+	if k.Suite == SuiteAESGCM {
+		g := newGCM(&k.krx)
+		ad := replyAD(new([64]byte), dst[len(dst)-ReplyHeader:], n)
+		return g.Seal(dst, r[:12], plain, ad)
+	}
+	nonce := replyNonce24(r, n)
+	return sealBox(dst, &k.krx, &nonce, plain)
+}
+
+// OpenReplyExt opens a REPLY_EXT to the request with counter n and
+// returns its elements and its body (appended to dst).
+func OpenReplyExt(dst []byte, k *Keys, n uint64, b []byte) (elements, body []byte, err error) {
+	if len(b) < ReplyOverhead+2 || b[1] != KindReplyExt || b[2] != k.Suite {
+		return nil, nil, ErrMalformed
+	}
+	var r [ReplyRandSize]byte
+	copy(r[:], b[3:ReplyHeader])
+	var plain []byte
+	if k.Suite == SuiteAESGCM {
+		g := newGCM(&k.krx)
+		ad := replyAD(new([64]byte), b[:ReplyHeader], n)
+		plain, err = g.Open(nil, b[3:15], b[ReplyHeader:], ad)
+	} else {
+		nonce := replyNonce24(&r, n)
+		plain, err = openBox(nil, &k.krx, &nonce, b[ReplyHeader:])
+	}
+	if err != nil {
+		return nil, nil, ErrOpen
+	}
+	if len(plain) < 2 {
+		return nil, nil, ErrMalformed
+	}
+	el := int(binary.BigEndian.Uint16(plain))
+	if len(plain) < 2+el {
+		return nil, nil, ErrMalformed
+	}
+	return plain[2 : 2+el], append(dst, plain[2+el:]...), nil
+}
+
 // OpenReply opens a REPLY (kind already checked by Classify) to the
 // request with counter n and appends the body to dst.
 func OpenReply(dst []byte, k *Keys, n uint64, b []byte) ([]byte, error) {
-	if len(b) < ReplyOverhead || b[2] != k.Suite {
+	if len(b) < ReplyOverhead || b[1] != KindReply || b[2] != k.Suite {
 		return nil, ErrMalformed
 	}
 	var r [ReplyRandSize]byte
@@ -108,7 +155,7 @@ func Classify(b []byte) (kind, hint byte, err error) {
 			return KindHint, 0, ErrMalformed
 		}
 		return KindHint, b[2], nil
-	case KindReply, KindRefusal:
+	case KindReply, KindReplyExt, KindRefusal:
 		return b[1], 0, nil
 	}
 	return b[1], 0, ErrKind

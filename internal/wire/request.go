@@ -10,7 +10,10 @@ type Request struct {
 	Eph                [KeySize]byte // C'
 	Counter            uint64        // N
 	Timestamp          uint64        // T, ms since the Unix epoch
-	Ext                []byte        // extension field (empty in version 2)
+	Ext                []byte        // extension field (SPEC.md §10)
+	Epoch              []byte        // the EPOCH element (11 bytes), nil without one (§14)
+	WantEpoch          bool          // WANT_EPOCH present
+	unknownExt         bool          // an element type this implementation lacks
 	Header             []byte        // H: bytes 0 .. 54+X
 	Identity           []byte        // IdentitySize bytes, vouched kinds only
 	Sealed             []byte        // the body box
@@ -43,7 +46,7 @@ func ParseRequest(b []byte) (Request, error) {
 		return r, ErrMalformed
 	}
 	if r.Flags == 0 && x != 0 {
-		return r, ErrMalformed // version 2 defines no extension without a flag
+		return r, ErrMalformed // no extension without a flag
 	}
 	min := HeaderSize + x + TagSize
 	if IsVouched(r.Kind) {
@@ -53,6 +56,11 @@ func ParseRequest(b []byte) (Request, error) {
 		return r, ErrMalformed
 	}
 	r.Header, r.Ext = b[:HeaderSize+x], b[HeaderSize:HeaderSize+x]
+	ext, err := parseExtensions(r.Flags, r.Ext)
+	if err != nil {
+		return r, err
+	}
+	r.Epoch, r.WantEpoch, r.unknownExt = ext.epoch, ext.want, ext.unknown
 	rest := b[HeaderSize+x:]
 	if IsVouched(r.Kind) {
 		r.Identity, rest = rest[:IdentitySize], rest[IdentitySize:]
@@ -65,8 +73,8 @@ func ParseRequest(b []byte) (Request, error) {
 }
 
 // Supported reports whether this implementation can open r's suite and
-// flags (SPEC.md §6 step 4).
-func (r *Request) Supported() bool { return SuiteKnown(r.Suite) && r.Flags == 0 }
+// extension elements (SPEC.md §6 step 4).
+func (r *Request) Supported() bool { return SuiteKnown(r.Suite) && !r.unknownExt }
 
 // RequestFields are what a client puts in a request header.
 type RequestFields struct {
@@ -74,6 +82,8 @@ type RequestFields struct {
 	Eph         [KeySize]byte
 	Counter     uint64
 	Timestamp   uint64
+	Epoch       []byte // the EPOCH element, or nil
+	WantEpoch   bool
 }
 
 // Identity is what a vouched request carries in its identity box.
@@ -87,11 +97,24 @@ type Identity struct {
 // for anonymous kinds.
 func AppendRequest(dst []byte, f *RequestFields, k *Keys, id *Identity, body []byte) []byte {
 	start := len(dst)
-	dst = append(dst, Version, f.Kind, f.Suite, 0)
+	var flags byte
+	x := len(f.Epoch)
+	if f.Epoch != nil {
+		flags |= 1 << ElemEpoch
+	}
+	if f.WantEpoch {
+		flags |= 1 << ElemWantEpoch
+		x += 3
+	}
+	dst = append(dst, Version, f.Kind, f.Suite, flags)
 	dst = append(dst, f.Eph[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, f.Counter)
 	dst = binary.BigEndian.AppendUint64(dst, f.Timestamp)
-	dst = append(dst, 0, 0)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(x))
+	dst = append(dst, f.Epoch...)
+	if f.WantEpoch {
+		dst = AppendElement(dst, ElemWantEpoch, nil)
+	}
 	hl := len(dst) - start
 	if id != nil {
 		var plain [IdentityPlain]byte

@@ -49,6 +49,7 @@ func RequestSecret(dh1, eph, server *[KeySize]byte) Secret {
 type Keys struct {
 	Suite  byte
 	kq, kr [32]byte
+	krx    [32]byte // REPLY_EXT
 	once   sync.Once
 	gq, gr cipher.AEAD // AES-GCM of kq and kr, made on first use
 }
@@ -61,12 +62,21 @@ func SessionKeys(prk *Secret, suite byte) *Keys {
 		Suite: suite,
 		kq:    expand(p, labelC2S, []byte{suite}),
 		kr:    expand(p, labelS2C, []byte{suite}),
+		krx:   expand(p, labelS2CExt, []byte{suite}),
 	}
 }
 
 func (k *Keys) gcm() (q, r cipher.AEAD) {
 	k.once.Do(func() { k.gq, k.gr = newGCM(&k.kq), newGCM(&k.kr) })
 	return k.gq, k.gr
+}
+
+// Wipe clears the keys (the AES-GCM states made from them are dropped,
+// not cleared: Go's cipher.AEAD offers no way to).
+func (k *Keys) Wipe() {
+	clear(k.kq[:])
+	clear(k.kr[:])
+	clear(k.krx[:])
 }
 
 func newGCM(key *[32]byte) cipher.AEAD {

@@ -1,0 +1,83 @@
+package wire
+
+import "encoding/binary"
+
+// Extension elements (SPEC.md §10): type (1) ‖ u16(len) ‖ value, in
+// increasing type order, flags bit i set exactly when type i is present.
+
+// EpochIDSize is the size of an epoch key id (SPEC.md §14.1).
+const EpochIDSize = 8
+
+// epochElementSize is the EPOCH request element with its type and length.
+const epochElementSize = 3 + EpochIDSize
+
+// extensions is what a request's extension field says.
+type extensions struct {
+	epoch   []byte // the whole EPOCH element (11 bytes), nil without one
+	want    bool   // WANT_EPOCH present
+	unknown bool   // a type this implementation does not have
+}
+
+// parseExtensions checks the framing of ext against flags.
+func parseExtensions(flags byte, ext []byte) (extensions, error) {
+	var x extensions
+	var seen byte
+	last := -1
+	for len(ext) > 0 {
+		if len(ext) < 3 {
+			return x, ErrMalformed
+		}
+		t, n := ext[0], int(binary.BigEndian.Uint16(ext[1:3]))
+		if int(t) <= last || t > 7 || len(ext) < 3+n {
+			return x, ErrMalformed
+		}
+		last = int(t)
+		seen |= 1 << t
+		switch t {
+		case ElemEpoch:
+			if n != EpochIDSize {
+				return x, ErrMalformed
+			}
+			x.epoch = ext[:3+n]
+		case ElemWantEpoch:
+			if n != 0 {
+				return x, ErrMalformed
+			}
+			x.want = true
+		default:
+			x.unknown = true
+		}
+		ext = ext[3+n:]
+	}
+	if seen != flags {
+		return x, ErrMalformed
+	}
+	return x, nil
+}
+
+// AppendElement appends one element.
+func AppendElement(dst []byte, t byte, value []byte) []byte {
+	dst = append(dst, t)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(value)))
+	return append(dst, value...)
+}
+
+// Elements parses a REPLY_EXT's elements into a map by type, checking
+// the framing; unknown types are kept (the caller ignores them).
+func Elements(b []byte) (map[byte][]byte, error) {
+	m := map[byte][]byte{}
+	last := -1
+	for len(b) > 0 {
+		if len(b) < 3 {
+			return nil, ErrMalformed
+		}
+		t, n := b[0], int(binary.BigEndian.Uint16(b[1:3]))
+		if int(t) <= last || len(b) < 3+n {
+			return nil, ErrMalformed
+		}
+		last = int(t)
+		m[t] = b[3 : 3+n]
+		b = b[3+n:]
+	}
+	return m, nil
+}
