@@ -14,7 +14,8 @@ type peer struct {
 	server   int // index of the server key in the policy that opened it
 	serverPK [wire.KeySize]byte
 	prk0     wire.Secret
-	keys     [3]*wire.Keys // by suite byte
+	keys     [3]*wire.Keys // by suite byte, long-term key only
+	epochs   []peerEpoch   // keys with an epoch agreement mixed in (§14.3)
 	client   [wire.KeySize]byte
 	vouch    [wire.VouchSize]byte // the verified V
 	expiry   uint64               // and its E
@@ -24,6 +25,61 @@ type peer struct {
 	accepted uint64
 	elem     *list.Element
 	seg      *list.List // which segment holds elem
+}
+
+// peerEpoch is what a peer agreed with one epoch key.
+type peerEpoch struct {
+	id   [wire.EpochIDSize]byte
+	prk  wire.Secret
+	keys [3]*wire.Keys
+}
+
+func (e *peerEpoch) wipe() {
+	clear(e.prk[:])
+	for _, k := range e.keys {
+		if k != nil {
+			k.Wipe()
+		}
+	}
+}
+
+// epochKeys returns p's keys for the epoch id and suite, if p has agreed
+// with that epoch; the server's lock is held.
+func (p *peer) epochKeys(id []byte, suite byte) *wire.Keys {
+	for i := range p.epochs {
+		e := &p.epochs[i]
+		if string(e.id[:]) == string(id) {
+			if e.keys[suite] == nil {
+				e.keys[suite] = wire.SessionKeys(&e.prk, suite)
+			}
+			return e.keys[suite]
+		}
+	}
+	return nil
+}
+
+// addEpoch records an agreement of p with an epoch; the lock is held.
+func (p *peer) addEpoch(id [wire.EpochIDSize]byte, prk *wire.Secret, suite byte, k *wire.Keys) {
+	if p.epochKeys(id[:], suite) != nil {
+		return
+	}
+	e := peerEpoch{id: id, prk: *prk}
+	e.keys[suite] = k
+	p.epochs = append(p.epochs, e)
+}
+
+// retainEpochs wipes p's agreements with epochs that keep refuses.
+func (p *peer) retainEpochs(keep func(id [wire.EpochIDSize]byte) bool) {
+	kept := p.epochs[:0]
+	for i := range p.epochs {
+		if keep(p.epochs[i].id) {
+			kept = append(kept, p.epochs[i])
+		} else {
+			p.epochs[i].wipe()
+		}
+	}
+	clear(p.epochs[len(kept):])
+	p.epochs = kept
 }
 
 // peerCache is a segmented LRU of peers (SPEC.md §6.2): new peers enter

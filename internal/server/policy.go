@@ -17,6 +17,27 @@ type Policy struct {
 	Authorizer     func(client [wire.KeySize]byte) bool
 	AllowAnonymous bool
 	Window, Skew   uint64 // freshness window W and clock skew Z, ms
+	// Epochs are the epoch keys accepted now (SPEC.md §14); nil: none.
+	Epochs *Epochs
+}
+
+// Epochs is the epoch state a policy carries: the keys accepted at the
+// policy's time and the announcement for the current epoch.
+type Epochs struct {
+	Accepted []wire.EpochKey
+	Announce []byte // REPLY_EXT elements: the EPOCH_KEYS element
+}
+
+func (e *Epochs) find(id []byte) *wire.EpochKey {
+	if e == nil {
+		return nil
+	}
+	for i := range e.Accepted {
+		if string(e.Accepted[i].ID[:]) == string(id) {
+			return &e.Accepted[i]
+		}
+	}
+	return nil
 }
 
 // Restricted reports whether a client policy is set.

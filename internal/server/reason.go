@@ -17,8 +17,9 @@ const (
 	ReasonNotAuthorized
 	ReasonStale
 	ReasonReplayed
-	ReasonRetry   // a duplicate: resent from the reply cache, or its request is pending
-	ReasonBusy    // hinted BUSY: the budget for scalar multiplications is spent
-	ReasonInDoubt // refused IN_DOUBT: maybe delivered before, cannot tell
+	ReasonRetry        // a duplicate: resent from the reply cache, or its request is pending
+	ReasonBusy         // hinted BUSY: the budget for scalar multiplications is spent
+	ReasonInDoubt      // refused IN_DOUBT: maybe delivered before, cannot tell
+	ReasonUnknownEpoch // refused UNKNOWN_EPOCH: the request names an epoch key not accepted here
 	NumReasons
 )

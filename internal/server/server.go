@@ -35,8 +35,9 @@ func New(lim Limits) *Server {
 // Ticket is what the caller keeps between a delivered request and its
 // reply.
 type Ticket struct {
-	key  ID
-	keys *wire.Keys
+	key      ID
+	keys     *wire.Keys
+	announce []byte // REPLY_EXT elements for the reply, or nil (§14.2)
 }
 
 // ID is a comparable name of one request: equal IDs, same request.
@@ -61,6 +62,7 @@ type Decision struct {
 	Client  [wire.KeySize]byte
 	Vouched bool // Client proved itself with a vouch
 	Pending bool // a duplicate of a pending request (Ticket names it); its route should get the reply too
+	Epoch   bool // sealed with an epoch key: forward-secret once the epoch ends (§14)
 	// ServerKey is the index in the policy of the key that opened it.
 	ServerKey int
 }
@@ -95,6 +97,10 @@ type request struct {
 	// client is the long-term key that proved itself (vouched).
 	client  [wire.KeySize]byte
 	vouched bool
+	// epoch is the accepted epoch key the request names (§14), and
+	// epochCached whether the peer already agreed with it (r.keys set).
+	epoch       *wire.EpochKey
+	epochCached bool
 	// bound is what the cached peer had verified, read with its keys.
 	bound struct {
 		vouched bool
@@ -126,7 +132,10 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 		return *d
 	}
 	if !r.Supported() {
-		return *s.refuseUnsupported(r)
+		return *s.refuseWithPrk0(r, ReasonUnsupported, wire.RefuseUnsupportedFeature)
+	}
+	if r.Epoch != nil && r.epoch == nil {
+		return *s.refuseWithPrk0(r, ReasonUnknownEpoch, wire.RefuseUnknownEpoch)
 	}
 	body, d := s.requestKey(dst, r)
 	if d != nil {
@@ -155,17 +164,31 @@ func (s *Server) lookup(r *request) *Decision {
 		s.peers.evict(p, r.now, s.keep(r.pol))
 		p = nil
 	}
+	if r.Epoch != nil {
+		r.epoch = r.pol.Epochs.find(r.Epoch[3:])
+	}
 	if p != nil {
 		r.p = p
-		if r.Supported() {
+		switch {
+		case !r.Supported():
+		case r.Epoch == nil:
 			r.keys = p.keysFor(r.Suite) // under the lock: p.keys is shared
+		case r.epoch != nil:
+			r.keys = p.epochKeys(r.Epoch[3:], r.Suite)
+			r.epochCached = r.keys != nil
+			if !r.epochCached && !s.budget.take(1, int64(r.now)) { // dhE
+				return hint(ReasonBusy, wire.HintBusy)
+			}
 		}
 		r.bound.vouched, r.bound.id = p.vouched, wire.Identity{Client: p.client, Vouch: p.vouch, Expiry: p.expiry}
 		return nil
 	}
 	cost := len(r.pol.Keys)
-	if !r.Supported() {
+	switch {
+	case !r.Supported():
 		cost = 1
+	case r.epoch != nil:
+		cost++ // dhE, once whatever the server key
 	}
 	if !s.budget.take(cost, int64(r.now)) {
 		return hint(ReasonBusy, wire.HintBusy)
@@ -183,9 +206,10 @@ func (s *Server) keep(pol *Policy) keep {
 	return keep{window: pol.Window, capacity: n}
 }
 
-// refuseUnsupported refuses an unknown suite or flags (SPEC.md §6 step 4)
-// with the cached peer's prk0, or else the current server key's.
-func (s *Server) refuseUnsupported(r *request) *Decision {
+// refuseWithPrk0 refuses at SPEC.md §6 step 4 (an unknown suite or
+// element, an unknown epoch) with the cached peer's prk0, or else the
+// current server key's.
+func (s *Server) refuseWithPrk0(r *request, reason Reason, code byte) *Decision {
 	if r.p == nil {
 		k := &r.pol.Keys[0]
 		dh, err := wire.X25519(&k.Secret, &r.Eph)
@@ -195,12 +219,33 @@ func (s *Server) refuseUnsupported(r *request) *Decision {
 		r.p = &peer{prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public)}
 		clear(dh[:])
 	}
-	return r.refuse(ReasonUnsupported, wire.RefuseUnsupportedFeature)
+	return r.refuse(reason, code)
 }
 
 // requestKey finds r's keys and opens its body (SPEC.md §6 step 5).
 func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
+	var dhE [wire.KeySize]byte
+	defer clear(dhE[:])
+	if r.epoch != nil && !r.epochCached {
+		var err error
+		if dhE, err = wire.X25519(&r.epoch.Secret, &r.Eph); err != nil {
+			return nil, drop(ReasonWeakKey)
+		}
+	}
 	if r.p != nil {
+		if r.keys == nil { // a cached peer's first request in this epoch
+			prk := wire.EpochSecret(&r.p.prk0, &dhE, &r.epoch.Public, r.Epoch)
+			r.keys = wire.SessionKeys(&prk, r.Suite)
+			body, err := wire.OpenBody(dst, &r.Request, r.keys)
+			if err != nil {
+				return nil, hint(ReasonForged, wire.HintCannotOpen)
+			}
+			s.mu.Lock()
+			r.p.addEpoch(r.epoch.ID, &prk, r.Suite, r.keys)
+			s.mu.Unlock()
+			clear(prk[:])
+			return body, nil
+		}
 		body, err := wire.OpenBody(dst, &r.Request, r.keys)
 		if err != nil {
 			return nil, hint(ReasonForged, wire.HintCannotOpen)
@@ -215,12 +260,22 @@ func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
 		}
 		p := &peer{eph: r.Eph, server: i, serverPK: k.Public, prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public)}
 		clear(dh[:])
-		keys := wire.SessionKeys(&p.prk0, r.Suite)
+		prk := p.prk0
+		if r.epoch != nil {
+			prk = wire.EpochSecret(&p.prk0, &dhE, &r.epoch.Public, r.Epoch)
+		}
+		keys := wire.SessionKeys(&prk, r.Suite)
 		if body, err := wire.OpenBody(dst, &r.Request, keys); err == nil {
-			p.keys[r.Suite] = keys
+			if r.epoch != nil {
+				p.addEpoch(r.epoch.ID, &prk, r.Suite, keys)
+			} else {
+				p.keys[r.Suite] = keys
+			}
 			r.p, r.new, r.keys = p, true, keys
+			clear(prk[:])
 			return body, nil
 		}
+		clear(prk[:])
 	}
 	return nil, hint(ReasonForged, wire.HintCannotOpen)
 }
@@ -317,6 +372,10 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 	}
 	key := ID{eph: r.Eph, counter: r.Counter}
 	tk := Ticket{key: key, keys: r.keys}
+	if r.WantEpoch && pol.Epochs != nil {
+		tk.announce = pol.Epochs.Announce
+	}
+	dec.Epoch = r.epoch != nil
 	s.mu.Lock()
 	if sl := s.replies.slot(key); sl != nil {
 		d, code := s.duplicate(sl, tk, dec)
@@ -389,7 +448,12 @@ func (s *Server) SealReply(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]
 		return nil, err
 	}
 	start := len(dst)
-	out := wire.AppendReply(dst, t.keys, t.key.counter, &r, body)
+	var out []byte
+	if t.announce != nil {
+		out = wire.AppendReplyExt(dst, t.keys, t.key.counter, &r, t.announce, body)
+	} else {
+		out = wire.AppendReply(dst, t.keys, t.key.counter, &r, body)
+	}
 	s.mu.Lock()
 	s.replies.finish(t.key, out[start:])
 	s.mu.Unlock()
@@ -402,4 +466,14 @@ func (s *Server) Size() (peers, tombstones, replyBytes int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peers.len(), s.peers.tombs.len(), s.replies.bytes
+}
+
+// RetainEpochs wipes every peer's agreements with epochs whose id keep
+// refuses (an epoch that left the accepted set, SPEC.md §14.1).
+func (s *Server) RetainEpochs(keep func(id [wire.EpochIDSize]byte) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.peers.byKey {
+		p.retainEpochs(keep)
+	}
 }
