@@ -20,12 +20,14 @@ type clientConfig struct {
 	suite       byte
 	maxMessages uint64
 	maxAge      time.Duration
+	epochs      string // EpochsAuto, EpochsRequire or EpochsOff
 	rand        io.Reader
 	now         func() time.Time
 }
 
-// clientSession is one short-term key C'. Its secret is used once, for
-// dh1, and never stored.
+// clientSession is one short-term key C'. Its secret stays in memory for
+// the session's life, for the epoch agreements (SPEC.md §14.3): a thief
+// of the client's memory reads its current sessions anyway.
 type clientSession struct {
 	eph     [wire.KeySize]byte
 	prk0    wire.Secret
@@ -33,6 +35,20 @@ type clientSession struct {
 	id      *wire.Identity // nil for anonymous clients
 	counter atomic.Uint64
 	expires time.Time
+
+	mu     sync.Mutex
+	secret *[wire.KeySize]byte // c', cleared when the session is replaced
+	epochs []clientEpoch
+	// noEpochs: a server answered a WANT_EPOCH with a plain REPLY (it has
+	// no epoch seed); this session stops asking. The next one asks again.
+	noEpochs atomic.Bool
+}
+
+// clientEpoch is a session's agreement with one epoch key.
+type clientEpoch struct {
+	public  [wire.KeySize]byte
+	element []byte // the EPOCH request element
+	keys    *wire.Keys
 }
 
 // curveClient seals requests and opens answers for one REQ socket.
@@ -41,6 +57,7 @@ type curveClient struct {
 	prkV *wire.Secret // vouch secret of (C, S), computed once; nil: anonymous
 	mu   sync.Mutex
 	cur  atomic.Pointer[clientSession]
+	ann  atomic.Pointer[wire.Announcement] // the server's latest epoch keys (§14.2)
 }
 
 func newCurveClient(cfg clientConfig) (*curveClient, error) {
@@ -84,7 +101,11 @@ func (c *curveClient) session(now time.Time) (*clientSession, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	c.cur.Store(s)
+	if old := c.cur.Swap(s); old != nil {
+		old.mu.Lock()
+		clear(old.secret[:])
+		old.mu.Unlock()
+	}
 	return s, 1, nil
 }
 
@@ -95,11 +116,11 @@ func (c *curveClient) newSession(now time.Time) (*clientSession, error) {
 	}
 	srv := [wire.KeySize]byte(c.cfg.server)
 	dh, err := wire.X25519(&secret, &srv)
-	clear(secret[:])
 	if err != nil {
+		clear(secret[:])
 		return nil, err
 	}
-	s := &clientSession{eph: eph, prk0: wire.RequestSecret(&dh, &eph, &srv), expires: now.Add(c.cfg.maxAge)}
+	s := &clientSession{eph: eph, prk0: wire.RequestSecret(&dh, &eph, &srv), expires: now.Add(c.cfg.maxAge), secret: &secret}
 	clear(dh[:])
 	s.keys = wire.SessionKeys(&s.prk0, c.cfg.suite)
 	if c.prkV != nil {
@@ -119,12 +140,69 @@ const (
 	maxShortTermLifetime = 24 * time.Hour
 )
 
+// maxClientHeader is the longest header this client sends: an EPOCH and
+// a WANT_EPOCH element.
+const maxClientHeader = wire.HeaderSize + 11 + 3
+
 // outstanding is what a client remembers about the request it sent last
 // on a context, to open the answer.
 type outstanding struct {
 	sess    *clientSession
+	keys    *wire.Keys // the keys it was sealed with (epoch or long-term)
 	counter uint64
-	header  [wire.HeaderSize]byte // H as sent (no extensions): refusals are bound to it
+	header  [maxClientHeader]byte // H as sent: refusals are bound to it
+	hlen    uint8
+	want    bool // it asked for epoch keys
+}
+
+// epochFor returns the session's keys and request element for the epoch
+// key in use at now, nil when the client has none (SPEC.md §14.2), and
+// whether to ask for an announcement.
+func (c *curveClient) epochFor(s *clientSession, now time.Time) (*clientEpoch, bool, error) {
+	if c.cfg.epochs == EpochsOff {
+		return nil, false, nil
+	}
+	a := c.ann.Load()
+	if a == nil {
+		return nil, !s.noEpochs.Load(), nil
+	}
+	t := uint64(now.UnixMilli())
+	var k uint64
+	if t >= a.Start {
+		k = (t - a.Start) / a.Length // epochs after the announced one
+	}
+	if k > 1 {
+		return nil, true, nil
+	}
+	pub := a.Current
+	if k == 1 {
+		pub = a.Next
+	}
+	e, err := s.agree(&pub)
+	return e, k == 1, err
+}
+
+// agree returns the session's agreement with the epoch key pub, making it
+// on first use (one X25519 per session and epoch).
+func (s *clientSession) agree(pub *[wire.KeySize]byte) (*clientEpoch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.epochs {
+		if s.epochs[i].public == *pub {
+			return &s.epochs[i], nil
+		}
+	}
+	dhE, err := wire.X25519(s.secret, pub)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dhE[:])
+	e := clientEpoch{public: *pub, element: wire.EpochElement(wire.EpochID(pub))}
+	prk := wire.EpochSecret(&s.prk0, &dhE, pub, e.element)
+	e.keys = wire.SessionKeys(&prk, s.keys.Suite)
+	clear(prk[:])
+	s.epochs = append(s.epochs, e)
+	return &s.epochs[len(s.epochs)-1], nil
 }
 
 // sealRequest appends a sealed request (or ping) carrying body to dst.
@@ -141,10 +219,18 @@ func (c *curveClient) sealRequest(dst, body []byte, ping bool) ([]byte, outstand
 	if s.id != nil {
 		f.Kind++ // the vouched variant of each kind
 	}
+	e, want, err := c.epochFor(s, now)
+	if err != nil {
+		return nil, outstanding{}, err
+	}
+	o := outstanding{sess: s, keys: s.keys, counter: n}
+	if e != nil {
+		f.Epoch, o.keys = e.element, e.keys
+	}
+	f.WantEpoch, o.want = want, want
 	start := len(dst)
-	out := wire.AppendRequest(dst, &f, s.keys, s.id, body)
-	o := outstanding{sess: s, counter: n}
-	copy(o.header[:], out[start:])
+	out := wire.AppendRequest(dst, &f, o.keys, s.id, body)
+	o.hlen = uint8(copy(o.header[:], out[start:start+wire.HeaderSize+len(f.Epoch)+3*btoi(want)]))
 	return out, o, nil
 }
 
@@ -170,17 +256,50 @@ func (c *curveClient) openReply(dst []byte, o outstanding, b []byte) ([]byte, er
 		}
 		return nil, ErrServerKeyMismatch
 	case wire.KindRefusal:
-		reason, err := wire.CheckRefusal(&o.sess.prk0, o.header[:], b)
+		reason, err := wire.CheckRefusal(&o.sess.prk0, o.header[:o.hlen], b)
 		if err != nil {
 			return nil, wireError(err)
 		}
+		if reason == wire.RefuseUnknownEpoch {
+			c.ann.Store(nil) // verified: the server does not take our epoch keys
+		}
 		return nil, refusalError(reason)
+	case wire.KindReplyExt:
+		elems, body, err := wire.OpenReplyExt(dst, o.keys, o.counter, b)
+		if err != nil {
+			return nil, wireError(err)
+		}
+		c.learn(elems)
+		return body, nil
 	}
-	body, err := wire.OpenReply(dst, o.sess.keys, o.counter, b)
+	body, err := wire.OpenReply(dst, o.keys, o.counter, b)
 	if err != nil {
 		return nil, wireError(err)
 	}
+	if o.want {
+		o.sess.noEpochs.Store(true)
+	}
 	return body, nil
+}
+
+// learn keeps the epoch keys a verified REPLY_EXT announced.
+func (c *curveClient) learn(elems []byte) {
+	m, err := wire.Elements(elems)
+	if err != nil || m[wire.ElemEpoch] == nil || c.cfg.epochs == EpochsOff {
+		return
+	}
+	if a, err := wire.ParseAnnouncement(m[wire.ElemEpoch]); err == nil {
+		if old := c.ann.Load(); old == nil || old.Index <= a.Index {
+			c.ann.Store(&a)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // refusalError maps an authenticated refusal's reason to its error.
@@ -196,6 +315,8 @@ func refusalError(reason byte) error {
 		return ErrUnsupportedFeature
 	case wire.RefuseInDoubt:
 		return ErrInDoubt
+	case wire.RefuseUnknownEpoch:
+		return ErrUnknownEpoch
 	}
 	return fmt.Errorf("secsock: reason 0x%02x: %w", reason, ErrRefused)
 }

@@ -5,7 +5,9 @@ package secsock
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +27,17 @@ type Authorizer func(client PublicKey) bool
 // state lives as long as the socket, across policy and key changes, so
 // replay protection never resets.
 type curveServer struct {
-	policy  atomic.Pointer[servercore.Policy]
+	policy  atomic.Pointer[servercore.Policy] // base, with the epochs of epochs.until
 	env     atomic.Pointer[serverEnv]
 	state   atomic.Pointer[servercore.Server]
 	started atomic.Bool // a request was received: the state must now persist
-	mu      sync.Mutex  // serializes configure
+	mu      sync.Mutex  // serializes configure and epoch changes
+
+	seed   *EpochSeed   // nil: no epoch keys
+	until  atomic.Int64 // ms until which the policy's epochs hold
+	logger *slog.Logger
+	// Requests delivered or pinged, by protection (SPEC.md §14.4).
+	forwardSecret, longTermOnly atomic.Uint64
 }
 
 // serverEnv is the server's randomness and clock (injected by tests).
@@ -82,7 +90,62 @@ func (s *curveServer) setPolicy(c *config) {
 	if a := c.authorizer; a != nil {
 		p.Authorizer = func(k [wire.KeySize]byte) bool { return a(PublicKey(k)) }
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seed, s.logger = c.epochSeed, c.logger
 	s.policy.Store(p)
+	s.until.Store(0) // recompute the epochs on the next request
+}
+
+// epochPolicy returns the policy for time now (ms), moving to the epoch
+// keys of now when the accepted set changes (SPEC.md §14.1): the seed is
+// ratcheted (and its file rewritten), and every peer's secrets of epochs
+// that left the set are wiped.
+func (s *curveServer) epochPolicy(now int64) *servercore.Policy {
+	if s.seed == nil || now < s.until.Load() {
+		return s.policy.Load()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pol := s.policy.Load()
+	if s.seed == nil || now < s.until.Load() {
+		return pol
+	}
+	p := *pol
+	s.seed.mu.Lock()
+	n, err := s.seed.advance(now)
+	if err == nil && n > 0 {
+		err = s.seed.save()
+	}
+	s.seed.mu.Unlock()
+	if err != nil {
+		s.log(slog.LevelError, "secsock: epoch seed not usable; serving long-term keys only", "error", err)
+		p.Epochs = nil
+		s.policy.Store(&p)
+		s.until.Store(now + 1000) // try again in a second
+		return &p
+	}
+	if n > 0 {
+		s.log(slog.LevelInfo, "secsock: epoch seed ratcheted", "steps", n, "epoch", s.seed.Index())
+	}
+	keys, ann := s.seed.keysAt(now, int64(p.Skew))
+	p.Epochs = &servercore.Epochs{Accepted: keys, Announce: ann.Append(nil)}
+	s.policy.Store(&p)
+	s.until.Store(s.seed.nextChange(now, int64(p.Skew)))
+	keep := map[[wire.EpochIDSize]byte]bool{}
+	for _, k := range keys {
+		keep[k.ID] = true
+	}
+	// The old policy and the wiped agreements become unreachable; requests
+	// in flight under them keep their own references until they finish.
+	s.state.Load().RetainEpochs(func(id [wire.EpochIDSize]byte) bool { return keep[id] })
+	return &p
+}
+
+func (s *curveServer) log(level slog.Level, msg string, args ...any) {
+	if s.logger != nil {
+		s.logger.Log(context.Background(), level, msg, args...)
+	}
 }
 
 // ticket is what a REP context keeps between delivering a request and
@@ -113,7 +176,15 @@ type inbound struct {
 func (s *curveServer) openRequest(dst, b []byte) inbound {
 	s.started.Store(true)
 	env := s.env.Load()
-	d := s.state.Load().Open(dst, b, uint64(env.now().UnixMilli()), s.policy.Load(), env.rand)
+	now := env.now().UnixMilli()
+	d := s.state.Load().Open(dst, b, uint64(now), s.epochPolicy(now), env.rand)
+	if d.Deliver || (d.Reason == servercore.ReasonNone && d.Respond != nil) {
+		if d.Epoch {
+			s.forwardSecret.Add(1)
+		} else {
+			s.longTermOnly.Add(1)
+		}
+	}
 	in := inbound{
 		body: d.Body, respond: d.Respond, reason: Reason(d.Reason),
 		deliver: d.Deliver, pending: d.Pending,

@@ -43,6 +43,13 @@ var (
 	// application may or may not have acted on it. Authenticated.
 	ErrInDoubt = errors.New("secsock: server may have handled the request already and cannot tell")
 
+	// ErrUnknownEpoch: the server refused a request sealed with an epoch
+	// key it does not accept (a worker without the service's epoch seed,
+	// a reseeded chain, or a clock far off). Authenticated. The client has
+	// forgotten its epoch keys: with OptionEpochs EpochsAuto, sending the
+	// request again seals it to the long-term key only.
+	ErrUnknownEpoch = errors.New("secsock: server does not accept this epoch key")
+
 	// ErrBusy: the server answered with an unauthenticated hint that its
 	// budget for new sessions is spent (it is flooded, or the budget is too
 	// small for the load). Established sessions are still served.

@@ -247,33 +247,46 @@ func WriteSecretKeyFile(path string, k SecretKey) error {
 // that group or others can read or write (ErrKeyFilePermissions; the fix
 // is chmod 600). It checks that the stored public key matches the secret.
 func LoadSecretKeyFile(path string) (SecretKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return SecretKey{}, fmt.Errorf("secsock: secret key file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return SecretKey{}, fmt.Errorf("secsock: secret key file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return SecretKey{}, &FileError{Path: path, Msg: "not a regular file"}
-	}
-	data, err := readLimited(f, path)
+	data, err := readPrivateFile(path, "secret key file")
 	defer clear(data)
 	if err != nil {
 		return SecretKey{}, err
 	}
-	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		if bytes.HasPrefix(bytes.TrimSpace(data), []byte(publicKeyFilePrefix)) {
-			// Public key files are meant to be readable: say what it is.
-			return SecretKey{}, &FileError{Path: path, Line: 1, Msg: "this is a public key file, not a secret key file"}
-		}
-		return SecretKey{}, &FileError{Path: path, Err: ErrKeyFilePermissions,
-			Msg: fmt.Sprintf("secret key file permissions %04o are too open: group or others can access it (fix: chmod 600 %s)", perm, path)}
-	}
 	k, err := ParseSecretKeyFile(data)
 	return k, withPath(path, err)
+}
+
+// readPrivateFile reads a file that holds a secret (what names it in
+// errors), refusing one that is not regular or that group or others can
+// read or write.
+func readPrivateFile(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("secsock: %s: %w", what, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("secsock: %s: %w", what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &FileError{Path: path, Msg: "not a regular file"}
+	}
+	data, err := readLimited(f, path)
+	if err != nil {
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
+		public := bytes.HasPrefix(bytes.TrimSpace(data), []byte(publicKeyFilePrefix))
+		clear(data)
+		if public {
+			// Public key files are meant to be readable: say what it is.
+			return nil, &FileError{Path: path, Line: 1, Msg: "this is a public key file, not a " + what}
+		}
+		return nil, &FileError{Path: path, Err: ErrKeyFilePermissions,
+			Msg: fmt.Sprintf("%s permissions %04o are too open: group or others can access it (fix: chmod 600 %s)", what, perm, path)}
+	}
+	return data, nil
 }
 
 // FormatPublicKeyFile returns the contents of a public key file for k
@@ -538,6 +551,30 @@ func writeNewFile(path string, data []byte, perm fs.FileMode) (err error) {
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync() // make the new name durable; not all systems support it
+		d.Close()
+	}
+	return nil
+}
+
+// replaceFile writes data to path atomically, replacing what was there:
+// a temporary file in the same directory (mode perm), synced, renamed over
+// path, and the directory synced. The old contents' disk blocks are not
+// wiped (SPEC.md §14.4).
+func replaceFile(path string, data []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("secsock: writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := writeSync(tmp, data, perm); err != nil {
+		return fmt.Errorf("secsock: writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("secsock: writing %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
 		d.Close()
 	}
 	return nil

@@ -45,7 +45,8 @@ type serverMechanism interface {
 func isAdvisory(err error) bool {
 	switch {
 	case errors.Is(err, ErrNotAuthorized), errors.Is(err, ErrStale), errors.Is(err, ErrReplayed),
-		errors.Is(err, ErrUnsupportedFeature), errors.Is(err, ErrRefused), errors.Is(err, ErrInDoubt):
+		errors.Is(err, ErrUnsupportedFeature), errors.Is(err, ErrRefused), errors.Is(err, ErrInDoubt),
+		errors.Is(err, ErrUnknownEpoch):
 		return false
 	}
 	return errors.Is(err, ErrServerKeyMismatch) || errors.Is(err, ErrUnsupported) ||
@@ -87,6 +88,7 @@ func (curveMechanism) newClient(c *config) (clientMechanism, error) {
 		suite:       cipherSuites[c.cipher],
 		maxMessages: n,
 		maxAge:      c.maxAge,
+		epochs:      c.epochs,
 		rand:        c.rand,
 		now:         c.now,
 	})

@@ -114,6 +114,31 @@ const (
 	// one core).
 	OptionKeyAgreementBudget = "SECSOCK-KEY-AGREEMENT-BUDGET"
 
+	// OptionEpochSeed is the service's epoch seed chain (SPEC.md §14), a
+	// *EpochSeed or the path of a seed file (a string: loaded with
+	// LoadEpochSeedFile, ratcheted, and kept ratcheted as epochs pass).
+	// With it, a REP socket announces epoch keys and accepts requests
+	// sealed with them, which stay confidential after their epoch even if
+	// the server's secret key and the seed are stolen later. Its epochs
+	// must be at least OptionFreshness plus OptionMaxClockSkew long. REP
+	// only. Default: nil, no epoch keys (requests that name one get an
+	// authenticated UNKNOWN_EPOCH refusal).
+	OptionEpochSeed = "SECSOCK-EPOCH-SEED"
+
+	// OptionEpochs (string) is how a REQ socket uses epoch keys: EpochsAuto
+	// (the default: ask for them, seal with them once known, and fall back
+	// to the long-term key alone on an authenticated UNKNOWN_EPOCH
+	// refusal), EpochsRequire (the same, but never fall back: such requests
+	// fail with ErrUnknownEpoch) or EpochsOff. REQ only.
+	OptionEpochs = "SECSOCK-EPOCHS"
+
+	// OptionAuthenticateFirst (bool) makes a REQ socket run Authenticate
+	// before its first request, so that the server's epoch keys are known
+	// and every request is forward-secret (SPEC.md §14.2). Its error, if
+	// any, is the first Send's. REQ only. Default: false (the first
+	// request is sealed to the long-term key only).
+	OptionAuthenticateFirst = "SECSOCK-AUTHENTICATE-FIRST"
+
 	// OptionEventHook (func(Event)) is called for every message the socket
 	// rejects, with the reason and the peer's long-term key when known. It
 	// runs on the receiving goroutine and must not block. Default: nil.
@@ -123,6 +148,13 @@ const (
 	// message (reason and peer public key; never secrets or bodies).
 	// Default: nil, the library logs nothing.
 	OptionLogger = "SECSOCK-LOGGER"
+)
+
+// Values of OptionEpochs.
+const (
+	EpochsAuto    = "auto"
+	EpochsRequire = "require"
+	EpochsOff     = "off"
 )
 
 // Mechanism names and cipher suites, the values of OptionMechanism and
@@ -155,6 +187,9 @@ type config struct {
 	replySlots     int
 	replyBytes     int
 	budget         int
+	epochSeed      *EpochSeed
+	epochs         string
+	authFirst      bool
 	eventHook      func(Event)
 	logger         *slog.Logger
 
@@ -175,6 +210,7 @@ func defaultConfig() config {
 		replySlots:  1024,
 		replyBytes:  8 << 20,
 		budget:      servercore.DefaultLimits().Budget,
+		epochs:      EpochsAuto,
 		rand:        rand.Reader,
 		now:         time.Now,
 	}
@@ -286,6 +322,38 @@ func (c *config) set(name string, v any) (bool, error) {
 			return bad()
 		}
 		c.budget = n
+	case OptionEpochSeed:
+		switch e := v.(type) {
+		case *EpochSeed:
+			c.epochSeed = e
+		case string:
+			seed, n, err := LoadEpochSeedFile(e, c.now())
+			if err != nil {
+				return true, err
+			}
+			if n > 0 && c.logger != nil {
+				c.logger.Info("secsock: epoch seed file was behind; ratcheted and rewritten", "file", e, "steps", n)
+			}
+			c.epochSeed = seed
+		default:
+			return bad()
+		}
+		if c.epochSeed != nil && c.epochSeed.Length() < c.freshness+c.maxSkew {
+			return true, fmt.Errorf("secsock: option %s: epochs of %v are shorter than the freshness window plus the clock skew (%v): %w",
+				name, c.epochSeed.Length(), c.freshness+c.maxSkew, mangos.ErrBadValue)
+		}
+	case OptionEpochs:
+		m, ok := v.(string)
+		if !ok || (m != EpochsAuto && m != EpochsRequire && m != EpochsOff) {
+			return bad()
+		}
+		c.epochs = m
+	case OptionAuthenticateFirst:
+		b, ok := v.(bool)
+		if !ok {
+			return bad()
+		}
+		c.authFirst = b
 	case OptionEventHook:
 		f, ok := v.(func(Event))
 		if !ok {
@@ -352,6 +420,12 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.replyBytes
 	case OptionKeyAgreementBudget:
 		v = c.budget
+	case OptionEpochSeed:
+		v = c.epochSeed
+	case OptionEpochs:
+		v = c.epochs
+	case OptionAuthenticateFirst:
+		v = c.authFirst
 	case OptionEventHook:
 		v = c.eventHook
 	case OptionLogger:

@@ -673,10 +673,13 @@ func TestOverhead(t *testing.T) {
 		req  int
 		rep  int
 	}{
-		{nil, RequestOverhead, ReplyOverhead},
-		{[]any{OptionSecretKey, mustKey(t)}, VouchedRequestOverhead, ReplyOverhead},
-		{[]any{OptionCipher, CipherAESGCM}, RequestOverhead, ReplyOverhead},
-		{[]any{OptionCipher, CipherAESGCM, OptionSecretKey, mustKey(t)}, VouchedRequestOverhead, ReplyOverhead},
+		{[]any{OptionEpochs, EpochsOff}, RequestOverhead, ReplyOverhead},
+		{[]any{OptionEpochs, EpochsOff, OptionSecretKey, mustKey(t)}, VouchedRequestOverhead, ReplyOverhead},
+		{[]any{OptionEpochs, EpochsOff, OptionCipher, CipherAESGCM}, RequestOverhead, ReplyOverhead},
+		{[]any{OptionEpochs, EpochsOff, OptionCipher, CipherAESGCM, OptionSecretKey, mustKey(t)}, VouchedRequestOverhead, ReplyOverhead},
+		// By default a client asks a server for epoch keys (3 bytes) until
+		// one answers without them (SPEC.md §14.2).
+		{nil, RequestOverhead + 3, ReplyOverhead},
 	}
 	documented := []int{RequestOverhead, VouchedRequestOverhead, ReplyOverhead}
 	if !slices.Equal(documented, []int{70, 158, 35}) || !slices.Equal(documented, []int{anonRequestOver, vouchRequestOver, replyOver}) {

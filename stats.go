@@ -25,12 +25,13 @@ const (
 	ReasonRetry                 // duplicate of a request being handled or answered from the reply cache
 	ReasonBusy                  // hinted BUSY: the key-agreement budget for unknown short-term keys is spent
 	ReasonInDoubt               // refused: may have been handled before (too old for the replay window, or evicted)
+	ReasonUnknownEpoch          // refused: sealed with an epoch key this server does not accept
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "malformed", "unknown-version", "unknown-kind", "unsupported",
-	"weak-key", "forged", "bad-vouch", "not-authorized", "stale", "replayed", "retry", "busy", "in-doubt",
+	"weak-key", "forged", "bad-vouch", "not-authorized", "stale", "replayed", "retry", "busy", "in-doubt", "unknown-epoch",
 }
 
 // String returns the reason's short name, such as "not-authorized".
@@ -108,6 +109,8 @@ func reasonOf(err error) Reason {
 		return ReasonReplayed
 	case errors.Is(err, ErrInDoubt):
 		return ReasonInDoubt
+	case errors.Is(err, ErrUnknownEpoch):
+		return ReasonUnknownEpoch
 	case errors.Is(err, ErrBusy):
 		return ReasonBusy
 	case errors.Is(err, ErrServerKeyMismatch):

@@ -34,14 +34,6 @@ type peerEpoch struct {
 	keys [3]*wire.Keys
 }
 
-func (e *peerEpoch) wipe() {
-	clear(e.prk[:])
-	for _, k := range e.keys {
-		if k != nil {
-			k.Wipe()
-		}
-	}
-}
 
 // epochKeys returns p's keys for the epoch id and suite, if p has agreed
 // with that epoch; the server's lock is held.
@@ -68,17 +60,18 @@ func (p *peer) addEpoch(id [wire.EpochIDSize]byte, prk *wire.Secret, suite byte,
 	p.epochs = append(p.epochs, e)
 }
 
-// retainEpochs wipes p's agreements with epochs that keep refuses.
+// retainEpochs forgets p's agreements with epochs that keep refuses: their
+// secrets are cleared here, and their keys become unreachable (a request
+// of that epoch still in flight keeps its own reference until it is
+// answered, so they are dropped rather than overwritten under it).
 func (p *peer) retainEpochs(keep func(id [wire.EpochIDSize]byte) bool) {
 	kept := p.epochs[:0]
 	for i := range p.epochs {
 		if keep(p.epochs[i].id) {
 			kept = append(kept, p.epochs[i])
-		} else {
-			p.epochs[i].wipe()
 		}
 	}
-	clear(p.epochs[len(kept):])
+	clear(p.epochs[len(kept):]) // the slots of the dropped (and moved) ones
 	p.epochs = kept
 }
 

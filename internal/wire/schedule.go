@@ -71,13 +71,6 @@ func (k *Keys) gcm() (q, r cipher.AEAD) {
 	return k.gq, k.gr
 }
 
-// Wipe clears the keys (the AES-GCM states made from them are dropped,
-// not cleared: Go's cipher.AEAD offers no way to).
-func (k *Keys) Wipe() {
-	clear(k.kq[:])
-	clear(k.kr[:])
-	clear(k.krx[:])
-}
 
 func newGCM(key *[32]byte) cipher.AEAD {
 	b, err := aes.NewCipher(key[:])
