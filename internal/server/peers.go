@@ -34,7 +34,6 @@ type peerEpoch struct {
 	keys [3]*wire.Keys
 }
 
-
 // epochKeys returns p's keys for the epoch id and suite, if p has agreed
 // with that epoch; the server's lock is held.
 func (p *peer) epochKeys(id []byte, suite byte) *wire.Keys {

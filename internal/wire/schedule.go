@@ -71,7 +71,6 @@ func (k *Keys) gcm() (q, r cipher.AEAD) {
 	return k.gq, k.gr
 }
 
-
 func newGCM(key *[32]byte) cipher.AEAD {
 	b, err := aes.NewCipher(key[:])
 	if err != nil {
