@@ -699,18 +699,29 @@ func TestAttackUnderLoad(t *testing.T) {
 	if got := int64(total.Opened + total.TotalRejected()); got != legitSent+attackSent {
 		t.Errorf("workers handled %d messages, want %d legitimate (%d retries) + %d attack", got, legitSent, retries, attackSent)
 	}
+	// Messages from unknown short-term keys may be dropped unread when
+	// the REP side's queue for them is full (ReasonBusy, issue 10): each
+	// such drop is missing from the reason it was predicted under.
+	var short int64
 	for r := Reason(1); r < numReasons; r++ {
-		if r == ReasonRetry || r == ReasonReplayed {
+		if r == ReasonRetry || r == ReasonReplayed || r == ReasonBusy {
 			continue
 		}
-		if got, want := total.Rejected[r], uint64(predicted[r].Load()); got != want {
+		got, want := total.Rejected[r], uint64(predicted[r].Load())
+		if got > want {
 			t.Errorf("rejected as %s: %d, predicted %d", r, got, want)
 		}
+		short += int64(want - got)
 	}
 	extra := int64(total.Opened) - legitTotal
-	if got := int64(total.Rejected[ReasonRetry]+total.Rejected[ReasonReplayed]) + extra; got != replays+retries {
+	got := int64(total.Rejected[ReasonRetry]+total.Rejected[ReasonReplayed]) + extra
+	if got > replays+retries {
 		t.Errorf("duplicates: retry %d + replayed %d + delivered elsewhere %d = %d, sent %d replays + %d retries",
 			total.Rejected[ReasonRetry], total.Rejected[ReasonReplayed], extra, got, replays, retries)
+	}
+	short += replays + retries - got
+	if busy := int64(total.Rejected[ReasonBusy]); short != busy {
+		t.Errorf("%d messages missing from their predicted reasons, %d dropped as busy", short, busy)
 	}
 
 	// What the applications saw.
