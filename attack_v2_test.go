@@ -1,0 +1,498 @@
+package secsock
+
+// Attacker tests for the security claims of protocol v2 (project issue 9:
+// "every security claim has a test that plays the attacker and would fail
+// without the defence"). Real sockets on loopback only (inproc, ipc under
+// t.TempDir(), tcp on 127.0.0.1 port 0); attack messages are built with
+// internal/wire. Each test's comment says which defence it needs and what
+// goes wrong without it.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/xreq"
+	_ "go.nanomsg.org/mangos/v3/transport/ipc"
+	"golang.org/x/crypto/curve25519"
+
+	"github.com/secsock/secsock/internal/wire"
+)
+
+// v2Server is a curve REP socket whose contexts echo "re:" + request and
+// record what the application saw, with every hook event kept.
+type v2Server struct {
+	sock   *Socket
+	addr   string
+	mu     sync.Mutex
+	events []Event
+	seen   map[string]int
+}
+
+func startV2Server(t testing.TB, key SecretKey, addr string, ctxs int, opts ...any) *v2Server {
+	t.Helper()
+	v := &v2Server{seen: map[string]int{}}
+	s, err := NewRepSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.sock = s
+	mustSet(t, s, OptionMechanism, MechanismCurve, OptionSecretKey, key, mangos.OptionSendDeadline, 5*time.Second,
+		OptionEventHook, func(ev Event) {
+			v.mu.Lock()
+			v.events = append(v.events, ev)
+			v.mu.Unlock()
+		})
+	mustSet(t, s, opts...)
+	var wg sync.WaitGroup
+	for i := 0; i < ctxs; i++ {
+		c, err := s.OpenContext()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				b, err := c.Recv()
+				if errors.Is(err, mangos.ErrClosed) {
+					return
+				}
+				if err != nil {
+					continue
+				}
+				v.mu.Lock()
+				v.seen[string(b)]++
+				v.mu.Unlock()
+				c.Send(append([]byte("re:"), b...))
+			}
+		}()
+	}
+	v.addr = atkListen(t, s, addr)
+	t.Cleanup(func() { s.Close(); wg.Wait() })
+	return v
+}
+
+func (v *v2Server) delivered(body string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.seen[body]
+}
+
+// eventsSince returns the events after the first n.
+func (v *v2Server) eventsSince(n int) []Event {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]Event(nil), v.events[n:]...)
+}
+
+func (v *v2Server) eventCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.events)
+}
+
+// waitEvents waits (bounded) until the server has reported n events.
+func (v *v2Server) waitEvents(t testing.TB, n int) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); v.eventCount() < n; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("server reported %d events, want %d", v.eventCount(), n)
+		}
+	}
+}
+
+// injector is an attacker's raw xreq socket: it sends any body with a
+// fresh SP request ID and collects the answers by ID.
+type injector struct {
+	sock    mangos.Socket
+	next    atomic.Uint32
+	mu      sync.Mutex
+	answers map[uint32]chan []byte
+}
+
+func newInjector(t testing.TB, addr string) *injector {
+	t.Helper()
+	s := newRaw(t, xreq.NewSocket)
+	mustSet(t, s, mangos.OptionSendDeadline, 5*time.Second)
+	if err := s.Dial(addr); err != nil {
+		t.Fatal(err)
+	}
+	in := &injector{sock: s, answers: map[uint32]chan []byte{}}
+	go func() {
+		for {
+			m, err := s.RecvMsg()
+			if err != nil {
+				return
+			}
+			b := append(m.Header, m.Body...) // the request ID leads, in the header or the body
+			m.Free()
+			if len(b) < 4 {
+				continue
+			}
+			id := binary.BigEndian.Uint32(b)
+			in.mu.Lock()
+			ch := in.answers[id]
+			in.mu.Unlock()
+			if ch != nil {
+				select {
+				case ch <- bytes.Clone(b[4:]):
+				default:
+				}
+			}
+		}
+	}()
+	return in
+}
+
+// send sends b and returns a channel for its answer.
+func (in *injector) send(t testing.TB, b []byte) chan []byte {
+	t.Helper()
+	id := 0x80000000 | in.next.Add(1)
+	ch := make(chan []byte, 1)
+	in.mu.Lock()
+	in.answers[id] = ch
+	in.mu.Unlock()
+	m := mangos.NewMessage(len(b))
+	m.Header = binary.BigEndian.AppendUint32(m.Header, id)
+	m.Body = append(m.Body, b...)
+	if err := in.sock.SendMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// ask sends b and waits up to d for its answer (nil: none).
+func (in *injector) ask(t testing.TB, b []byte, d time.Duration) []byte {
+	t.Helper()
+	select {
+	case a := <-in.send(t, b):
+		return a
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func ipcAddr(t testing.TB, name string) string {
+	return "ipc://" + filepath.Join(t.TempDir(), name)
+}
+
+// lastCaptured returns the last request the ledger captured.
+func (l *nonceLedger) lastCaptured(t testing.TB) []byte {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.captured) == 0 {
+		t.Fatal("the tap captured nothing")
+	}
+	if l.nReq > ledgerKeep {
+		return bytes.Clone(l.captured[l.nReq%ledgerKeep])
+	}
+	return bytes.Clone(l.captured[len(l.captured)-1])
+}
+
+// roundTrip sends body on c and returns the reply or the error.
+func roundTrip1(c interface {
+	Send([]byte) error
+	Recv() ([]byte, error)
+}, body string) ([]byte, error) {
+	if err := c.Send([]byte(body)); err != nil {
+		return nil, err
+	}
+	return c.Recv()
+}
+
+// authenticatedRefusal reports whether err is a verified refusal (not
+// advisory: only a holder of s or c' could have made it).
+func authenticatedRefusal(err error) bool {
+	return errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrStale) || errors.Is(err, ErrReplayed) ||
+		errors.Is(err, ErrUnsupportedFeature) || errors.Is(err, ErrInDoubt) || errors.Is(err, ErrRefused)
+}
+
+// TestAttackRevocationStopsCachedSession (2g): removing a client's key
+// from OptionAuthorizedKeys, or turning an Authorizer to "no", stops its
+// already-cached session at the next request with an authenticated
+// ErrNotAuthorized (SPEC.md §6 step 6e, §11). Without the defence (the
+// policy checked only when a C' is new, as in v1) the cached session goes
+// on being served and this test fails at the first request after the
+// revocation.
+func TestAttackRevocationStopsCachedSession(t *testing.T) {
+	server, alice, bob := atkSeeded("revoke server"), atkSeeded("revoke alice"), atkSeeded("revoke bob")
+	var deny atomic.Bool
+	srv := startV2Server(t, server, ipcAddr(t, "rep.sock"), 2, OptionAuthorizedKeys, []PublicKey{alice.Public(), bob.Public()})
+	a := atkClient(t, srv.addr, OptionServerKey, server.Public(), OptionSecretKey, alice, mangos.OptionRecvDeadline, 5*time.Second)
+	b := atkClient(t, srv.addr, OptionServerKey, server.Public(), OptionSecretKey, bob, mangos.OptionRecvDeadline, 5*time.Second)
+	for i := 0; i < 5; i++ {
+		for _, c := range []*Socket{a, b} {
+			if got, err := roundTrip1(c, fmt.Sprint("before ", i)); err != nil || !bytes.HasPrefix(got, []byte("re:")) {
+				t.Fatalf("before revocation: %q %v", got, err)
+			}
+		}
+	}
+	if peers, _, _ := serverStateOf(srv.sock).Size(); peers != 2 {
+		t.Fatalf("%d cached peers, want alice's and bob's", peers)
+	}
+	mustSet(t, srv.sock, OptionAuthorizedKeys, []PublicKey{bob.Public()})
+	for i := 0; i < 3; i++ {
+		if got, err := roundTrip1(a, "after revocation"); !errors.Is(err, ErrNotAuthorized) {
+			t.Fatalf("revoked alice, request %d: %q %v, want ErrNotAuthorized", i, got, err)
+		}
+	}
+	if srv.delivered("after revocation") != 0 {
+		t.Fatal("a revoked client's request reached the application")
+	}
+	if _, err := roundTrip1(b, "bob still served"); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+	// An Authorizer changing its answer applies at once too.
+	mustSet(t, srv.sock, OptionAuthorizedKeys, []PublicKey(nil), OptionAuthorizer, func(k PublicKey) bool {
+		return !(deny.Load() && k == bob.Public())
+	})
+	if _, err := roundTrip1(b, "bob by callback"); err != nil {
+		t.Fatalf("bob, callback yes: %v", err)
+	}
+	deny.Store(true)
+	if _, err := roundTrip1(b, "bob denied"); !errors.Is(err, ErrNotAuthorized) {
+		t.Fatalf("bob, callback no: %v, want ErrNotAuthorized", err)
+	}
+	if got, err := roundTrip1(a, "alice back"); err != nil || string(got) != "re:alice back" {
+		t.Fatalf("alice re-admitted by the callback: %q %v", got, err)
+	}
+	ev := srv.eventsSince(0)
+	nNA := 0
+	for _, e := range ev {
+		if e.Reason == ReasonNotAuthorized {
+			nNA++
+			if e.Peer != alice.Public() && e.Peer != bob.Public() {
+				t.Errorf("refusal event names %v", e.Peer)
+			}
+		}
+	}
+	if nNA != 4 {
+		t.Errorf("%d not-authorized events, want 4", nNA)
+	}
+}
+
+// TestAttackResendBound (2f): an attacker replays one captured request
+// (taken off a tap in front of the server) 10 times. The server resends
+// its kept reply at most 4 times (the same bytes the client got), then
+// answers the same 19-byte REPLAYED refusal every time, and the
+// application sees the request once (SPEC.md §6.3, §11 amplification).
+// Without the bound (v1 resent cached replies without limit) the attacker
+// gets 10 replies and the test fails.
+func TestAttackResendBound(t *testing.T) {
+	server := atkSeeded("resend server")
+	srv := startV2Server(t, server, inprocAddr(t), 2)
+	ledger := newNonceLedger()
+	tap := startNonceTap(t, ledger, "tcp://127.0.0.1:0", srv.addr)
+	for _, vouched := range []bool{false, true} {
+		t.Run(fmt.Sprint("vouched=", vouched), func(t *testing.T) {
+			opts := []any{OptionServerKey, server.Public()}
+			if vouched {
+				opts = append(opts, OptionSecretKey, atkSeeded("resend client"))
+			}
+			c := atkClient(t, tap, opts...)
+			body := fmt.Sprint("pay 100 once, vouched ", vouched)
+			got, err := roundTrip1(c, body)
+			if err != nil || string(got) != "re:"+body {
+				t.Fatalf("%q %v", got, err)
+			}
+			captured := ledger.lastCaptured(t)
+			ledger.mu.Lock()
+			var reply []byte
+			for _, r := range ledger.capReplies {
+				if r[1] == wire.KindReply {
+					reply = r // the last reply seen: the one to this request
+				}
+			}
+			ledger.mu.Unlock()
+			in := newInjector(t, srv.addr)
+			var answers [][]byte
+			for i := 0; i < 10; i++ {
+				a := in.ask(t, captured, 5*time.Second)
+				if a == nil {
+					t.Fatalf("replay %d: no answer", i)
+				}
+				answers = append(answers, a)
+			}
+			resends, refusals := 0, 0
+			for i, a := range answers {
+				switch {
+				case a[1] == wire.KindReply:
+					if refusals > 0 {
+						t.Errorf("replay %d: a reply after a refusal", i)
+					}
+					if !bytes.Equal(a, reply) {
+						t.Errorf("replay %d: resent reply differs from the one the client got", i)
+					}
+					resends++
+				case len(a) == wire.RefusalSize && a[1] == wire.KindRefusal && a[2] == wire.RefuseReplayed:
+					if !bytes.Equal(a, answers[len(answers)-1]) {
+						t.Errorf("replay %d: refusal bytes differ", i)
+					}
+					refusals++
+				default:
+					t.Errorf("replay %d: answer %x", i, a)
+				}
+			}
+			if resends > 4 || resends+refusals != 10 {
+				t.Errorf("%d resends and %d REPLAYED refusals, want at most 4 resends then refusals", resends, refusals)
+			}
+			if n := srv.delivered(body); n != 1 {
+				t.Errorf("application saw the request %d times", n)
+			}
+			t.Logf("10 replays: %d resends of the %d-byte reply, %d identical 19-byte REPLAYED refusals", resends, len(reply), refusals)
+		})
+	}
+}
+
+// TestAttackReplayEquivalentEncodings (2a): X25519 treats 16 byte strings
+// as one key (SPEC.md §4.1). An attacker captures a genuine anonymous and
+// a genuine vouched BOX request off a tap and re-sends each with all 16
+// encodings of its C'. The application sees each request exactly once:
+// the 8 encodings with bit 255 set are malformed, the 7 other canonical
+// ones are a new C' whose prk0 binds its exact bytes, so nothing opens.
+// In v1 (keys from the X25519 output only, replay state keyed by the raw
+// bytes) each encoding opened as a new peer: 16 deliveries. The test
+// also checks that precondition: all 16 give the server the same dh1.
+//
+// Then the owner of a long-term key c that a deny-list Authorizer refuses
+// vouches, correctly, for each of the 15 other encodings of C. None is
+// delivered, the Authorizer never sees them, and no event names the
+// client: they are dropped as weak keys (§4.1 valid-key rule) before the
+// policy. In v1 another encoding of C was another identity and bypassed
+// a deny list.
+func TestAttackReplayEquivalentEncodings(t *testing.T) {
+	server, bob, alice := atkSeeded("equiv server"), atkSeeded("equiv bob"), atkSeeded("equiv alice")
+	var authMu sync.Mutex
+	var asked []PublicKey
+	srv := startV2Server(t, server, inprocAddr(t), 2, OptionAllowAnonymous, true, OptionAuthorizer, func(k PublicKey) bool {
+		authMu.Lock()
+		asked = append(asked, k)
+		authMu.Unlock()
+		return k != alice.Public() // a deny list
+	})
+	ledger := newNonceLedger()
+	tap := startNonceTap(t, ledger, ipcAddr(t, "tap.sock"), srv.addr)
+	in := newInjector(t, srv.addr)
+	srvSecret := server.bytes()
+
+	for _, tc := range []struct {
+		name string
+		opts []any
+		peer PublicKey
+	}{{"anonymous", nil, PublicKey{}}, {"vouched", []any{OptionSecretKey, bob}, bob.Public()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := atkClient(t, tap, append([]any{OptionServerKey, server.Public()}, tc.opts...)...)
+			body := "transfer 100 to mallory, " + tc.name
+			if got, err := roundTrip1(c, body); err != nil || string(got) != "re:"+body {
+				t.Fatalf("%q %v", got, err)
+			}
+			captured := ledger.lastCaptured(t)
+			if captured[2] != wire.SuiteBox {
+				t.Fatal("not a BOX request")
+			}
+			eph := [32]byte(captured[4:36])
+			eqs := atkEquivalents(t, eph)
+			want, _ := curve25519.X25519(srvSecret[:], eph[:])
+			n0 := srv.eventCount()
+			var canonical, hints int
+			for i, e := range eqs {
+				if dh, err := curve25519.X25519(srvSecret[:], e[:]); err != nil || !bytes.Equal(dh, want) {
+					t.Fatalf("encoding %d does not agree with C' in X25519: the attack's premise", i)
+				}
+				b := bytes.Clone(captured)
+				copy(b[4:36], e[:])
+				ch := in.send(t, b)
+				if i == 0 {
+					<-ch // the original: a retry, answered from the reply cache
+					continue
+				}
+				if atkCanonical(e[:]) {
+					canonical++
+					if a := <-ch; len(a) != 3 || a[1] != wire.KindHint || a[2] != wire.HintCannotOpen {
+						t.Errorf("encoding %d: answer %x, want hint CANNOT_OPEN", i, a)
+					}
+					hints++
+				}
+			}
+			if canonical != 7 {
+				t.Fatalf("%d other canonical encodings, want 7", canonical)
+			}
+			srv.waitEvents(t, n0+16)
+			count := map[Reason]int{}
+			for _, ev := range srv.eventsSince(n0) {
+				count[ev.Reason]++
+				if ev.Reason != ReasonRetry && !ev.Peer.IsZero() {
+					t.Errorf("event %v names %v", ev.Reason, ev.Peer)
+				}
+			}
+			if count[ReasonRetry] != 1 || count[ReasonMalformed] != 8 || count[ReasonForged] != 7 || len(count) != 3 {
+				t.Errorf("events %v, want 1 retry, 8 malformed, 7 forged", count)
+			}
+			if n := srv.delivered(body); n != 1 {
+				t.Errorf("the application saw the request %d times, want 1", n)
+			}
+		})
+	}
+
+	t.Run("owner re-encodes C", func(t *testing.T) {
+		r := atkRand("equiv alice eph")
+		now := uint64(time.Now().UnixMilli())
+		n0 := srv.eventCount()
+		authMu.Lock()
+		asked = nil
+		authMu.Unlock()
+		var answers []chan []byte
+		for i, ce := range atkEquivalents(t, [32]byte(alice.Public())) {
+			s := newAtkSession(t, r, server.Public())
+			id := atkIdentity(t, alice, &ce, s.eph, s.server, now+3600000)
+			body := fmt.Sprint("alice as encoding ", i)
+			answers = append(answers, in.send(t, s.seal(wire.KindRequestVouched, wire.SuiteBox, 1, now, id, []byte(body))))
+			if i == 0 {
+				// Her own key: the deny list refuses her, authentically.
+				a := <-answers[0]
+				if reason, err := wire.CheckRefusal(&s.prk0, s.seal(wire.KindRequestVouched, wire.SuiteBox, 1, now, id, nil)[:wire.HeaderSize], a); err != nil || reason != wire.RefuseNotAuthorized {
+					t.Fatalf("alice's own key: %x (%v), want a NOT_AUTHORIZED refusal", a, err)
+				}
+			}
+		}
+		srv.waitEvents(t, n0+16)
+		time.Sleep(20 * time.Millisecond)
+		for i, ch := range answers[1:] {
+			select {
+			case a := <-ch:
+				t.Errorf("encoding %d of C: answered %x", i+1, a)
+			default:
+			}
+		}
+		for i, ev := range srv.eventsSince(n0) {
+			if i == 0 {
+				if ev.Reason != ReasonNotAuthorized || ev.Peer != alice.Public() {
+					t.Errorf("alice's own request: event %+v", ev)
+				}
+				continue
+			}
+			if ev.Reason != ReasonWeakKey || !ev.Peer.IsZero() {
+				t.Errorf("encoding %d of C: event %v naming %v, want weak-key naming nobody", i, ev.Reason, ev.Peer)
+			}
+		}
+		for i := 0; i < 16; i++ {
+			if n := srv.delivered(fmt.Sprint("alice as encoding ", i)); n != 0 {
+				t.Errorf("encoding %d of alice's key was delivered %d times", i, n)
+			}
+		}
+		authMu.Lock()
+		defer authMu.Unlock()
+		if len(asked) != 1 || asked[0] != alice.Public() {
+			t.Errorf("the Authorizer was asked about %v, want alice's key once", asked)
+		}
+	})
+}
