@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/xrep"
 	"go.nanomsg.org/mangos/v3/protocol/xreq"
 	_ "go.nanomsg.org/mangos/v3/transport/ipc"
 	"golang.org/x/crypto/curve25519"
@@ -495,4 +496,173 @@ func TestAttackReplayEquivalentEncodings(t *testing.T) {
 			t.Errorf("the Authorizer was asked about %v, want alice's key once", asked)
 		}
 	})
+}
+
+// mitm is an on-path attacker: a raw device that rewrites the first copy
+// of each request with mutate (retries pass unchanged) and records the
+// server's answer to each rewritten copy.
+type mitm struct {
+	mu       sync.Mutex
+	mutate   func([]byte) []byte
+	seen     map[uint32]bool
+	modified map[uint32]bool
+	answers  map[uint32][]byte
+}
+
+func startMitm(t testing.TB, listen, target string) (*mitm, string) {
+	t.Helper()
+	x := &mitm{seen: map[uint32]bool{}, modified: map[uint32]bool{}, answers: map[uint32][]byte{}}
+	front, back := newRaw(t, xrep.NewSocket), newRaw(t, xreq.NewSocket)
+	addr := atkListen(t, front, listen)
+	if err := back.Dial(target); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			m, err := front.RecvMsg()
+			if err != nil {
+				return
+			}
+			id := binary.BigEndian.Uint32(m.Header[len(m.Header)-4:])
+			x.mu.Lock()
+			if !x.seen[id] && x.mutate != nil {
+				m.Body = x.mutate(bytes.Clone(m.Body))
+				x.modified[id] = true
+			}
+			x.seen[id] = true
+			x.mu.Unlock()
+			if back.SendMsg(m) != nil {
+				m.Free()
+			}
+		}
+	}()
+	go func() {
+		for {
+			m, err := back.RecvMsg()
+			if err != nil {
+				return
+			}
+			all := append(bytes.Clone(m.Header), m.Body...) // pipe ID, request ID, answer
+			if len(all) >= 8 {
+				id := binary.BigEndian.Uint32(all[4:8])
+				x.mu.Lock()
+				if x.modified[id] && x.answers[id] == nil {
+					x.answers[id] = bytes.Clone(all[8:])
+				}
+				x.mu.Unlock()
+			}
+			if front.SendMsg(m) != nil {
+				m.Free()
+			}
+		}
+	}()
+	return x, addr
+}
+
+func (x *mitm) set(f func([]byte) []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.mutate = f
+	x.answers = map[uint32][]byte{}
+}
+
+// answer returns the server's answer to the rewritten copy, if any.
+func (x *mitm) answer() []byte {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, a := range x.answers {
+		return a
+	}
+	return nil
+}
+
+// TestAttackForgedRefusal (2b): an on-path attacker rewrites a vouched
+// request of an authorized client on its way to the server: each other
+// encoding of C', another suite (known and unknown), reserved flags, an
+// extension field, the kind, T, N, an extension length without a flag.
+// The client never gets an authenticated refusal (ErrNotAuthorized,
+// ErrUnsupportedFeature, …) for its real request: it gets its reply (its
+// retry passes unchanged) or an advisory error. For unknown suites and
+// flags the server does answer with an authentic REFUSAL, but it is bound
+// to the rewritten header H (SPEC.md §5.3), so it does not verify for the
+// client. Without the binding (a refusal tag over the reason only, or
+// v1's refusals keyed by dh alone with a vouch that did not bind C') the
+// client would accept ErrUnsupportedFeature or ErrNotAuthorized and this
+// test fails.
+func TestAttackForgedRefusal(t *testing.T) {
+	server, alice := atkSeeded("mitm server"), atkSeeded("mitm alice")
+	srv := startV2Server(t, server, inprocAddr(t), 2, OptionAuthorizedKeys, []PublicKey{alice.Public()})
+	x, addr := startMitm(t, "tcp://127.0.0.1:0", srv.addr)
+	c := atkClient(t, addr, OptionServerKey, server.Public(), OptionSecretKey, alice,
+		mangos.OptionRetryTime, 300*time.Millisecond, mangos.OptionRecvDeadline, 5*time.Second)
+	if _, err := roundTrip1(c, "hello"); err != nil { // alice's C' is now a cached peer
+		t.Fatal(err)
+	}
+	type mutation struct {
+		name    string
+		f       func([]byte) []byte
+		refusal bool // the server answers the rewritten copy with a REFUSAL
+	}
+	var ms []mutation
+	for k := 1; k < 16; k++ {
+		ms = append(ms, mutation{fmt.Sprint("C' encoding ", k), func(b []byte) []byte {
+			e := atkEquivalents(t, [32]byte(b[4:36]))[k]
+			copy(b[4:36], e[:])
+			return b
+		}, false})
+	}
+	set := func(i int, v byte) func([]byte) []byte { return func(b []byte) []byte { b[i] = v; return b } }
+	ms = append(ms,
+		mutation{"suite AESGCM", set(2, wire.SuiteAESGCM), false},
+		mutation{"suite 0x00", set(2, 0), true},
+		mutation{"suite 0x09", set(2, 9), true},
+		mutation{"flags 0x01", set(3, 1), true},
+		mutation{"flags 0x80", set(3, 0x80), true},
+		mutation{"flags and extension", func(b []byte) []byte {
+			b[3] = 0x01
+			binary.BigEndian.PutUint16(b[52:], 4)
+			return append(b[:54:54], append([]byte{0, 0, 1, 7}, b[54:]...)...)
+		}, true},
+		mutation{"kind anonymous", set(1, wire.KindRequest), false},
+		mutation{"T+1", func(b []byte) []byte { b[51]++; return b }, false},
+		mutation{"N+1", func(b []byte) []byte { b[43]++; return b }, false},
+		mutation{"extension length without flag", func(b []byte) []byte { b[53] = 5; return b }, false},
+	)
+	outcomes := map[string]int{}
+	for i, m := range ms {
+		x.set(m.f)
+		body := fmt.Sprint("request ", i)
+		got, err := roundTrip1(c, body)
+		switch {
+		case err == nil:
+			if string(got) != "re:"+body {
+				t.Errorf("%s: wrong reply %q", m.name, got)
+			}
+			outcomes["reply"]++
+		case authenticatedRefusal(err):
+			t.Errorf("%s: the client accepted an authenticated refusal for its real request: %v", m.name, err)
+		case errors.Is(err, ErrAuthFailed):
+			outcomes["ErrAuthFailed"]++
+		case errors.Is(err, ErrServerKeyMismatch):
+			outcomes["ErrServerKeyMismatch"]++
+		case isAdvisory(err):
+			outcomes[err.Error()]++
+		default:
+			t.Errorf("%s: %v", m.name, err)
+		}
+		a := x.answer()
+		if m.refusal && (len(a) != wire.RefusalSize || a[1] != wire.KindRefusal || a[2] != wire.RefuseUnsupportedFeature) {
+			t.Errorf("%s: server answered %x, want its UNSUPPORTED_FEATURE refusal of the rewritten header", m.name, a)
+		}
+		if m.refusal && err == nil {
+			t.Errorf("%s: got a reply although the server refused the rewritten copy", m.name)
+		}
+	}
+	x.set(nil)
+	for _, ev := range srv.eventsSince(0) {
+		if ev.Reason == ReasonNotAuthorized {
+			t.Errorf("the server refused alice as not authorized: %+v", ev)
+		}
+	}
+	t.Logf("%d rewritten requests: client outcomes %v", len(ms), outcomes)
 }
