@@ -133,7 +133,7 @@ func newInjector(t testing.TB, addr string) *injector {
 			if err != nil {
 				return
 			}
-			b := append(m.Header, m.Body...) // the request ID leads, in the header or the body
+			b := append(bytes.Clone(m.Header), m.Body...) // the request ID leads, in the header or the body
 			m.Free()
 			if len(b) < 4 {
 				continue
@@ -144,7 +144,7 @@ func newInjector(t testing.TB, addr string) *injector {
 			in.mu.Unlock()
 			if ch != nil {
 				select {
-				case ch <- bytes.Clone(b[4:]):
+				case ch <- b[4:]:
 				default:
 				}
 			}
@@ -665,4 +665,110 @@ func TestAttackForgedRefusal(t *testing.T) {
 		}
 	}
 	t.Logf("%d rewritten requests: client outcomes %v", len(ms), outcomes)
+}
+
+// junkRequest is a well-formed anonymous BOX request under a fresh random
+// canonical C', whose body box opens for nobody: it passes every check
+// before the key agreement, so it is charged to the budget.
+func junkRequest(r interface{ Read([]byte) (int, error) }) []byte {
+	b := make([]byte, wire.HeaderSize+wire.TagSize+32)
+	r.Read(b)
+	b[0], b[1], b[2], b[3] = wire.Version, wire.KindRequest, wire.SuiteBox, 0
+	b[35] &= 0x3f
+	binary.BigEndian.PutUint64(b[36:], 1)
+	binary.BigEndian.PutUint64(b[44:], uint64(time.Now().UnixMilli()))
+	b[52], b[53] = 0, 0
+	return b
+}
+
+// TestAttackBudget (2e): a flood of junk with fresh random C' at several
+// times the key-agreement budget. The server answers what is past the
+// budget with BUSY hints (counted, and equal to its ReasonBusy count),
+// does at most burst + rate·elapsed X25519 (wire.ScalarMults), and keeps
+// serving established sessions without a single error or X25519. Without
+// the budget (v1, or OptionKeyAgreementBudget 0) no BUSY is sent and the
+// server does one X25519 per junk message: this test fails on both
+// counts.
+func TestAttackBudget(t *testing.T) {
+	const budget, junk = 400, 3000
+	server := atkSeeded("budget server")
+	srv := startV2Server(t, server, inprocAddr(t), 4, OptionKeyAgreementBudget, budget)
+	var clients []*Socket
+	for i := 0; i < 5; i++ {
+		c := atkClient(t, srv.addr, OptionServerKey, server.Public(), OptionSecretKey, atkSeeded(fmt.Sprint("budget client ", i)))
+		if _, err := roundTrip1(c, "hello"); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	in := newInjector(t, srv.addr)
+	stop := make(chan struct{})
+	var legitOK, legitErr atomic.Int64
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := fmt.Sprint("legit ", i, " ", k)
+				if got, err := roundTrip1(c, body); err != nil || string(got) != "re:"+body {
+					legitErr.Add(1)
+					t.Errorf("established client %d: %q %v", i, got, err)
+					return
+				}
+				legitOK.Add(1)
+			}
+		}()
+	}
+	r := atkRand("budget junk")
+	before := wire.ScalarMults.Load()
+	start := time.Now()
+	chans := make([]chan []byte, 0, junk)
+	for i := 0; i < junk; i++ {
+		chans = append(chans, in.send(t, junkRequest(r)))
+	}
+	count := map[string]int{}
+	deadline := time.After(30 * time.Second)
+	for _, ch := range chans {
+		select {
+		case a := <-ch:
+			switch {
+			case bytes.Equal(a, []byte{wire.Version, wire.KindHint, wire.HintBusy}):
+				count["busy"]++
+			case bytes.Equal(a, []byte{wire.Version, wire.KindHint, wire.HintCannotOpen}):
+				count["cannot-open"]++
+			default:
+				count[fmt.Sprintf("%x", a)]++
+			}
+		case <-deadline:
+			t.Fatalf("answers so far %v", count)
+		}
+	}
+	elapsed := time.Since(start)
+	mults := wire.ScalarMults.Load() - before
+	st := srv.sock.Stats()
+	newcomer := atkClient(t, srv.addr, OptionServerKey, server.Public())
+	_, nerr := roundTrip1(newcomer, "new during flood")
+	close(stop)
+	wg.Wait()
+
+	if count["busy"] == 0 || uint64(count["busy"]) != st.Rejected[ReasonBusy] {
+		t.Errorf("%d BUSY hints received, server counted %d", count["busy"], st.Rejected[ReasonBusy])
+	}
+	if count["busy"]+count["cannot-open"] != junk {
+		t.Errorf("answers %v, want BUSY or CANNOT_OPEN for each of %d", count, junk)
+	}
+	if limit := uint64(budget + budget*elapsed.Seconds() + 10); mults > limit {
+		t.Errorf("%d X25519 in %v, budget allows %d", mults, elapsed, limit)
+	}
+	if legitOK.Load() == 0 || legitErr.Load() != 0 {
+		t.Errorf("established clients: %d round trips, %d errors", legitOK.Load(), legitErr.Load())
+	}
+	t.Logf("%d junk messages in %v: %d BUSY, %d CANNOT_OPEN, %d X25519 (budget %d/s); established clients %d round trips, 0 errors; a new client during the flood: %v",
+		junk, elapsed.Round(time.Millisecond), count["busy"], count["cannot-open"], mults, budget, legitOK.Load(), nerr)
 }
