@@ -772,3 +772,180 @@ func TestAttackBudget(t *testing.T) {
 	t.Logf("%d junk messages in %v: %d BUSY, %d CANNOT_OPEN, %d X25519 (budget %d/s); established clients %d round trips, 0 errors; a new client during the flood: %v",
 		junk, elapsed.Round(time.Millisecond), count["busy"], count["cannot-open"], mults, budget, legitOK.Load(), nerr)
 }
+
+// TestAttackStaleRefusalDoS (2c): a served client floods the server with
+// fresh short-term keys (at least 2,000 per second for several seconds),
+// each request dated the allowed clock skew ahead (T = now + Z), through a
+// small peer cache (512) so that they are evicted and leave tombstones,
+// while 200 legitimate clients keep working: 150 established before the
+// flood and 50 that start during it. Not one legitimate request may be
+// refused (SPEC.md §6.2, §11: tombstones per key, a segmented cache, no
+// global floor with a budget). In v1 each eviction raised the low-water
+// mark of a hash bucket to the evicted key's T, refusing every client in
+// that bucket as stale for Z; with tombstones that spill into the global
+// floor (capacity forced small) every legitimate request is refused
+// IN_DOUBT. With the default budget (2048/s) the flood is capped and new
+// clients may be told BUSY (advisory, counted), never refused.
+func TestAttackStaleRefusalDoS(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		budget int
+		rate   int
+	}{{"unlimited budget", 0, 2200}, {"default budget", 2048, 2100}} {
+		t.Run(tc.name, func(t *testing.T) { staleDoS(t, tc.budget, tc.rate) })
+	}
+}
+
+func staleDoS(t *testing.T, budget, rate int) {
+	const oldClients, newClients, cache, skew = 150, 50, 512, 10 * time.Second
+	floodTime := 3 * time.Second
+	if testing.Short() {
+		floodTime = time.Second
+	}
+	server := atkSeeded("dos server")
+	srv := startV2Server(t, server, inprocAddr(t), 16, OptionPeerCacheSize, cache, OptionKeyAgreementBudget, budget,
+		OptionMaxClockSkew, skew)
+
+	// The attacker's short-term keys, agreed in advance (its own cost).
+	nKeys := rate*int(floodTime/time.Second) + rate/2
+	sessions := make([]*atkSession, nKeys)
+	var pre sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		pre.Add(1)
+		go func() {
+			defer pre.Done()
+			r := atkRand(fmt.Sprint("dos attacker ", g))
+			for i := g; i < nKeys; i += 2 {
+				sessions[i] = newAtkSession(t, r, server.Public())
+			}
+		}()
+	}
+
+	type result struct{ ok, refused, busy, other atomic.Int64 }
+	var old, young result
+	var errMu sync.Mutex
+	var errs []string
+	note := func(res *result, err error) {
+		switch {
+		case err == nil:
+			res.ok.Add(1)
+			return
+		case authenticatedRefusal(err):
+			res.refused.Add(1)
+		case errors.Is(err, ErrBusy):
+			res.busy.Add(1)
+			return
+		default:
+			res.other.Add(1)
+		}
+		errMu.Lock()
+		if len(errs) < 10 {
+			errs = append(errs, err.Error())
+		}
+		errMu.Unlock()
+	}
+	client := func(i int) *Socket {
+		return atkClient(t, srv.addr, OptionServerKey, server.Public(), OptionSecretKey, atkSeeded(fmt.Sprint("dos client ", i)),
+			mangos.OptionRetryTime, time.Duration(0))
+	}
+	olds := make([]*Socket, oldClients)
+	for i := range olds {
+		olds[i] = client(i)
+		for k := 0; k < 2; k++ { // two accepted requests: the protected segment
+			if _, err := roundTrip1(olds[i], "warm up"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pre.Wait()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	run := func(c *Socket, res *result, i int) {
+		defer wg.Done()
+		for k := 0; ; k++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			body := fmt.Sprint("legit ", i, " ", k)
+			got, err := roundTrip1(c, body)
+			if err == nil && string(got) != "re:"+body {
+				err = fmt.Errorf("wrong reply %q", got)
+			}
+			note(res, err)
+		}
+	}
+	for i, c := range olds {
+		wg.Add(1)
+		go run(c, &old, i)
+	}
+
+	in := newInjector(t, srv.addr)
+	go func() { // drain: the flood's answers are not waited for
+		for range time.Tick(100 * time.Millisecond) {
+			in.mu.Lock()
+			clear(in.answers)
+			in.mu.Unlock()
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	start := time.Now()
+	sent, started := 0, false
+	for time.Since(start) < floodTime && sent < nKeys {
+		if !started && sent >= rate/2 { // the new clients start once the flood is on
+			started = true
+			for i := 0; i < newClients; i++ {
+				wg.Add(1)
+				go run(client(oldClients+i), &young, oldClients+i)
+			}
+		}
+		due := int(time.Since(start).Seconds()*float64(rate)) + 1
+		for ; sent < due && sent < nKeys; sent++ {
+			s := sessions[sent]
+			ts := uint64(time.Now().Add(skew).UnixMilli()) // as far ahead as the server allows
+			in.send(t, s.seal(wire.KindRequest, wire.SuiteBox, 1, ts, nil, []byte("flood")))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	time.Sleep(500 * time.Millisecond) // legitimate clients keep going a little after the flood
+	close(stop)
+	wg.Wait()
+
+	_, tombs, _ := serverStateOf(srv.sock).Size()
+	st := srv.sock.Stats()
+	achieved := float64(sent) / elapsed.Seconds()
+	for _, e := range errs {
+		t.Errorf("legitimate client: %s", e)
+	}
+	if n := old.refused.Load() + young.refused.Load(); n != 0 {
+		t.Errorf("%d legitimate requests refused", n)
+	}
+	if old.busy.Load() != 0 || old.other.Load() != 0 || old.ok.Load() == 0 {
+		t.Errorf("established clients: %d ok, %d busy, %d other errors", old.ok.Load(), old.busy.Load(), old.other.Load())
+	}
+	if young.ok.Load() == 0 && budget == 0 {
+		t.Error("no new client was served")
+	}
+	for _, r := range []Reason{ReasonStale, ReasonInDoubt, ReasonReplayed, ReasonNotAuthorized} {
+		if st.Rejected[r] != 0 {
+			t.Errorf("server refused %d requests as %v", st.Rejected[r], r)
+		}
+	}
+	if tombs == 0 {
+		t.Error("the flood evicted no peer: the test did not test eviction")
+	}
+	if !atkRace && achieved < 2000 {
+		t.Errorf("flood reached only %.0f keys per second", achieved)
+	}
+	t.Logf("flood: %d fresh C' dated +%v in %v (%.0f/s), %d tombstones after; served %d, busy %d",
+		sent, skew, elapsed.Round(time.Millisecond), achieved, tombs, st.Opened, st.Rejected[ReasonBusy])
+	t.Logf("legitimate: established %d ok, %d refused; new %d ok, %d refused, %d BUSY (advisory)",
+		old.ok.Load(), old.refused.Load(), young.ok.Load(), young.refused.Load(), young.busy.Load())
+}
