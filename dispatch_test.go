@@ -580,7 +580,7 @@ func TestAdvisoryNeverPastDeadline(t *testing.T) {
 			if err != nil {
 				return
 			}
-			m.Body = appendHint(m.Body[:0], hintCannotOpen)
+			m.Body = wire.AppendHint(m.Body[:0], wire.HintCannotOpen)
 			time.Sleep(20 * time.Millisecond)
 			if rogue.SendMsg(m) != nil {
 				return
