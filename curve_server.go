@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.nanomsg.org/mangos/v3"
+
 	servercore "github.com/secsock/secsock/internal/server"
 	"github.com/secsock/secsock/internal/wire"
 )
@@ -25,11 +27,56 @@ type Authorizer func(client PublicKey) bool
 // state lives as long as the socket, across policy and key changes, so
 // replay protection never resets.
 type curveServer struct {
-	policy  atomic.Pointer[servercore.Policy]
+	policy  atomic.Pointer[policyView]
 	env     atomic.Pointer[serverEnv]
 	state   atomic.Pointer[servercore.Server]
 	started atomic.Bool // a request was received: the state must now persist
 	mu      sync.Mutex  // serializes configure
+	lim     atomic.Pointer[servercore.Limits]
+	counts  serverCounts
+	events  atomic.Pointer[eventConfig]
+}
+
+// policyView is the state machine's policy with the counters of its
+// server keys, in the policy's key order, replaced together.
+type policyView struct {
+	p    *servercore.Policy
+	keys []*keyCount
+}
+
+// serverCounts are the REP side's counters by server key and by
+// protection level (ServerStats).
+type serverCounts struct {
+	mu        sync.Mutex
+	keys      []*keyCount // every server key ever configured, in order
+	anonymous atomic.Uint64
+	vouched   atomic.Uint64
+}
+
+type keyCount struct {
+	key      PublicKey
+	accepted atomic.Uint64
+}
+
+// key returns the counter of k, making it on first use.
+func (c *serverCounts) key(k PublicKey) *keyCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, kc := range c.keys {
+		if kc.key == k {
+			return kc
+		}
+	}
+	kc := &keyCount{key: k}
+	c.keys = append(c.keys, kc)
+	return kc
+}
+
+// eventConfig is what openRequest reports to the event hook.
+type eventConfig struct {
+	hook     func(Event)
+	accepted bool // EventAccepted for every request delivered and ping answered
+	sessions bool // EventSession for the first accepted request of each short-term key
 }
 
 // serverEnv is the server's randomness and clock (injected by tests).
@@ -58,7 +105,17 @@ func (s *curveServer) configure(rnd io.Reader, now func() time.Time, lim serverc
 	s.env.Store(&serverEnv{rand: &lockedReader{r: bufio.NewReaderSize(rnd, 4096)}, now: now})
 	if !s.started.Load() {
 		s.state.Store(servercore.New(lim))
+		s.lim.Store(&lim)
 	}
+}
+
+// setEvents sets what openRequest reports to hook (nil: nothing).
+func (s *curveServer) setEvents(hook func(Event), accepted, sessions bool) {
+	if hook == nil || (!accepted && !sessions) {
+		s.events.Store(nil)
+		return
+	}
+	s.events.Store(&eventConfig{hook: hook, accepted: accepted, sessions: sessions})
 }
 
 // setPolicy builds the state machine's policy from the options.
@@ -82,7 +139,11 @@ func (s *curveServer) setPolicy(c *config) {
 	if a := c.authorizer; a != nil {
 		p.Authorizer = func(k [wire.KeySize]byte) bool { return a(PublicKey(k)) }
 	}
-	s.policy.Store(p)
+	v := &policyView{p: p, keys: make([]*keyCount, len(keys))}
+	for i := range keys {
+		v.keys[i] = s.counts.key(PublicKey(keys[i].Public))
+	}
+	s.policy.Store(v)
 }
 
 // ticket is what a REP context keeps between delivering a request and
@@ -110,10 +171,44 @@ type inbound struct {
 
 // openRequest runs the server's checks on one received body (SPEC.md §6)
 // and appends the delivered request body, if any, to dst.
-func (s *curveServer) openRequest(dst, b []byte) inbound {
+func (s *curveServer) openRequest(dst, b []byte) inbound { return s.openRequestFrom(dst, b, nil) }
+
+// openRequestFrom is openRequest for a message received from pipe, which
+// accepted and session events name (nil: unknown).
+func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	s.started.Store(true)
 	env := s.env.Load()
-	d := s.state.Load().Open(dst, b, uint64(env.now().UnixMilli()), s.policy.Load(), env.rand)
+	state, view, ev := s.state.Load(), s.policy.Load(), s.events.Load()
+	newSession := ev != nil && ev.sessions && !state.Established(b)
+	now := env.now()
+	d := state.Open(dst, b, uint64(now.UnixMilli()), view.p, env.rand)
+	if d.Deliver || (d.Reason == servercore.ReasonNone && d.Respond != nil) { // delivered, or a ping answered
+		var server PublicKey
+		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) {
+			kc := view.keys[d.ServerKey]
+			kc.accepted.Add(1)
+			server = kc.key
+		}
+		if d.Vouched {
+			s.counts.vouched.Add(1)
+		} else {
+			s.counts.anonymous.Add(1)
+		}
+		if ev != nil {
+			e := Event{Time: now, Pipe: pipe, ServerKey: server, Ping: !d.Deliver}
+			if d.Vouched {
+				e.Peer = PublicKey(d.Client)
+			}
+			if newSession {
+				e.Kind = EventSession
+				ev.hook(e)
+			}
+			if ev.accepted {
+				e.Kind = EventAccepted
+				ev.hook(e)
+			}
+		}
+	}
 	in := inbound{
 		body: d.Body, respond: d.Respond, reason: Reason(d.Reason),
 		deliver: d.Deliver, pending: d.Pending,
