@@ -571,13 +571,29 @@ func runRep(e *env, args []string) error {
 	defer s.Close()
 	log := newLogger(e.stderr, "rep", f.quiet, f.json)
 
-	var mu sync.Mutex // guards cur
+	var mu sync.Mutex // guards cur and former
 	cur := keys
+	// former names keys that an earlier authorized keys file listed, so
+	// that a revoked client's rejections still say who it is.
+	former := map[secsock.PublicKey]string{}
+	remember := func(k *serverKeys) {
+		for _, ak := range k.aks {
+			if ak.Name != "" {
+				former[ak.Key] = ak.Name
+			}
+		}
+	}
+	remember(keys)
 	names := func(k secsock.PublicKey) string {
 		mu.Lock()
 		defer mu.Unlock()
-		n, _ := cur.aks.Name(k)
-		return n
+		if n, ok := cur.aks.Name(k); ok {
+			return n
+		}
+		if n, ok := former[k]; ok {
+			return n + ", no longer authorized"
+		}
+		return ""
 	}
 	opts := []any{
 		secsock.OptionMechanism, secsock.MechanismCurve,
@@ -689,6 +705,7 @@ func runRep(e *env, args []string) error {
 		}
 		mu.Lock()
 		cur = nk
+		remember(nk)
 		mu.Unlock()
 		np := nk.key.Public()
 		if nk.authPath != "" {
