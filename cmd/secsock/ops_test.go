@@ -89,7 +89,9 @@ func TestKeygenFingerprintImport(t *testing.T) {
 	}
 
 	// Fingerprints of a .pub, a .key, key text and an authorized keys file.
-	fp := func(args ...string) string { return mustRun(t, tr, dir, "", append([]string{"fingerprint"}, args...)...).stdout }
+	fp := func(args ...string) string {
+		return mustRun(t, tr, dir, "", append([]string{"fingerprint"}, args...)...).stdout
+	}
 	if got, want := fp("keys/alice.pub"), alice.Fingerprint()+" "+alice.String()+" alice@laptop\n"; got != want {
 		t.Fatalf("fingerprint alice.pub: %q, want %q", got, want)
 	}
