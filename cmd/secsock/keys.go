@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,16 +104,26 @@ func makeParent(path string) (string, error) {
 func writeKeyPair(secPath, pubPath string, k secsock.SecretKey, name string) error {
 	if secPath != "" {
 		if err := secsock.WriteSecretKeyFile(secPath, k); err != nil {
-			return err
+			return hideTemp(secPath, err)
 		}
 	}
 	if err := secsock.WritePublicKeyFile(pubPath, k.Public(), name); err != nil {
 		if secPath != "" {
 			os.Remove(secPath) // both or neither
 		}
-		return err
+		return hideTemp(pubPath, err)
 	}
 	return nil
+}
+
+// hideTemp rewrites an error about the temporary file that key files are
+// written through into one about path and its directory.
+func hideTemp(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && strings.Contains(filepath.Base(pe.Path), ".tmp-") {
+		return fmt.Errorf("writing %s: %v (in directory %s)", path, pe.Err, filepath.Dir(path))
+	}
+	return err
 }
 
 type keyJSON struct {

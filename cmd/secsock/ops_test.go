@@ -468,3 +468,10 @@ func TestTLSTransports(t *testing.T) {
 		t.Error("the TLS private key was printed")
 	}
 }
+
+func TestHideTemp(t *testing.T) {
+	err := hideTemp("keys/alice.key", &os.PathError{Op: "open", Path: "keys/.alice.key.tmp-123", Err: syscall.EACCES})
+	if strings.Contains(err.Error(), "tmp") || !strings.Contains(err.Error(), "writing keys/alice.key: permission denied (in directory keys)") {
+		t.Fatalf("hideTemp: %v", err)
+	}
+}
