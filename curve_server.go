@@ -163,6 +163,10 @@ type inbound struct {
 	respond []byte
 	reason  Reason
 	client  PublicKey // the long-term key, once its vouch verified
+	// server is the server key the request was sealed to, when the state
+	// machine knows it (accepted, refused after opening, retries); zero
+	// for hints and drops. For Event.ServerKey.
+	server PublicKey
 	deliver bool
 	// pending: a duplicate of a request the application is handling;
 	// ticket names that request. Its route should get the reply too.
@@ -216,6 +220,12 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	}
 	if d.Vouched {
 		in.client = PublicKey(d.Client)
+	}
+	switch in.reason {
+	case ReasonNone, ReasonNotAuthorized, ReasonStale, ReasonReplayed, ReasonInDoubt, ReasonRetry:
+		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) && (d.Deliver || d.Respond != nil || d.Pending) {
+			in.server = view.keys[d.ServerKey].key
+		}
 	}
 	return in
 }
