@@ -166,7 +166,7 @@ type inbound struct {
 	// server is the server key the request was sealed to, when the state
 	// machine knows it (accepted, refused after opening, retries); zero
 	// for hints and drops. For Event.ServerKey.
-	server PublicKey
+	server  PublicKey
 	deliver bool
 	// pending: a duplicate of a request the application is handling;
 	// ticket names that request. Its route should get the reply too.
