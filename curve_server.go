@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.nanomsg.org/mangos/v3"
+
 	servercore "github.com/secsock/secsock/internal/server"
 	"github.com/secsock/secsock/internal/wire"
 )
@@ -27,17 +29,63 @@ type Authorizer func(client PublicKey) bool
 // state lives as long as the socket, across policy and key changes, so
 // replay protection never resets.
 type curveServer struct {
-	policy  atomic.Pointer[servercore.Policy] // base, with the epochs of epochs.until
+	policy  atomic.Pointer[policyView]
 	env     atomic.Pointer[serverEnv]
 	state   atomic.Pointer[servercore.Server]
 	started atomic.Bool // a request was received: the state must now persist
 	mu      sync.Mutex  // serializes configure and epoch changes
+	lim     atomic.Pointer[servercore.Limits]
+	counts  serverCounts
+	events  atomic.Pointer[eventConfig]
 
-	seed   *EpochSeed   // nil: no epoch keys
+	seed   *EpochSeed   // nil: no epoch keys (SPEC.md §14)
 	until  atomic.Int64 // ms until which the policy's epochs hold
 	logger *slog.Logger
-	// Requests delivered or pinged, by protection (SPEC.md §14.4).
+}
+
+// policyView is the state machine's policy with the counters of its
+// server keys, in the policy's key order, replaced together.
+type policyView struct {
+	p    *servercore.Policy
+	keys []*keyCount
+}
+
+// serverCounts are the REP side's counters by server key and by
+// protection level (ServerStats).
+type serverCounts struct {
+	mu        sync.Mutex
+	keys      []*keyCount // every server key ever configured, in order
+	anonymous atomic.Uint64
+	vouched   atomic.Uint64
+	// By protection (SPEC.md §14.4): sealed with an epoch key, or with
+	// the long-term key only.
 	forwardSecret, longTermOnly atomic.Uint64
+}
+
+type keyCount struct {
+	key      PublicKey
+	accepted atomic.Uint64
+}
+
+// key returns the counter of k, making it on first use.
+func (c *serverCounts) key(k PublicKey) *keyCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, kc := range c.keys {
+		if kc.key == k {
+			return kc
+		}
+	}
+	kc := &keyCount{key: k}
+	c.keys = append(c.keys, kc)
+	return kc
+}
+
+// eventConfig is what openRequest reports to the event hook.
+type eventConfig struct {
+	hook     func(Event)
+	accepted bool // EventAccepted for every request delivered and ping answered
+	sessions bool // EventSession for the first accepted request of each short-term key
 }
 
 // serverEnv is the server's randomness and clock (injected by tests).
@@ -66,7 +114,17 @@ func (s *curveServer) configure(rnd io.Reader, now func() time.Time, lim serverc
 	s.env.Store(&serverEnv{rand: &lockedReader{r: bufio.NewReaderSize(rnd, 4096)}, now: now})
 	if !s.started.Load() {
 		s.state.Store(servercore.New(lim))
+		s.lim.Store(&lim)
 	}
+}
+
+// setEvents sets what openRequest reports to hook (nil: nothing).
+func (s *curveServer) setEvents(hook func(Event), accepted, sessions bool) {
+	if hook == nil || (!accepted && !sessions) {
+		s.events.Store(nil)
+		return
+	}
+	s.events.Store(&eventConfig{hook: hook, accepted: accepted, sessions: sessions})
 }
 
 // setPolicy builds the state machine's policy from the options.
@@ -90,28 +148,33 @@ func (s *curveServer) setPolicy(c *config) {
 	if a := c.authorizer; a != nil {
 		p.Authorizer = func(k [wire.KeySize]byte) bool { return a(PublicKey(k)) }
 	}
+	v := &policyView{p: p, keys: make([]*keyCount, len(keys))}
+	for i := range keys {
+		v.keys[i] = s.counts.key(PublicKey(keys[i].Public))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seed, s.logger = c.epochSeed, c.logger
-	s.policy.Store(p)
+	s.policy.Store(v)
 	s.until.Store(0) // recompute the epochs on the next request
 }
 
-// epochPolicy returns the policy for time now (ms), moving to the epoch
+// epochView returns the policy for time now (ms), moving to the epoch
 // keys of now when the accepted set changes (SPEC.md §14.1): the seed is
-// ratcheted (and its file rewritten), and every peer's secrets of epochs
-// that left the set are wiped.
-func (s *curveServer) epochPolicy(now int64) *servercore.Policy {
+// ratcheted (and its file rewritten), and every peer's agreements with
+// epochs that left the set are forgotten.
+func (s *curveServer) epochView(now int64) *policyView {
 	if s.seed == nil || now < s.until.Load() {
 		return s.policy.Load()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pol := s.policy.Load()
+	old := s.policy.Load()
 	if s.seed == nil || now < s.until.Load() {
-		return pol
+		return old
 	}
-	p := *pol
+	p := *old.p
+	v := &policyView{p: &p, keys: old.keys}
 	s.seed.mu.Lock()
 	n, err := s.seed.advance(now)
 	if err == nil && n > 0 {
@@ -121,25 +184,26 @@ func (s *curveServer) epochPolicy(now int64) *servercore.Policy {
 	if err != nil {
 		s.log(slog.LevelError, "secsock: epoch seed not usable; serving long-term keys only", "error", err)
 		p.Epochs = nil
-		s.policy.Store(&p)
+		s.policy.Store(v)
 		s.until.Store(now + 1000) // try again in a second
-		return &p
+		return v
 	}
 	if n > 0 {
 		s.log(slog.LevelInfo, "secsock: epoch seed ratcheted", "steps", n, "epoch", s.seed.Index())
 	}
 	keys, ann := s.seed.keysAt(now, int64(p.Skew))
 	p.Epochs = &servercore.Epochs{Accepted: keys, Announce: ann.Append(nil)}
-	s.policy.Store(&p)
+	s.policy.Store(v)
 	s.until.Store(s.seed.nextChange(now, int64(p.Skew)))
 	keep := map[[wire.EpochIDSize]byte]bool{}
 	for _, k := range keys {
 		keep[k.ID] = true
 	}
-	// The old policy and the wiped agreements become unreachable; requests
-	// in flight under them keep their own references until they finish.
+	// The old policy and the forgotten agreements become unreachable;
+	// requests in flight under them keep their own references until they
+	// finish.
 	s.state.Load().RetainEpochs(func(id [wire.EpochIDSize]byte) bool { return keep[id] })
-	return &p
+	return v
 }
 
 func (s *curveServer) log(level slog.Level, msg string, args ...any) {
@@ -165,6 +229,10 @@ type inbound struct {
 	respond []byte
 	reason  Reason
 	client  PublicKey // the long-term key, once its vouch verified
+	// server is the server key the request was sealed to, when the state
+	// machine knows it (accepted, refused after opening, retries); zero
+	// for hints and drops. For Event.ServerKey.
+	server  PublicKey
 	deliver bool
 	// pending: a duplicate of a request the application is handling;
 	// ticket names that request. Its route should get the reply too.
@@ -173,16 +241,47 @@ type inbound struct {
 
 // openRequest runs the server's checks on one received body (SPEC.md §6)
 // and appends the delivered request body, if any, to dst.
-func (s *curveServer) openRequest(dst, b []byte) inbound {
+func (s *curveServer) openRequest(dst, b []byte) inbound { return s.openRequestFrom(dst, b, nil) }
+
+// openRequestFrom is openRequest for a message received from pipe, which
+// accepted and session events name (nil: unknown).
+func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	s.started.Store(true)
 	env := s.env.Load()
-	now := env.now().UnixMilli()
-	d := s.state.Load().Open(dst, b, uint64(now), s.epochPolicy(now), env.rand)
-	if d.Deliver || (d.Reason == servercore.ReasonNone && d.Respond != nil) {
-		if d.Epoch {
-			s.forwardSecret.Add(1)
+	now := env.now()
+	state, view, ev := s.state.Load(), s.epochView(now.UnixMilli()), s.events.Load()
+	newSession := ev != nil && ev.sessions && !state.Established(b)
+	d := state.Open(dst, b, uint64(now.UnixMilli()), view.p, env.rand)
+	if d.Deliver || (d.Reason == servercore.ReasonNone && d.Respond != nil) { // delivered, or a ping answered
+		var server PublicKey
+		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) {
+			kc := view.keys[d.ServerKey]
+			kc.accepted.Add(1)
+			server = kc.key
+		}
+		if d.Vouched {
+			s.counts.vouched.Add(1)
 		} else {
-			s.longTermOnly.Add(1)
+			s.counts.anonymous.Add(1)
+		}
+		if d.Epoch {
+			s.counts.forwardSecret.Add(1)
+		} else {
+			s.counts.longTermOnly.Add(1)
+		}
+		if ev != nil {
+			e := Event{Time: now, Pipe: pipe, ServerKey: server, Ping: !d.Deliver}
+			if d.Vouched {
+				e.Peer = PublicKey(d.Client)
+			}
+			if newSession {
+				e.Kind = EventSession
+				ev.hook(e)
+			}
+			if ev.accepted {
+				e.Kind = EventAccepted
+				ev.hook(e)
+			}
 		}
 	}
 	in := inbound{
@@ -192,6 +291,12 @@ func (s *curveServer) openRequest(dst, b []byte) inbound {
 	}
 	if d.Vouched {
 		in.client = PublicKey(d.Client)
+	}
+	switch in.reason {
+	case ReasonNone, ReasonNotAuthorized, ReasonStale, ReasonReplayed, ReasonInDoubt, ReasonRetry, ReasonUnknownEpoch:
+		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) && (d.Deliver || d.Respond != nil || d.Pending) {
+			in.server = view.keys[d.ServerKey].key
+		}
 	}
 	return in
 }

@@ -307,7 +307,7 @@ func TestScanFindsLiveEpochSecrets(t *testing.T) {
 	rep := newRep(t, mustKey(t), OptionEpochSeed, seed)
 	var esk [32]byte
 	copy(esk[:], hm((**seed.seed)[:], []byte("secsock v2 epoch key")))
-	rep.engine().server.(*curveServer).epochPolicy(time.Now().UnixMilli())
+	rep.engine().server.(*curveServer).epochView(time.Now().UnixMilli())
 	if found := scanReachable(rep, map[string][]byte{"esk_0": esk[:]}); len(found) == 0 {
 		t.Fatal("the scan does not find the current epoch's secret")
 	}

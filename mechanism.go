@@ -3,6 +3,8 @@ package secsock
 import (
 	"errors"
 	"sort"
+
+	"go.nanomsg.org/mangos/v3"
 )
 
 // Mechanism is a message security scheme, selected by its Name with
@@ -28,6 +30,9 @@ type clientMechanism interface {
 
 type serverMechanism interface {
 	openRequest(dst, wire []byte) inbound
+	// openRequestFrom is openRequest for a message from pipe, which the
+	// accepted and session events name (OptionEventAccepted).
+	openRequestFrom(dst, wire []byte, pipe mangos.Pipe) inbound
 	sealReply(dst []byte, t ticket, body []byte) ([]byte, error)
 	sealedSize(bodyLen int) int
 	// established reports, without any scalar multiplication, whether
@@ -104,5 +109,6 @@ func (curveMechanism) newServer(c *config, old serverMechanism) (serverMechanism
 	}
 	s.configure(c.rand, c.now, c.limits())
 	s.setPolicy(c)
+	s.setEvents(c.eventHook, c.eventAccepted, c.eventSessions)
 	return s, nil
 }

@@ -140,9 +140,24 @@ const (
 	OptionAuthenticateFirst = "SECSOCK-AUTHENTICATE-FIRST"
 
 	// OptionEventHook (func(Event)) is called for every message the socket
-	// rejects, with the reason and the peer's long-term key when known. It
-	// runs on the receiving goroutine and must not block. Default: nil.
+	// rejects, with the reason, the time and the peer's long-term key when
+	// known, and, when OptionEventAccepted or OptionEventSessions ask for
+	// them, for accepted requests and new client sessions. It runs on the
+	// receiving goroutine and must not block. Default: nil.
 	OptionEventHook = "SECSOCK-EVENT-HOOK"
+
+	// OptionEventAccepted (bool) also reports every request the REP side
+	// accepts (delivered to the application, or a ping it answered) to
+	// OptionEventHook, as an Event of Kind EventAccepted with the time,
+	// the server key it was sealed to, the client's key when it proved
+	// one, and the pipe when known. REP only. Default: false.
+	OptionEventAccepted = "SECSOCK-EVENT-ACCEPTED"
+
+	// OptionEventSessions (bool) also reports the first accepted request
+	// of each new client session (short-term key) to OptionEventHook, as
+	// an Event of Kind EventSession. It costs one cache lookup more per
+	// request. REP only. Default: false.
+	OptionEventSessions = "SECSOCK-EVENT-SESSIONS"
 
 	// OptionLogger (*slog.Logger) receives one Debug record per rejected
 	// message (reason and peer public key; never secrets or bodies).
@@ -215,7 +230,10 @@ type config struct {
 	epochSeed      *EpochSeed
 	epochs         string
 	authFirst      bool
-	eventHook      func(Event)
+	eventHook      func(Event) // userHook, stamping events with the time
+	userHook       func(Event) // as set, for GetOption
+	eventAccepted  bool
+	eventSessions  bool
 	logger         *slog.Logger
 	backlog        int
 	grace          time.Duration
@@ -400,7 +418,17 @@ func (c *config) set(name string, v any) (bool, error) {
 		if !ok {
 			return bad()
 		}
-		c.eventHook = f
+		c.userHook, c.eventHook = f, stampEvents(f)
+	case OptionEventAccepted, OptionEventSessions:
+		b, ok := v.(bool)
+		if !ok {
+			return bad()
+		}
+		if name == OptionEventAccepted {
+			c.eventAccepted = b
+		} else {
+			c.eventSessions = b
+		}
 	case OptionLogger:
 		l, ok := v.(*slog.Logger)
 		if !ok {
@@ -472,13 +500,31 @@ func (c *config) get(name string) (bool, any, error) {
 	case OptionAdvisoryGrace:
 		v = c.grace
 	case OptionEventHook:
-		v = c.eventHook
+		v = c.userHook
+	case OptionEventAccepted:
+		v = c.eventAccepted
+	case OptionEventSessions:
+		v = c.eventSessions
 	case OptionLogger:
 		v = c.logger
 	default:
 		return false, nil, nil
 	}
 	return true, v, nil
+}
+
+// stampEvents returns f giving every event a time (rejections are made
+// without one).
+func stampEvents(f func(Event)) func(Event) {
+	if f == nil {
+		return nil
+	}
+	return func(ev Event) {
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		f(ev)
+	}
 }
 
 func secretKeyValue(v any) (SecretKey, error) {

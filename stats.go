@@ -3,6 +3,9 @@ package secsock
 import (
 	"errors"
 	"sync/atomic"
+	"time"
+
+	"go.nanomsg.org/mangos/v3"
 )
 
 // Reason says why a message was not delivered or a request was refused.
@@ -34,6 +37,17 @@ var reasonNames = [numReasons]string{
 	"weak-key", "forged", "bad-vouch", "not-authorized", "stale", "replayed", "retry", "busy", "in-doubt", "unknown-epoch",
 }
 
+// Reasons returns every reason a message can be rejected for, in the
+// order of the server's checks (ReasonNone excluded), so that counters
+// and metrics can list them all, zeros included.
+func Reasons() []Reason {
+	rs := make([]Reason, 0, numReasons-1)
+	for r := ReasonNone + 1; r < numReasons; r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
 // String returns the reason's short name, such as "not-authorized".
 func (r Reason) String() string {
 	if r < numReasons {
@@ -51,6 +65,10 @@ type Stats struct {
 	// Rejected counts messages that were not delivered, by reason. A retry
 	// answered from the reply cache counts as ReasonRetry, not as an attack.
 	Rejected map[Reason]uint64
+	// Retries is Rejected[ReasonRetry]: duplicates of requests in progress
+	// or answered from the reply cache (mangos REQ resends). They are
+	// normal under loss or slow servers; alert on TotalRefused instead.
+	Retries uint64
 }
 
 type counters struct {
@@ -65,10 +83,15 @@ func (c *counters) snapshot() Stats {
 			s.Rejected[Reason(i)] = n
 		}
 	}
+	s.Retries = s.Rejected[ReasonRetry]
 	return s
 }
 
-// TotalRejected returns the sum of s.Rejected.
+// TotalRefused returns the messages rejected for a reason other than
+// ReasonRetry: TotalRejected minus Retries.
+func (s Stats) TotalRefused() uint64 { return s.TotalRejected() - s.Retries }
+
+// TotalRejected returns the sum of s.Rejected, retries included.
 func (s Stats) TotalRejected() uint64 {
 	var n uint64
 	for _, v := range s.Rejected {
@@ -77,16 +100,136 @@ func (s Stats) TotalRejected() uint64 {
 	return n
 }
 
+// EventKind says what an Event reports.
+type EventKind uint8
+
+const (
+	// EventRejected: a message the socket rejected (Reason says why).
+	// Always reported to the hook.
+	EventRejected EventKind = iota
+	// EventAccepted: a request the REP side accepted (OptionEventAccepted).
+	EventAccepted
+	// EventSession: the first accepted request of a new client
+	// short-term key (OptionEventSessions).
+	EventSession
+)
+
+var eventKindNames = [...]string{"rejected", "accepted", "session"}
+
+// String returns "rejected", "accepted" or "session".
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) {
+		return eventKindNames[k]
+	}
+	return "unknown"
+}
+
 // Event describes one message that a socket rejected: a request the REP
 // side did not deliver (whether or not it answered it), or a reply that
-// made the REQ side's Recv fail.
+// made the REQ side's Recv fail; or, when asked for, a request the REP
+// side accepted or the start of a client session (Kind).
 type Event struct {
-	Reason Reason
+	Kind   EventKind
+	Time   time.Time // when it was received
+	Reason Reason    // ReasonNone unless Kind is EventRejected
 	// Peer is the client's long-term public key on the REP side when the
 	// request proved it (zero otherwise), and the server key on REQ.
 	Peer PublicKey
 	// Err is the error Recv returned, on the REQ side; nil on REP.
 	Err error
+	// ServerKey is the server public key the request was sealed to, on
+	// the REP side when known (accepted requests): during a key rotation
+	// it tells which clients still use a previous key.
+	ServerKey PublicKey
+	// Pipe is the connection the message came from, when known.
+	Pipe mangos.Pipe
+	// Ping: the accepted request was a credential check (Authenticate).
+	Ping bool
+}
+
+// ServerStats is the state of a REP socket's curve mechanism: the sizes
+// of its caches with their limits, and the requests it accepted by
+// server key and by protection level. Use it to watch a key rotation:
+// once a previous key's Accepted stops growing, no client uses it.
+type ServerStats struct {
+	Peers, PeerLimit           int // cached client short-term keys
+	Tombstones, TombstoneLimit int // replay state kept for evicted short-term keys
+	ReplyBytes, ReplyByteLimit int // bytes of replies kept for retries
+	// Anonymous and Vouched count accepted requests (delivered, or pings
+	// answered) from anonymous clients and from clients that proved a
+	// long-term key.
+	Anonymous, Vouched uint64
+	// ForwardSecret and LongTermOnly count the same requests by
+	// protection: sealed with an epoch key (forward-secret once its epoch
+	// ends, SPEC.md §14.4) or with the server's long-term key only.
+	ForwardSecret, LongTermOnly uint64
+	// ServerKeys has one entry per server key ever set on the socket:
+	// the current key first, then the previous keys, then keys no longer
+	// configured.
+	ServerKeys []ServerKeyStats
+}
+
+// ServerKeyStats counts the requests accepted under one server key.
+type ServerKeyStats struct {
+	Key      PublicKey
+	Role     string // "current", "previous" or "retired" (no longer configured)
+	Accepted uint64
+}
+
+// ServerStats returns the REP side's cache sizes and counters by server
+// key and protection level. On a REQ socket, or before the curve
+// mechanism is set up, only the limits are filled in.
+func (s *Socket) ServerStats() ServerStats {
+	s.mu.Lock()
+	srv, _ := s.srv.(*curveServer)
+	lim := s.cfg.limits()
+	window, skew := s.cfg.freshness, min(s.cfg.maxSkew, s.cfg.freshness)
+	s.mu.Unlock()
+	var st ServerStats
+	if srv != nil {
+		if l := srv.lim.Load(); l != nil {
+			lim = *l
+		}
+	}
+	st.PeerLimit, st.ReplyByteLimit = lim.Peers, lim.ReplyBytes
+	// The state machine's tombstone capacity (SPEC.md §6.2).
+	st.TombstoneLimit = lim.Tombstones
+	if b := lim.Budget; b > 0 {
+		st.TombstoneLimit = int(uint64(b)*uint64((window+skew).Milliseconds())/1000) + b
+	}
+	if srv == nil {
+		return st
+	}
+	if state := srv.state.Load(); state != nil {
+		st.Peers, st.Tombstones, st.ReplyBytes = state.Size()
+	}
+	st.Anonymous, st.Vouched = srv.counts.anonymous.Load(), srv.counts.vouched.Load()
+	st.ForwardSecret, st.LongTermOnly = srv.counts.forwardSecret.Load(), srv.counts.longTermOnly.Load()
+	role := map[PublicKey]string{}
+	var order []*keyCount
+	if v := srv.policy.Load(); v != nil {
+		for i, kc := range v.keys {
+			if _, seen := role[kc.key]; !seen {
+				role[kc.key] = "previous"
+				if i == 0 {
+					role[kc.key] = "current"
+				}
+				order = append(order, kc)
+			}
+		}
+	}
+	srv.counts.mu.Lock()
+	for _, kc := range srv.counts.keys {
+		if _, ok := role[kc.key]; !ok {
+			role[kc.key] = "retired"
+			order = append(order, kc)
+		}
+	}
+	srv.counts.mu.Unlock()
+	for _, kc := range order {
+		st.ServerKeys = append(st.ServerKeys, ServerKeyStats{Key: kc.key, Role: role[kc.key], Accepted: kc.accepted.Load()})
+	}
+	return st
 }
 
 // reasonOf maps an error returned for a reply to the reason it is

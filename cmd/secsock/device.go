@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +24,10 @@ Flags:
   --back-bind ADDR, --back-listen ADDR      listen for servers on ADDR (repeatable)
   --back-connect ADDR, --back-dial ADDR     dial a server on ADDR (repeatable)
   -q, --quiet                               print nothing on stderr
+  --json                                    log JSON lines instead of text
+` + metricsUsage + tlsUsage + `
+Log lines on stderr carry a UTC timestamp. SIGINT and SIGTERM stop the
+device; SIGHUP is ignored (a device has no configuration to reload).
 
 Examples:
   secsock device --front-bind tcp://:5555 --back-bind tcp://:5556
@@ -49,9 +52,14 @@ func runDevice(e *env, args []string) error {
 	var key string
 	fs.StringVar(&key, "key", "", "")
 	fs.StringVar(&key, "server-key", "", "")
+	asJSON := fs.Bool("json", false, "")
+	metricsAddr := fs.String("metrics", "", "")
+	var tf tlsFlags
+	tf.register(fs)
 	if err := parseFlags("device", fs, args); err != nil {
 		return err
 	}
+	log := newLogger(e.stderr, "device", quiet, *asJSON)
 	if key != "" {
 		return usagef("device", "a device needs no keys: it forwards sealed messages without opening them")
 	}
@@ -71,31 +79,61 @@ func runDevice(e *env, args []string) error {
 		return err
 	}
 	defer back.Close()
-	var bound []string
-	attach := func(s mangos.Socket, listen, dial []string) error {
-		f := sockFlags{listen: listen, dial: dial}
-		b, err := f.connect("device", s)
-		bound = append(bound, b...)
-		return err
+	// Signals first: a SIGHUP must never kill a device, even at start.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	type side struct {
+		name, who    string
+		s            mangos.Socket
+		listen, dial []string
 	}
-	if err := attach(front, frontListen, frontDial); err != nil {
-		return err
+	sides := []side{
+		{"front", "REQ clients connect here", front, frontListen, frontDial},
+		{"back", "REP servers connect here", back, backListen, backDial},
 	}
-	if err := attach(back, backListen, backDial); err != nil {
-		return err
+	var lines []func()
+	for _, sd := range sides {
+		f := sockFlags{listen: sd.listen, dial: sd.dial, tls: tf}
+		bound, err := f.connect("device", sd.s)
+		if err != nil {
+			return err
+		}
+		for _, a := range bound {
+			lines = append(lines, func() {
+				log.say([]any{"side", sd.name, "listen", a}, "%s listening on %s (%s)", sd.name, a, sd.who)
+			})
+		}
+		for _, a := range sd.dial {
+			lines = append(lines, func() { log.say([]any{"side", sd.name, "dial", a}, "%s dialed %s", sd.name, a) })
+		}
 	}
 	if err := mangos.Device(front, back); err != nil {
 		return err
 	}
-	if !quiet {
-		for _, a := range bound {
-			fmt.Fprintf(e.stderr, "secsock device: listening on %s\n", a)
+	var web *webServer
+	if *metricsAddr != "" {
+		var err error
+		if web, err = serveMetrics(*metricsAddr); err != nil {
+			return err
 		}
-		fmt.Fprintln(e.stderr, "secsock device: forwarding (no keys needed)")
+		defer web.close()
+		web.healthy.Store(true)
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	<-sigs
+	for _, l := range lines {
+		l()
+	}
+	if web != nil {
+		log.say([]any{"metrics", "http://" + web.addr + "/metrics"}, "metrics on http://%s/metrics, health check on http://%s/healthz", web.addr, web.addr)
+	}
+	log.sayf("forwarding (no keys needed)")
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			log.sayf("SIGHUP: nothing to reload (a device has no keys or configuration files); still forwarding")
+			continue
+		}
+		log.say([]any{"signal", sig.String()}, "stopping on %s", sig)
+		return nil
+	}
 	return nil
 }

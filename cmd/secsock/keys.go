@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,9 +21,12 @@ valid line of an authorized keys file:
 
   cat alice.pub >> authorized_keys
 
+A directory in NAME that does not exist yet is made (mode 0700).
+
 Flags:
   --name TEXT   name written after the key in NAME.pub (default: NAME's base name)
   -q, --quiet   print only the public key
+  --json        print one JSON object: public_key, fingerprint, secret_key_file, public_key_file, name
 
 Examples:
   secsock keygen server
@@ -34,6 +39,7 @@ func runKeygen(e *env, args []string) error {
 	var quiet bool
 	fs.BoolVar(&quiet, "q", false, "")
 	fs.BoolVar(&quiet, "quiet", false, "")
+	asJSON := fs.Bool("json", false, "")
 	if err := parseFlags("keygen", fs, args); err != nil {
 		return err
 	}
@@ -54,18 +60,83 @@ func runKeygen(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := secsock.WriteSecretKeyFile(secPath, k); err != nil {
+	made, err := makeParent(secPath)
+	if err != nil {
 		return err
 	}
-	if err := secsock.WritePublicKeyFile(pubPath, k.Public(), *name); err != nil {
-		os.Remove(secPath) // both or neither
+	if err := writeKeyPair(secPath, pubPath, k, *name); err != nil {
 		return err
+	}
+	if *asJSON {
+		return printKeyJSON(e, k.Public(), secPath, pubPath, *name)
 	}
 	if !quiet {
+		if made != "" {
+			fmt.Fprintf(e.stderr, "secsock keygen: made directory %s (mode 0700)\n", made)
+		}
 		fmt.Fprintf(e.stderr, "secsock keygen: wrote %s (secret: keep private) and %s (public)\n", secPath, pubPath)
 	}
 	fmt.Fprintln(e.stdout, k.Public())
 	return nil
+}
+
+// makeParent makes the directory of path (mode 0700) if it does not
+// exist, and returns its name if it made it.
+func makeParent(path string) (string, error) {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return "", nil
+	case err == nil:
+		return "", fmt.Errorf("%s is not a directory", dir)
+	case !errors.Is(err, os.ErrNotExist):
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("making directory %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// writeKeyPair writes a secret key file (unless secPath is empty) and a
+// public key file: both or neither.
+func writeKeyPair(secPath, pubPath string, k secsock.SecretKey, name string) error {
+	if secPath != "" {
+		if err := secsock.WriteSecretKeyFile(secPath, k); err != nil {
+			return hideTemp(secPath, err)
+		}
+	}
+	if err := secsock.WritePublicKeyFile(pubPath, k.Public(), name); err != nil {
+		if secPath != "" {
+			os.Remove(secPath) // both or neither
+		}
+		return hideTemp(pubPath, err)
+	}
+	return nil
+}
+
+// hideTemp rewrites an error about the temporary file that key files are
+// written through into one about path and its directory.
+func hideTemp(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && strings.Contains(filepath.Base(pe.Path), ".tmp-") {
+		return fmt.Errorf("writing %s: %v (in directory %s)", path, pe.Err, filepath.Dir(path))
+	}
+	return err
+}
+
+type keyJSON struct {
+	PublicKey     string `json:"public_key"`
+	Fingerprint   string `json:"fingerprint"`
+	SecretKeyFile string `json:"secret_key_file,omitempty"`
+	PublicKeyFile string `json:"public_key_file,omitempty"`
+	Name          string `json:"name,omitempty"`
+}
+
+func printKeyJSON(e *env, k secsock.PublicKey, secPath, pubPath, name string) error {
+	return json.NewEncoder(e.stdout).Encode(keyJSON{PublicKey: k.String(), Fingerprint: k.Fingerprint(),
+		SecretKeyFile: secPath, PublicKeyFile: pubPath, Name: name})
 }
 
 const pubkeyUsage = `Usage: secsock pubkey FILE

@@ -11,7 +11,9 @@
 //
 // Run "secsock help COMMAND" for each command's flags. Errors are one line
 // on stderr ("secsock: ...") with exit status 1, or 2 for usage errors.
-// Secret keys are never printed.
+// Secret keys are never printed. rep and device log with timestamps on
+// stderr (--json for JSON lines), and serve Prometheus metrics and a
+// health check with --metrics ADDR.
 package main
 
 import (
@@ -31,12 +33,15 @@ Usage:
   secsock COMMAND [flags] [args]
 
 Commands:
-  keygen   write a new key pair: NAME.key (secret, mode 0600) and NAME.pub
-  pubkey   print the public key of a secret key file
-  req      send sealed requests and print the replies (like nanocat --req)
-  rep      answer sealed requests: echo or fixed data (like nanocat --rep)
-  device   forward between two addresses with raw sockets (needs no keys)
-  help     show help for a command
+  keygen       write a new key pair: NAME.key (secret, mode 0600) and NAME.pub
+  pubkey       print the public key of a secret key file
+  fingerprint  print the short fingerprints of keys in key files
+  import       turn czmq zcert files or curve_keygen output into secsock key files
+  req          send sealed requests and print the replies (like nanocat --req)
+  rep          answer sealed requests: echo or fixed data (like nanocat --rep)
+  device       forward between two addresses with raw sockets (needs no keys)
+  version      print the version, protocol and build information
+  help         show help for a command
 
 Examples:
   secsock keygen server
@@ -45,8 +50,18 @@ Examples:
   secsock req --connect tcp://127.0.0.1:5555 --key alice.key --server-key server.pub -D hello
 
 Addresses are any mangos address: tcp://HOST:PORT, ipc:///path, inproc://name,
-ws://HOST:PORT/path (tls+tcp:// and wss:// need TLS settings this command
-does not configure). Run "secsock help COMMAND" for a command's flags.
+ws://HOST:PORT/path, and with the --tls-* flags tls+tcp://HOST:PORT and
+wss://HOST:PORT/path. Run "secsock help COMMAND" for a command's flags.
+`
+
+const helpUsage = `Usage: secsock help [COMMAND]
+
+Shows the flags and examples of COMMAND, or the list of commands.
+"secsock COMMAND -h" does the same.
+
+Examples:
+  secsock help
+  secsock help rep
 `
 
 // exit statuses
@@ -63,6 +78,9 @@ type usageError struct {
 }
 
 func (e *usageError) Error() string {
+	if e.cmd == "" {
+		return e.msg + " (see 'secsock help')"
+	}
 	return fmt.Sprintf("%s (see 'secsock help %s')", e.msg, e.cmd)
 }
 
@@ -86,11 +104,15 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"keygen": {keygenUsage, runKeygen},
-		"pubkey": {pubkeyUsage, runPubkey},
-		"req":    {reqUsage, runReq},
-		"rep":    {repUsage, runRep},
-		"device": {deviceUsage, runDevice},
+		"keygen":      {keygenUsage, runKeygen},
+		"pubkey":      {pubkeyUsage, runPubkey},
+		"fingerprint": {fingerprintUsage, runFingerprint},
+		"import":      {importUsage, runImport},
+		"req":         {reqUsage, runReq},
+		"rep":         {repUsage, runRep},
+		"device":      {deviceUsage, runDevice},
+		"version":     {versionUsage, runVersion},
+		"help":        {helpUsage, nil},
 	}
 }
 
@@ -106,19 +128,24 @@ func run(e *env, args []string) int {
 	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
+		if len(args) > 2 {
+			return fail(e, usagef("help", "want at most one COMMAND"))
+		}
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
 				fmt.Fprint(e.stdout, c.usage)
 				return exitOK
 			}
-			return fail(e, usagef("help", "unknown command %q", args[1]))
+			return fail(e, usagef("", "unknown command %q", args[1]))
 		}
 		fmt.Fprint(e.stdout, mainUsage)
 		return exitOK
+	case "-V", "-version", "--version":
+		name = "version"
 	}
 	c, ok := commands[name]
 	if !ok {
-		return fail(e, usagef("help", "unknown command %q", name))
+		return fail(e, usagef("", "unknown command %q", name))
 	}
 	err := c.run(e, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -132,6 +159,10 @@ func run(e *env, args []string) int {
 func fail(e *env, err error) int {
 	if err == nil {
 		return exitOK
+	}
+	var silent silentError
+	if errors.As(err, &silent) {
+		return exitError
 	}
 	msg := err.Error()
 	for strings.HasPrefix(msg, "secsock: ") { // library errors carry the prefix already

@@ -336,7 +336,7 @@ func TestCommandEndToEnd(t *testing.T) {
 		os.WriteFile(auth, append(append([]byte{}, malloryPub...), "not-a-key\n"...), 0o644)
 		from = rep.lines()
 		rep.cmd.Process.Signal(syscall.SIGHUP)
-		rep.waitLine(t, from, regexp.MustCompile(`reload failed, keeping the previous authorized keys: .*authorized_keys:3: not a key`))
+		rep.waitLine(t, from, regexp.MustCompile(`reload failed, keeping the previous keys: .*authorized_keys:3: not a key`))
 		if r := mustRun(t, tr, dir, "", req("alice.key", "server.pub", "-D", "still ok")...); r.stdout != "still ok\n" {
 			t.Fatalf("alice after failed reload: %q", r.stdout)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/secsock/secsock"
+	"github.com/secsock/secsock/metrics"
 	"go.nanomsg.org/mangos/v3"
 	_ "go.nanomsg.org/mangos/v3/transport/all"
 )
@@ -46,23 +48,27 @@ Flags:
   --recv-timeout SEC            give up waiting for a reply after SEC (default 10s; 0 = never)
   --send-timeout SEC            give up sending after SEC (default 10s; 0 = never)
   --check                       only check the credentials (server key and authorization), send no data
+  --json                        with --check: print the result as one JSON object on stdout (also on failure)
   -q, --quiet                   print nothing on success
-
+` + tlsUsage + `
 Examples:
   secsock req --connect tcp://127.0.0.1:5555 --server-key server.pub --key alice.key -D hello
   echo hello | secsock req --connect ipc:///tmp/svc.sock --server-key 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7'
   secsock req --connect tcp://host:5555 --server-key server.pub --key alice.key --check
   secsock req --connect tcp://host:5555 --server-key server.pub -F request.bin --hex -i 1 -n 10
+  secsock req --connect tls+tcp://host:5555 --tls-ca ca.pem --server-key server.pub -D hi
 `
 
 const repUsage = `Usage: secsock rep [flags]
 
 Answers sealed requests: echoes each request (--echo, the default) or
 replies with fixed data (--data, --file). With --authorized only the
-listed clients are served; the file is reloaded on SIGHUP without
-dropping requests in flight (a file with an error is refused and the
-previous list kept). Every rejected request is reported on stderr with
-its reason and the client's public key when known.
+listed clients are served. On SIGHUP it reloads its keys (--key,
+--previous-key) and --authorized without dropping requests in flight; a
+file with an error is refused and the previous keys kept. Every rejected
+request is logged on stderr with its reason, the client's public key and
+its name in the authorized keys file when known; log lines carry a UTC
+timestamp (--json: JSON lines). SIGINT and SIGTERM stop it.
 
 Flags:
   --bind ADDR, --listen ADDR    listen on ADDR (repeatable)
@@ -76,14 +82,19 @@ Flags:
   -F, --file PATH               reply with the contents of PATH
   -A, -Q, --hex, --raw          print each request (ASCII, quoted, hex, raw); default: do not print
   -n, --count N                 exit after answering N requests (default 0 = forever)
-  -q, --quiet                   do not report rejected requests and reloads on stderr
-  -v, --verbose                 also log through log/slog (debug level) and print counters at exit
-
+  -q, --quiet                   do not log rejected requests and reloads
+  -v, --verbose                 also log through log/slog (debug level) and print the counters at exit
+  --json                        log JSON lines (time, level, msg, fields) instead of text
+  --print-config                print what the server would accept (keys, policy, limits; no secrets) and exit
+` + metricsUsage + tlsUsage + `
 Examples:
   secsock rep --bind tcp://127.0.0.1:5555 --key server.key
   secsock rep --bind tcp://:5555 --key server.key --authorized authorized_keys -D pong
   secsock rep --bind tcp://:5555 --key new.key --previous-key old.key --authorized authorized_keys
-  kill -HUP $(pidof secsock)    # reload authorized_keys
+  secsock rep --bind tls+tcp://:5555 --tls-cert cert.pem --tls-key cert.key --key server.key
+  secsock rep --bind tcp://:5555 --key server.key --metrics 127.0.0.1:9464
+  secsock rep --key server.key --authorized authorized_keys --bind tcp://:5555 --print-config
+  kill -HUP $(pidof secsock)    # reload the keys and authorized_keys
 `
 
 // maxData is the largest body sent: mangos drops messages over 1 MiB
@@ -104,6 +115,8 @@ type sockFlags struct {
 	count                int
 	interval, delay      seconds
 	recvTimeout, sendTmo seconds
+	tls                  tlsFlags
+	json                 bool
 }
 
 func (f *sockFlags) register(fs *flag.FlagSet) {
@@ -126,6 +139,8 @@ func (f *sockFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.quiet, "quiet", false, "")
 	fs.IntVar(&f.count, "n", -1, "")
 	fs.IntVar(&f.count, "count", -1, "")
+	fs.BoolVar(&f.json, "json", false, "")
+	f.tls.register(fs)
 }
 
 // format returns the print function chosen by the flags, or nil.
@@ -191,7 +206,11 @@ func (f *sockFlags) connect(cmd string, s mangos.Socket) ([]string, error) {
 	}
 	var bound []string
 	for _, a := range f.listen {
-		l, err := s.NewListener(a, nil)
+		opts, err := f.tls.options(a, true)
+		if err != nil {
+			return nil, usagef(cmd, "%v", err)
+		}
+		l, err := s.NewListener(a, opts)
 		if err == nil {
 			err = l.Listen()
 		}
@@ -201,7 +220,11 @@ func (f *sockFlags) connect(cmd string, s mangos.Socket) ([]string, error) {
 		bound = append(bound, l.Address())
 	}
 	for _, a := range f.dial {
-		if err := s.Dial(a); err != nil {
+		opts, err := f.tls.options(a, false)
+		if err != nil {
+			return nil, usagef(cmd, "%v", err)
+		}
+		if err := s.DialOptions(a, opts); err != nil {
 			return nil, fmt.Errorf("dial %s: %w", a, err)
 		}
 	}
@@ -303,7 +326,11 @@ func runReq(e *env, args []string) error {
 	why := func(err error) error { return explainReq(err, srv, own, f, time.Duration(f.recvTimeout)) }
 
 	if *check {
-		if err := s.Authenticate(); err != nil {
+		err := s.Authenticate()
+		if f.json {
+			return checkJSON(e, srv, own, err, why)
+		}
+		if err != nil {
 			return why(err)
 		}
 		if !f.quiet {
@@ -340,6 +367,65 @@ func runReq(e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// checkResult is req --check --json's output.
+type checkResult struct {
+	OK                bool   `json:"ok"`
+	ServerKey         string `json:"server_key"`
+	ServerFingerprint string `json:"server_fingerprint"`
+	Client            string `json:"client,omitempty"` // empty: anonymous
+	Error             string `json:"error,omitempty"`
+	Reason            string `json:"reason,omitempty"`
+	Authenticated     bool   `json:"authenticated"` // the answer (ok or refusal) was proved by the server key
+}
+
+// silentError is an error already reported on stdout: exit 1, print
+// nothing more.
+type silentError struct{ error }
+
+func checkJSON(e *env, srv secsock.PublicKey, own secsock.SecretKey, err error, why func(error) error) error {
+	r := checkResult{OK: err == nil, ServerKey: srv.String(), ServerFingerprint: srv.Fingerprint(), Authenticated: err == nil}
+	if !own.IsZero() {
+		r.Client = own.Public().String()
+	}
+	if err != nil {
+		r.Error = strings.TrimPrefix(why(err).Error(), "secsock: ")
+		r.Reason = errorReason(err)
+		r.Authenticated = errors.Is(err, secsock.ErrNotAuthorized) || errors.Is(err, secsock.ErrStale) ||
+			errors.Is(err, secsock.ErrReplayed) || errors.Is(err, secsock.ErrInDoubt) ||
+			errors.Is(err, secsock.ErrUnsupportedFeature) || errors.Is(err, secsock.ErrRefused)
+	}
+	if jerr := json.NewEncoder(e.stdout).Encode(r); jerr != nil {
+		return jerr
+	}
+	if err != nil {
+		return silentError{err}
+	}
+	return nil
+}
+
+// errorReason names a REQ error like the server's reasons.
+func errorReason(err error) string {
+	switch {
+	case errors.Is(err, secsock.ErrNotAuthorized):
+		return "not-authorized"
+	case errors.Is(err, secsock.ErrServerKeyMismatch):
+		return "server-key-mismatch"
+	case errors.Is(err, secsock.ErrStale):
+		return "stale"
+	case errors.Is(err, secsock.ErrBusy):
+		return "busy"
+	case errors.Is(err, mangos.ErrRecvTimeout):
+		return "timeout"
+	case errors.Is(err, mangos.ErrSendTimeout):
+		return "send-timeout"
+	case errors.Is(err, secsock.ErrNotSecsock):
+		return "not-secsock"
+	case errors.Is(err, secsock.ErrUnsupported), errors.Is(err, secsock.ErrUnsupportedFeature):
+		return "unsupported"
+	}
+	return "error"
 }
 
 // sleep waits d or until ctx is done; it reports whether to go on.
@@ -382,6 +468,57 @@ func explainReq(err error, srv secsock.PublicKey, own secsock.SecretKey, f sockF
 	return err
 }
 
+// serverKeys are what rep loads from its key files, at start and on
+// SIGHUP.
+type serverKeys struct {
+	key      secsock.SecretKey
+	prev     []secsock.SecretKey
+	prevPath []string
+	aks      secsock.AuthorizedKeys
+	authPath string // "" without --authorized
+}
+
+func loadServerKeys(keyFile string, previous []string, authorized string) (*serverKeys, error) {
+	k := &serverKeys{prevPath: previous, authPath: authorized}
+	var err error
+	if k.key, err = secsock.LoadSecretKeyFile(keyFile); err != nil {
+		return nil, err
+	}
+	for _, p := range previous {
+		pk, err := secsock.LoadSecretKeyFile(p)
+		if err != nil {
+			return nil, err
+		}
+		k.prev = append(k.prev, pk)
+	}
+	if authorized != "" {
+		if k.aks, err = secsock.LoadAuthorizedKeysFile(authorized); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// apply makes k the socket's keys: previous keys first, so that a key
+// moved from --key to --previous-key is served throughout.
+func (k *serverKeys) apply(s *secsock.Socket) error {
+	var auth []secsock.PublicKey
+	if k.authPath != "" {
+		auth = k.aks.Keys()
+	}
+	return setOptions(s,
+		secsock.OptionPreviousSecretKeys, append([]secsock.SecretKey{}, k.prev...),
+		secsock.OptionSecretKey, k.key,
+		secsock.OptionAuthorizedKeys, auth)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 func runRep(e *env, args []string) error {
 	var f sockFlags
 	fs := newFlags("rep")
@@ -394,6 +531,8 @@ func runRep(e *env, args []string) error {
 	var verbose bool
 	fs.BoolVar(&verbose, "v", false, "")
 	fs.BoolVar(&verbose, "verbose", false, "")
+	printConfig := fs.Bool("print-config", false, "")
+	metricsAddr := fs.String("metrics", "", "")
 	if err := parseFlags("rep", fs, args); err != nil {
 		return err
 	}
@@ -403,7 +542,7 @@ func runRep(e *env, args []string) error {
 	if f.keyFile == "" {
 		return usagef("rep", "--key is required (the server's secret key file; make one with secsock keygen)")
 	}
-	if len(f.dial)+len(f.listen) == 0 {
+	if len(f.dial)+len(f.listen) == 0 && !*printConfig {
 		return usagef("rep", "give at least one --bind or --connect address")
 	}
 	printFn, err := f.format("rep")
@@ -420,17 +559,9 @@ func runRep(e *env, args []string) error {
 	if fixed && *echo {
 		return usagef("rep", "give --echo or --data/--file, not both")
 	}
-	key, err := secsock.LoadSecretKeyFile(f.keyFile)
+	keys, err := loadServerKeys(f.keyFile, previous, *authorized)
 	if err != nil {
 		return err
-	}
-	var prev []secsock.SecretKey
-	for _, p := range previous {
-		k, err := secsock.LoadSecretKeyFile(p)
-		if err != nil {
-			return err
-		}
-		prev = append(prev, k)
 	}
 
 	s, err := secsock.NewRepSocket()
@@ -438,43 +569,52 @@ func runRep(e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	log := newLogger(e.stderr, "rep", f.quiet, f.json)
 
-	var (
-		mu    sync.Mutex // guards names and stderr lines
-		names secsock.AuthorizedKeys
-	)
-	say := func(format string, args ...any) {
-		if f.quiet {
-			return
+	var mu sync.Mutex // guards cur and former
+	cur := keys
+	// former names keys that an earlier authorized keys file listed, so
+	// that a revoked client's rejections still say who it is.
+	former := map[secsock.PublicKey]string{}
+	remember := func(k *serverKeys) {
+		for _, ak := range k.aks {
+			if ak.Name != "" {
+				former[ak.Key] = ak.Name
+			}
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(e.stderr, "secsock rep: "+format+"\n", args...)
 	}
-	peerName := func(k secsock.PublicKey) string {
-		if k.IsZero() {
-			return "an anonymous or unidentified client"
-		}
+	remember(keys)
+	names := func(k secsock.PublicKey) string {
 		mu.Lock()
 		defer mu.Unlock()
-		if n, ok := names.Name(k); ok && n != "" {
-			return fmt.Sprintf("client %s (%s)", k, n)
+		if n, ok := cur.aks.Name(k); ok {
+			return n
 		}
-		return "client " + k.String()
+		if n, ok := former[k]; ok {
+			return n + ", no longer authorized"
+		}
+		return ""
 	}
 	opts := []any{
 		secsock.OptionMechanism, secsock.MechanismCurve,
-		secsock.OptionSecretKey, key,
 		secsock.OptionAllowAnonymous, *allowAnon,
 		secsock.OptionEventHook, func(ev secsock.Event) {
-			if ev.Reason == secsock.ReasonRetry {
+			if ev.Kind != secsock.EventRejected || ev.Reason == secsock.ReasonRetry {
 				return // a retry answered from the reply cache: not a problem
 			}
-			say("rejected a request from %s: %s (%s)", peerName(ev.Peer), ev.Reason, reasonHelp[ev.Reason])
+			who := "an anonymous or unidentified client"
+			attrs := []any{"event", "rejected", "reason", ev.Reason.String()}
+			if !ev.Peer.IsZero() {
+				who = "client " + ev.Peer.String()
+				attrs = append(attrs, "client", ev.Peer.String(), "client_fingerprint", ev.Peer.Fingerprint())
+				if n := names(ev.Peer); n != "" {
+					who += " (" + n + ")"
+					attrs = append(attrs, "client_name", n)
+				}
+			}
+			attrs = append(attrs, "help", reasonHelp[ev.Reason])
+			log.say(attrs, "rejected a request from %s: %s (%s)", who, ev.Reason, reasonHelp[ev.Reason])
 		},
-	}
-	if len(prev) > 0 {
-		opts = append(opts, secsock.OptionPreviousSecretKeys, prev)
 	}
 	if verbose {
 		opts = append(opts, secsock.OptionLogger, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -482,66 +622,130 @@ func runRep(e *env, args []string) error {
 	if err := setOptions(s, opts...); err != nil {
 		return err
 	}
-	if *authorized != "" {
-		aks, err := s.ReloadAuthorizedKeys(*authorized)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		names = aks
-		mu.Unlock()
+	if err := keys.apply(s); err != nil {
+		return err
+	}
+	if *printConfig {
+		return printRepConfig(e, s, keys, &f, *allowAnon)
 	}
 	bound, err := f.connect("rep", s)
 	if err != nil {
 		return err
 	}
+	pub := keys.key.Public()
 	for _, a := range bound {
-		say("listening on %s with server key %s", a, key.Public())
+		log.say([]any{"listen", a, "server_key", pub.String(), "server_fingerprint", pub.Fingerprint()},
+			"listening on %s with server key %s (fingerprint %s)", a, pub, pub.Fingerprint())
 	}
 	for _, a := range f.dial {
-		say("dialed %s with server key %s", a, key.Public())
+		log.say([]any{"dial", a, "server_key", pub.String(), "server_fingerprint", pub.Fingerprint()},
+			"dialed %s with server key %s (fingerprint %s)", a, pub, pub.Fingerprint())
+	}
+	logPolicy := func(k *serverKeys) {
+		for _, p := range k.prev {
+			log.say([]any{"previous_key", p.Public().String(), "previous_fingerprint", p.Public().Fingerprint()},
+				"also serving previous server key %s (fingerprint %s)", p.Public(), p.Public().Fingerprint())
+		}
+		anon := "anonymous clients refused"
+		if *allowAnon {
+			anon = "anonymous clients served"
+		}
+		if k.authPath == "" {
+			log.say([]any{"authorized", nil}, "no --authorized file: serving every client, anonymous or not")
+		} else {
+			log.say([]any{"authorized", len(k.aks), "authorized_file", k.authPath, "allow_anonymous", *allowAnon},
+				"serving %s from %s; %s", plural(len(k.aks), "authorized key", "authorized keys"), k.authPath, anon)
+		}
+	}
+	logPolicy(keys)
+
+	var web *webServer
+	if *metricsAddr != "" {
+		c := metrics.NewCollector()
+		c.Add("rep", s)
+		if web, err = serveMetrics(*metricsAddr, c); err != nil {
+			return err
+		}
+		defer web.close()
+		web.healthy.Store(true)
+		log.say([]any{"metrics", "http://" + web.addr + "/metrics"}, "metrics on http://%s/metrics, health check on http://%s/healthz", web.addr, web.addr)
 	}
 
-	// Signals: SIGINT/SIGTERM stop, SIGHUP reloads the authorized keys.
+	// Signals: SIGINT/SIGTERM stop, SIGHUP reloads the keys and the
+	// authorized keys.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	stopped := make(chan struct{})
 	var stopping sync.Once
-	stop := func() { stopping.Do(func() { close(stopped); s.Close() }) }
+	stop := func() {
+		stopping.Do(func() {
+			if web != nil {
+				web.healthy.Store(false)
+			}
+			close(stopped)
+			s.Close()
+		})
+	}
+	reload := func() {
+		nk, err := loadServerKeys(f.keyFile, previous, *authorized)
+		if err == nil {
+			err = nk.apply(s)
+		}
+		if err != nil {
+			mu.Lock()
+			old := cur
+			mu.Unlock()
+			if aerr := old.apply(s); aerr != nil {
+				log.sayf("restoring the previous keys failed: %s", strings.TrimPrefix(aerr.Error(), "secsock: "))
+			}
+			log.say([]any{"event", "reload-failed", "error", strings.TrimPrefix(err.Error(), "secsock: ")},
+				"reload failed, keeping the previous keys: %s", strings.TrimPrefix(err.Error(), "secsock: "))
+			return
+		}
+		mu.Lock()
+		cur = nk
+		remember(nk)
+		mu.Unlock()
+		np := nk.key.Public()
+		if nk.authPath != "" {
+			log.say([]any{"event", "reloaded", "authorized", len(nk.aks), "server_fingerprint", np.Fingerprint(), "previous_keys", len(nk.prev)},
+				"reloaded %s from %s and server key %s (fingerprint %s, %s)", plural(len(nk.aks), "authorized key", "authorized keys"),
+				nk.authPath, np, np.Fingerprint(), plural(len(nk.prev), "previous key", "previous keys"))
+		} else {
+			log.say([]any{"event", "reloaded", "server_fingerprint", np.Fingerprint(), "previous_keys", len(nk.prev)},
+				"reloaded server key %s (fingerprint %s, %s); no --authorized file", np, np.Fingerprint(), plural(len(nk.prev), "previous key", "previous keys"))
+		}
+	}
 	go func() {
 		for {
 			select {
 			case sig := <-sigs:
-				if sig != syscall.SIGHUP {
-					stop()
-					return
-				}
-				if *authorized == "" {
-					say("SIGHUP: no --authorized file to reload")
+				if sig == syscall.SIGHUP {
+					reload()
 					continue
 				}
-				aks, err := s.ReloadAuthorizedKeys(*authorized)
-				if err != nil {
-					say("reload failed, keeping the previous authorized keys: %s", strings.TrimPrefix(err.Error(), "secsock: "))
-					continue
-				}
-				mu.Lock()
-				names = aks
-				mu.Unlock()
-				say("reloaded %d authorized keys from %s", len(aks), *authorized)
+				log.say([]any{"signal", sig.String()}, "stopping on %s", sig)
+				stop()
+				return
 			case <-stopped:
 				return
 			}
 		}
 	}()
 	defer stop()
+	report := func() {
+		if verbose {
+			printCounters(log, s.Stats())
+		}
+	}
 
 	for n := 0; f.count == 0 || n < f.count; n++ {
 		req, err := s.Recv()
 		if err != nil {
 			select {
 			case <-stopped:
+				report()
 				return nil
 			default:
 			}
@@ -563,11 +767,139 @@ func runRep(e *env, args []string) error {
 	// mangos has no linger: give the last reply time to leave before
 	// Close drops what is still queued.
 	time.Sleep(linger)
-	if verbose {
-		st := s.Stats()
-		say("served %d requests; answered %d itself; rejected %v", st.Opened, st.Answered, st.Rejected)
-	}
+	report()
 	return nil
+}
+
+// printCounters logs the socket's counters in one line: "served 3
+// requests; answered 1 itself; 2 retries; rejected 2: forged=1
+// not-authorized=1".
+func printCounters(log *logger, st secsock.Stats) {
+	var parts []string
+	rejected := map[string]uint64{}
+	for _, r := range secsock.Reasons() {
+		if n := st.Rejected[r]; n > 0 && r != secsock.ReasonRetry {
+			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
+			rejected[r.String()] = n
+		}
+	}
+	detail := ""
+	if len(parts) > 0 {
+		detail = ": " + strings.Join(parts, " ")
+	}
+	log.always([]any{"event", "counters", "served", st.Opened, "answered", st.Answered, "retries", st.Retries, "rejected", st.TotalRefused(), "rejected_by_reason", rejected},
+		"served %s; answered %d itself; %s; rejected %d%s",
+		plural(int(st.Opened), "request", "requests"), st.Answered, plural(int(st.Retries), "retry", "retries"), st.TotalRefused(), detail)
+}
+
+// repConfig is rep --print-config's output: what the server accepts,
+// with no secret (key files are named, their secrets redacted).
+type repConfig struct {
+	ServerKey      keyJSON   `json:"server_key"`
+	PreviousKeys   []keyJSON `json:"previous_keys"`
+	ClientPolicy   string    `json:"client_policy"`
+	AuthorizedFile string    `json:"authorized_file,omitempty"`
+	Authorized     []keyJSON `json:"authorized"`
+	AllowAnonymous bool      `json:"allow_anonymous"`
+	Freshness      string    `json:"freshness"`
+	MaxClockSkew   string    `json:"max_clock_skew"`
+	Budget         int       `json:"key_agreement_budget"`
+	PeerCache      int       `json:"peer_cache_size"`
+	ReplyCache     int       `json:"reply_cache_size"`
+	ReplyBytes     int       `json:"reply_cache_bytes"`
+	Epochs         string    `json:"epoch_keys"`
+	ReplayStore    string    `json:"replay_store"`
+	Listen         []string  `json:"listen"`
+	Dial           []string  `json:"dial"`
+	TLS            string    `json:"tls"`
+	Protocol       string    `json:"protocol"`
+}
+
+func printRepConfig(e *env, s *secsock.Socket, k *serverKeys, f *sockFlags, allowAnon bool) error {
+	get := func(name string) any {
+		v, err := s.GetOption(name)
+		if err != nil {
+			return nil
+		}
+		return v
+	}
+	dur := func(name string) string {
+		d, _ := get(name).(time.Duration)
+		return d.String()
+	}
+	num := func(name string) int { n, _ := get(name).(int); return n }
+	redacted := func(path string) string { return path + " (secret redacted)" }
+	c := repConfig{
+		ServerKey:    keyJSON{PublicKey: k.key.Public().String(), Fingerprint: k.key.Public().Fingerprint(), SecretKeyFile: redacted(f.keyFile)},
+		PreviousKeys: []keyJSON{}, Authorized: []keyJSON{},
+		AllowAnonymous: allowAnon,
+		Freshness:      dur(secsock.OptionFreshness), MaxClockSkew: dur(secsock.OptionMaxClockSkew),
+		Budget: num(secsock.OptionKeyAgreementBudget), PeerCache: num(secsock.OptionPeerCacheSize),
+		ReplyCache: num(secsock.OptionReplyCacheSize), ReplyBytes: num(secsock.OptionReplyCacheBytes),
+		Epochs:      "none (epoch keys are a planned extension, SPEC.md §10; no forward secrecy in version 2)",
+		ReplayStore: "in memory, per instance (a shared replay store is a planned extension, SPEC.md §10)",
+		Listen:      append([]string{}, f.listen...), Dial: append([]string{}, f.dial...),
+		TLS: f.tls.describe(), Protocol: secsock.Protocol,
+	}
+	for i, p := range k.prev {
+		c.PreviousKeys = append(c.PreviousKeys, keyJSON{PublicKey: p.Public().String(), Fingerprint: p.Public().Fingerprint(), SecretKeyFile: redacted(k.prevPath[i])})
+	}
+	switch {
+	case k.authPath == "":
+		c.ClientPolicy = "none: every client is served, anonymous or not"
+	case allowAnon:
+		c.ClientPolicy = "authorized keys, and anonymous clients"
+	default:
+		c.ClientPolicy = "authorized keys only; anonymous clients refused"
+	}
+	if k.authPath != "" {
+		c.AuthorizedFile = k.authPath
+		for _, ak := range k.aks {
+			c.Authorized = append(c.Authorized, keyJSON{PublicKey: ak.Key.String(), Fingerprint: ak.Key.Fingerprint(), Name: ak.Name})
+		}
+	}
+	if f.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(c)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "protocol:        %s\n", c.Protocol)
+	fmt.Fprintf(w, "server key:      %s (fingerprint %s) from %s\n", c.ServerKey.PublicKey, c.ServerKey.Fingerprint, c.ServerKey.SecretKeyFile)
+	if len(c.PreviousKeys) == 0 {
+		fmt.Fprintln(w, "previous keys:   none")
+	}
+	for _, p := range c.PreviousKeys {
+		fmt.Fprintf(w, "previous key:    %s (fingerprint %s) from %s\n", p.PublicKey, p.Fingerprint, p.SecretKeyFile)
+	}
+	fmt.Fprintf(w, "client policy:   %s\n", c.ClientPolicy)
+	if k.authPath != "" {
+		fmt.Fprintf(w, "authorized keys: %s from %s\n", plural(len(c.Authorized), "key", "keys"), c.AuthorizedFile)
+		for _, a := range c.Authorized {
+			name := a.Name
+			if name == "" {
+				name = "(no name)"
+			}
+			fmt.Fprintf(w, "  %s %s %s\n", a.Fingerprint, a.PublicKey, name)
+		}
+	}
+	fmt.Fprintf(w, "freshness:       %s (max clock skew %s)\n", c.Freshness, c.MaxClockSkew)
+	fmt.Fprintf(w, "budget:          %d key agreements per second for new sessions\n", c.Budget)
+	fmt.Fprintf(w, "peer cache:      %d short-term keys\n", c.PeerCache)
+	fmt.Fprintf(w, "reply cache:     %d replies, %d bytes\n", c.ReplyCache, c.ReplyBytes)
+	fmt.Fprintf(w, "epoch keys:      %s\n", c.Epochs)
+	fmt.Fprintf(w, "replay store:    %s\n", c.ReplayStore)
+	fmt.Fprintf(w, "listen:          %s\n", orNone(c.Listen))
+	fmt.Fprintf(w, "dial:            %s\n", orNone(c.Dial))
+	fmt.Fprintf(w, "tls:             %s\n", c.TLS)
+	return nil
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
 }
 
 // reasonHelp says what each rejection reason means for an operator.
@@ -582,6 +914,9 @@ var reasonHelp = map[secsock.Reason]string{
 	secsock.ReasonNotAuthorized:  "not in the authorized keys: refused; add its .pub line to authorize it",
 	secsock.ReasonStale:          "timestamp outside the freshness window: check the clocks",
 	secsock.ReasonReplayed:       "replayed request: refused",
+	secsock.ReasonRetry:          "a retry of a request in progress or answered: normal under loss",
+	secsock.ReasonBusy:           "the budget for new sessions is spent: a flood, or more new clients per second than the budget",
+	secsock.ReasonInDoubt:        "may have been handled before and cannot tell: refused",
 }
 
 // printers, in nanocat's formats.
