@@ -379,15 +379,15 @@ func (d *dispatcher) unknownWorker() {
 // handle runs the server's checks on m, received on c, and acts on the
 // outcome. It owns m and c.
 func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
-	in := e.server.openRequest(newBody(len(m.Body)), m.Body)
+	in := e.server.openRequestFrom(newBody(len(m.Body)), m.Body, m.Pipe)
 	if in.pending && !in.deliver {
 		if d.attach(c, in.ticket) {
 			m.Free()
-			d.s.reject(e, Event{Reason: in.reason, Peer: in.client})
+			d.s.reject(e, Event{Reason: in.reason, Peer: in.client, ServerKey: in.server, Pipe: m.Pipe})
 			return
 		}
 		// The request was answered just now: its reply is cached.
-		in = e.server.openRequest(newBody(len(m.Body)), m.Body)
+		in = e.server.openRequestFrom(newBody(len(m.Body)), m.Body, m.Pipe)
 	}
 	if in.deliver {
 		m.Body = in.body
@@ -416,7 +416,7 @@ func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
 		return
 	}
 	if in.reason != ReasonNone { // pings are answered, not rejected
-		d.s.reject(e, Event{Reason: in.reason, Peer: in.client})
+		d.s.reject(e, Event{Reason: in.reason, Peer: in.client, ServerKey: in.server, Pipe: m.Pipe})
 	}
 	if in.respond == nil {
 		m.Free()

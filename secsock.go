@@ -4,7 +4,7 @@
 // (request ID, backtrace) is never touched, so raw mangos devices route
 // sealed traffic over any transport without keys.
 //
-// The wire protocol is "secsock curve, version 1", specified in SPEC.md
+// The wire protocol is "secsock curve, version 2", specified in SPEC.md
 // with test vectors under testdata/. It is EXPERIMENTAL until reviewed.
 //
 // A Socket wraps a cooked mangos REQ or REP socket. Until OptionMechanism
