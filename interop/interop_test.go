@@ -451,14 +451,17 @@ func reencodeProxy() *proxy {
 	}
 }
 
-// flagsProxy sets a flags bit in every request: the server refuses the
-// modified header (UNSUPPORTED_FEATURE), and that refusal must not open
-// for the client, which checks it against the header it sent (§5.3).
+// flagsProxy changes the suite of every request to an unknown one (7):
+// the server refuses the modified header (UNSUPPORTED_FEATURE), and that
+// refusal must not open for the client, which checks it against the
+// header it sent (§5.3). (It used to set a flags bit; since SPEC §6 step
+// 2 checks that the elements are exactly the flags bits, that is dropped
+// as malformed, and there is no refusal to check.)
 func flagsProxy() *proxy {
 	return &proxy{
 		onRequest: func(m *mangos.Message) []*mangos.Message {
 			if len(m.Body) > 3 {
-				m.Body[3] |= 1
+				m.Body[2] = 7
 			}
 			return []*mangos.Message{m}
 		},
@@ -968,7 +971,8 @@ func TestNegative(t *testing.T) {
 				t.Errorf("Go server counted %d unsupported, want 8", n)
 			}
 		}()
-		for _, f := range [][]string{{"-s", "7"}, {"-s", "0"}, {"-f", "1"}, {"-f", "0x80"}} {
+		// -f: a flags bit of an unassigned type with its (empty) element (§10)
+		for _, f := range [][]string{{"-s", "7"}, {"-s", "0"}, {"-f", "0x40"}, {"-f", "0xc0"}} {
 			for _, url := range []string{goSrv.url, cSrv.url} {
 				expectLines(t, runClient(t, url, srvPub, append([]string{"-k", clientHex}, f...), "10", "ping"),
 					"error 10 unsupported-feature", "error ping unsupported-feature")
@@ -1007,35 +1011,40 @@ func errorName(err error) string {
 // TestClientErrors: both clients classify the same garbage replies (SPEC
 // §7) the same way. A plain REP socket answers each request with the next
 // canned reply, and a resend (identical bytes) with the same one, so the
-// advisory resend of §7 sees the same garbage again.
+// advisory resend of §7 sees the same garbage again. A client that asked
+// for epoch keys (the Go client by default, the C client with -E auto)
+// takes kind 0x14 as REPLY_EXT (§7 step 4, §14.2); one that did not, as
+// an unknown kind (§10): asking says what the asking clients report.
 func TestClientErrors(t *testing.T) {
 	cProgram(t)
-	canned := []struct{ hex, name string }{
-		{"", "not-secsock"},
-		{"02", "not-secsock"},
-		{"01", "not-secsock"},
-		{"0113", "not-secsock"},
-		{"011302", "unsupported-version"}, // a hint of another version
-		{"031301", "unsupported-version"},
-		{"01110100", "not-secsock"},
-		{"0211", "malformed"},
-		{"0213", "malformed"},
-		{"021301", "server-key-mismatch"},
-		{"021302", "unsupported-version"},
-		{"021303", "busy"},
-		{"021399", "server-key-mismatch"},
-		{"02130100", "malformed"},
-		{"021102" + strings.Repeat("00", 32), "malformed"},     // suite differs from the request's
-		{"021101" + strings.Repeat("00", 31), "malformed"},     // shorter than 35
-		{"021101" + strings.Repeat("00", 32), "auth-failed"},   // empty body, bad tag
-		{"021201" + strings.Repeat("00", 15), "malformed"},     // refusal of 18 bytes
-		{"021201" + strings.Repeat("00", 16), "auth-failed"},   // refusal, bad tag
-		{"021205" + strings.Repeat("00", 16), "auth-failed"},   // refusal IN_DOUBT, bad tag
-		{"021201" + strings.Repeat("00", 17), "malformed"},     // refusal of 20 bytes
-		{"021401" + strings.Repeat("00", 32), "unknown-kind"},  // kind 0x14 (REPLY_EXT, reserved)
-		{"021501" + strings.Repeat("00", 18), "unknown-kind"},  // kind 0x15 (REFUSAL_EXT, reserved)
-		{"020101" + strings.Repeat("00", 64), "unknown-kind"},  // a request reflected back
-		{"021101" + strings.Repeat("ff", 4096), "auth-failed"}, // large
+	canned := []cannedReply{
+		{"", "not-secsock", ""},
+		{"02", "not-secsock", ""},
+		{"01", "not-secsock", ""},
+		{"0113", "not-secsock", ""},
+		{"011302", "unsupported-version", ""}, // a hint of another version
+		{"031301", "unsupported-version", ""},
+		{"01110100", "not-secsock", ""},
+		{"0211", "malformed", ""},
+		{"0213", "malformed", ""},
+		{"021301", "server-key-mismatch", ""},
+		{"021302", "unsupported-version", ""},
+		{"021303", "busy", ""},
+		{"021399", "server-key-mismatch", ""},
+		{"02130100", "malformed", ""},
+		{"021102" + strings.Repeat("00", 32), "malformed", ""},               // suite differs from the request's
+		{"021101" + strings.Repeat("00", 31), "malformed", ""},               // shorter than 35
+		{"021101" + strings.Repeat("00", 32), "auth-failed", ""},             // empty body, bad tag
+		{"021201" + strings.Repeat("00", 15), "malformed", ""},               // refusal of 18 bytes
+		{"021201" + strings.Repeat("00", 16), "auth-failed", ""},             // refusal, bad tag
+		{"021205" + strings.Repeat("00", 16), "auth-failed", ""},             // refusal IN_DOUBT, bad tag
+		{"021201" + strings.Repeat("00", 17), "malformed", ""},               // refusal of 20 bytes
+		{"021401" + strings.Repeat("00", 32), "unknown-kind", "malformed"},   // REPLY_EXT below 37 bytes
+		{"021401" + strings.Repeat("00", 34), "unknown-kind", "auth-failed"}, // REPLY_EXT, bad tag
+		{"021402" + strings.Repeat("00", 34), "unknown-kind", "malformed"},   // REPLY_EXT, suite differs
+		{"021501" + strings.Repeat("00", 18), "unknown-kind", ""},            // kind 0x15 (REFUSAL_EXT, not asked for)
+		{"020101" + strings.Repeat("00", 64), "unknown-kind", ""},            // a request reflected back
+		{"021101" + strings.Repeat("ff", 4096), "auth-failed", ""},           // large
 	}
 	sock, err := rep.NewSocket()
 	if err != nil {
@@ -1062,19 +1071,33 @@ func TestClientErrors(t *testing.T) {
 		}
 	}()
 	srvKey, _, srvPub := key(t)
-	var want, items []string
+	var want, wantAsking, items []string
 	for _, c := range canned {
 		items = append(items, "1")
 		want = append(want, "error 1 "+c.name)
+		wantAsking = append(wantAsking, "error 1 "+c.asked())
 	}
 	expectLines(t, runClient(t, url, srvPub, []string{"-g", "300"}, items...), want...)
+	expectLines(t, runClient(t, url, srvPub, []string{"-g", "300", "-E", "auto"}, items...), wantAsking...)
 
 	c := newGoClient(t, url, srvKey.Public())
 	for _, cr := range canned {
-		if err := exchange(t, c, 1); errorName(err) != cr.name {
-			t.Errorf("Go client, reply %.20s...: %v, want %s", cr.hex, err, cr.name)
+		if err := exchange(t, c, 1); errorName(err) != cr.asked() {
+			t.Errorf("Go client, reply %.20s...: %v, want %s", cr.hex, err, cr.asked())
 		}
 	}
+}
+
+// cannedReply is a garbage answer and the SPEC §12 error name a client
+// reports for it; asking, if set, is what one that asked for epoch keys says.
+type cannedReply struct{ hex, name, asking string }
+
+// asked is what a client that asked for epoch keys reports.
+func (c cannedReply) asked() string {
+	if c.asking != "" {
+		return c.asking
+	}
+	return c.name
 }
 
 // TestSameServerBehaviour: the same C client requests get the same answers
@@ -1179,5 +1202,195 @@ func TestZeroSecretRefused(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 			t.Errorf("%v: %v, want exit status 2\n%s", args, err, out)
 		}
+	}
+}
+
+// ---- epoch keys (SPEC §14) ----
+
+// Option names of the Go library's epoch keys (options.go), spelled out
+// so that these tests compile before the library has them.
+const (
+	optEpochSeed = "SECSOCK-EPOCH-SEED" // REP: a *EpochSeed or the path of a seed file
+	optEpochs    = "SECSOCK-EPOCHS"     // REQ: "auto", "require" or "off"
+)
+
+// goEpochs skips the test unless the Go library has epoch keys: a REQ
+// socket that accepts OptionEpochs, and a REP socket that accepts a seed
+// file path as OptionEpochSeed.
+func goEpochs(t *testing.T) {
+	t.Helper()
+	msg := "!!! Go side has no epoch keys yet (SPEC §14): "
+	req, err := secsock.NewReqSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	if err := req.SetOption(optEpochs, "auto"); err != nil {
+		t.Skip(msg + "REQ SetOption(" + optEpochs + "): " + err.Error())
+	}
+	rep, err := secsock.NewRepSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	file := writeSeedFile(t, time.Now().Add(-time.Hour), time.Hour, 0)
+	if err := rep.SetOption(optEpochSeed, file); err != nil {
+		t.Skip(msg + "REP SetOption(" + optEpochSeed + ", path): " + err.Error())
+	}
+}
+
+// writeSeedFile writes a new seed file (§14.6: random chain and seed_j,
+// mode 0600) for epochs of length l from origin o, and returns its path.
+func writeSeedFile(t *testing.T, o time.Time, l time.Duration, j uint64) string {
+	t.Helper()
+	b := make([]byte, 48)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "epoch.seed")
+	text := fmt.Sprintf("# secsock epoch seed v1 (keep private)\nchain: %x\norigin: %d\nlength: %d\nepoch: %d\nseed: %x\n",
+		b[:16], o.UnixMilli(), l.Milliseconds(), j, b[16:])
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// seedFileEpoch reads the epoch: line of a seed file and checks its mode.
+func seedFileEpoch(t *testing.T, path string) uint64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("seed file %s has mode %v, want no group or world access", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if lines[0] != "# secsock epoch seed v1 (keep private)" {
+		t.Errorf("seed file header %q", lines[0])
+	}
+	for _, l := range lines {
+		var j uint64
+		if _, err := fmt.Sscanf(l, "epoch: %d", &j); err == nil {
+			return j
+		}
+	}
+	t.Fatalf("seed file %s has no epoch: line:\n%s", path, b)
+	return 0
+}
+
+// switcher is a device in front of two servers: the first `after`
+// requests go to a, the others to b; answers from both come back.
+type switcher struct {
+	url string
+}
+
+func startSwitcher(t *testing.T, a, b string, after int) *switcher {
+	t.Helper()
+	front, err := xrep.NewSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	setOptions(t, front, mangos.OptionMaxRecvSize, maxRecv)
+	sw := &switcher{url: listen(t, front)}
+	var backs [2]mangos.Socket
+	for i, url := range []string{a, b} {
+		back, err := xreq.NewSocket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { back.Close() })
+		setOptions(t, back, mangos.OptionMaxRecvSize, maxRecv)
+		if err := back.Dial(url); err != nil {
+			t.Fatal(err)
+		}
+		backs[i] = back
+		go func() {
+			for {
+				m, err := back.RecvMsg()
+				if err != nil {
+					return
+				}
+				if front.SendMsg(m) != nil {
+					m.Free()
+				}
+			}
+		}()
+	}
+	go func() {
+		for n := 0; ; n++ {
+			m, err := front.RecvMsg()
+			if err != nil {
+				return
+			}
+			back := backs[0]
+			if n >= after {
+				back = backs[1]
+			}
+			if back.SendMsg(m) != nil {
+				m.Free()
+			}
+		}
+	}()
+	return sw
+}
+
+// epochOf is the epoch of now for origin o and length l.
+func epochOf(o time.Time, l time.Duration) uint64 { return uint64(time.Since(o) / l) }
+
+// TestEpochCClientCServer: the C implementation with itself (no Go epoch
+// keys needed): a ping learns the keys, requests are sealed with them; a
+// server without a seed (or of another chain) refuses UNKNOWN_EPOCH, and
+// the client falls back to the long-term key (-E auto) or reports it (-E
+// require); the seed file is ratcheted to c-1 on load (§14.6).
+func TestEpochCClientCServer(t *testing.T) {
+	_, srvHex, srvPub := key(t)
+	o, l := time.Now().Add(-50*time.Hour-time.Minute), time.Hour
+	c := epochOf(o, l)
+	file := writeSeedFile(t, o, l, 3)
+	srv := startCServer(t, srvHex, "-e", file)
+	if j := seedFileEpoch(t, file); j != c-1 {
+		t.Errorf("C server left the seed file at epoch %d, want c-1 = %d", j, c-1)
+	}
+	got := runClient(t, srv.url, srvPub, []string{"-E", "auto"}, "10", "ping", "100", "0")
+	expectLines(t, got, "ok 10 long-term", "ok ping epoch", "ok 100 epoch", "ok 0 epoch")
+	ep := fmt.Sprintf(" epoch %d", c)
+	srv.expect(t, "deliver 10 long-term", "reply"+ep, "deliver 100"+ep, "deliver 0"+ep)
+
+	// epoch keys off: long-term only, REPLY (no announcement asked for)
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10", "ping"), "ok 10", "ok ping")
+	srv.expect(t, "deliver 10 long-term", "reply long-term")
+
+	bare := startCServer(t, srvHex)                                   // same key, no seed
+	other := startCServer(t, srvHex, "-e", writeSeedFile(t, o, l, c)) // same key, another chain
+	for _, tc := range []struct {
+		name, mode string
+		b          *cServer
+		client     []string // for items ping (at srv), 10, 10 (at b)
+		server     []string // what b says
+	}{
+		{"no-seed", "auto", bare, []string{"ok ping long-term", "ok 10 fallback", "ok 10 long-term"},
+			[]string{"refuse:unknown-epoch", "deliver 10", "deliver 10"}},
+		{"other-chain", "auto", other, []string{"ok ping long-term", "ok 10 fallback", "ok 10 epoch"},
+			[]string{"refuse:unknown-epoch", "deliver 10 long-term", "deliver 10" + ep}},
+		// require: no fallback; without a key it pings for one first and
+		// never sends the body sealed to the long-term key only
+		{"no-seed-require", "require", bare, []string{"ok ping long-term", "error 10 unknown-epoch", "error 10 unknown-epoch"},
+			[]string{"refuse:unknown-epoch", "reply"}},
+		{"other-chain-require", "require", other, []string{"ok ping long-term", "error 10 unknown-epoch", "ok 10 epoch"},
+			[]string{"refuse:unknown-epoch", "reply long-term", "deliver 10" + ep}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sw := startSwitcher(t, srv.url, tc.b.url, 1)
+			expectLines(t, runClient(t, sw.url, srvPub, []string{"-E", tc.mode}, "ping", "10", "10"), tc.client...)
+			srv.expect(t, "reply long-term")
+			tc.b.expect(t, tc.server...)
+		})
 	}
 }
