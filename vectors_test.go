@@ -169,7 +169,7 @@ var vectorClientErrors = map[error]string{
 	ErrNotAuthorized: "not-authorized", ErrStale: "stale", ErrReplayed: "replayed", ErrInDoubt: "in-doubt",
 	ErrUnsupportedFeature: "unsupported-feature", ErrRefused: "refused", ErrServerKeyMismatch: "server-key-mismatch",
 	ErrUnsupported: "unsupported-version", ErrBusy: "busy", ErrAuthFailed: "auth-failed", ErrMalformed: "malformed",
-	ErrUnknownKind: "unknown-kind", ErrNotSecsock: "not-secsock",
+	ErrUnknownKind: "unknown-kind", ErrNotSecsock: "not-secsock", ErrUnknownEpoch: "unknown-epoch",
 }
 
 func vectorClientOutcome(err error) string {
@@ -240,6 +240,14 @@ func replayThroughAdapters(t *testing.T, path string) {
 			cfg.authorized[PublicKey(b)] = struct{}{}
 		}
 	}
+	if seed := fieldHex(t, head, "epoch_seed"); seed != nil {
+		e := &EpochSeed{origin: int64(fieldUint(t, head, "epoch_origin", 0)), length: int64(fieldUint(t, head, "epoch_length", 0)),
+			index: uint32(fieldUint(t, head, "epoch_index", 0))}
+		b := new([32]byte)
+		copy(b[:], seed)
+		e.seed = &b
+		cfg.epochSeed = e
+	}
 	sealTo := keys[fieldUint(t, head, "seal_to", 0)].Public()
 	if k := fieldHex(t, head, "client_server_key"); k != nil {
 		sealTo = PublicKey(k)
@@ -301,9 +309,16 @@ func vectorOutstanding(t *testing.T, st map[string][]string, server PublicKey, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &clientSession{eph: pub, prk0: wire.RequestSecret(&dh, &pub, &srv)}
+	s := &clientSession{eph: pub, prk0: wire.RequestSecret(&dh, &pub, &srv), secret: &eph}
 	s.keys = wire.SessionKeys(&s.prk0, byte(fieldUint(t, st, "suite", 1)))
 	o := outstanding{sess: s, keys: s.keys, counter: fieldUint(t, st, "client_counter", fieldUint(t, st, "counter", 0))}
+	if k := fieldHex(t, st, "epoch_key"); k != nil {
+		e, err := s.agree((*[32]byte)(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.keys = e.keys
+	}
 	h := sent
 	if len(sent) >= wire.HeaderSize {
 		h = sent[:wire.HeaderSize+int(binary.BigEndian.Uint16(sent[52:54]))]

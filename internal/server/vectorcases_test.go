@@ -203,6 +203,63 @@ func clientKeyEquivalents(name, comment string, f vecFile) vecFile {
 	return f
 }
 
+// Epoch vectors (SPEC.md §14): a chain whose origin is a minute before
+// vectorTime, epochs of 5 minutes, the server holding seed_0.
+func epochVectors() []vecFile {
+	ep := vecFile{epochSeed: "epoch chain"}
+	const L = 300000
+	ok := func(f func(*vecStep)) vecStep {
+		st := vecStep{body: []byte("fs"), reply: []byte("ok"), expectServer: "deliver", expectClient: "ok"}
+		f(&st)
+		return st
+	}
+	unknown := func(f func(*vecStep)) vecStep {
+		st := vecStep{body: []byte("fs"), expectServer: "refuse:unknown-epoch", expectClient: "error:unknown-epoch"}
+		f(&st)
+		return st
+	}
+	one := func(name, comment string, f vecFile, st vecStep) vecFile {
+		f.name, f.comment, f.steps = name, comment, []vecStep{st}
+		return f
+	}
+	return []vecFile{
+		one("epoch-announce", "WANT_EPOCH: the reply is a REPLY_EXT announcing epochs 0 and 1", ep, ok(func(s *vecStep) { s.want = true })),
+		one("epoch-announce-ping", "a ping with WANT_EPOCH (Authenticate)", ep, vecStep{ping: true, want: true, expectServer: "reply", expectClient: "ok"}),
+		one("epoch-announce-gcm", "an announcement in the AES-256-GCM suite", ep, ok(func(s *vecStep) { s.want = true; s.suite = wire.SuiteAESGCM })),
+		one("epoch-request", "a request sealed with the current epoch's key", ep, ok(func(s *vecStep) { s.sealEpoch = true })),
+		one("epoch-request-vouched-gcm", "a vouched AES-GCM request with an epoch key", vecFile{epochSeed: "epoch chain", client: "client"}, ok(func(s *vecStep) { s.sealEpoch = true; s.suite = wire.SuiteAESGCM })),
+		one("epoch-request-want", "an epoch request that also asks for the next keys", ep, ok(func(s *vecStep) { s.sealEpoch = true; s.want = true })),
+		one("epoch-previous", "in epoch 1, the key of epoch 0 is still accepted", ep, ok(func(s *vecStep) { s.sealEpoch = true; s.dt = L })),
+		one("epoch-too-old", "in epoch 2, the key of epoch 0 is refused", ep, unknown(func(s *vecStep) { s.sealEpoch = true; s.dt = 2 * L })),
+		one("epoch-next-early", "the next epoch's key within the clock skew before it starts", ep, ok(func(s *vecStep) { s.sealEpoch = true; s.epochKey = 1; s.dt = L - 60000 - 10000 })),
+		one("epoch-next-too-early", "the next epoch's key earlier than the skew before it starts", ep, unknown(func(s *vecStep) { s.sealEpoch = true; s.epochKey = 1; s.dt = L - 60000 - 10001 })),
+		one("epoch-no-seed", "a server without an epoch seed refuses an epoch request", vecFile{}, unknown(func(s *vecStep) { s.sealEpoch = true })),
+		one("epoch-want-no-seed", "a server without an epoch seed answers WANT_EPOCH with a plain REPLY", vecFile{}, ok(func(s *vecStep) { s.want = true })),
+		one("epoch-unknown-id", "an id no accepted epoch has", ep, unknown(func(s *vecStep) { s.sealEpoch = true; s.epochID = bytes.Repeat([]byte{0xee}, 8) })),
+		one("epoch-id-in-transit", "the id changed on the way: the refusal is for another header", ep, vecStep{body: []byte("fs"), sealEpoch: true,
+			mutate: func(b []byte) []byte { b = bytes.Clone(b); b[57] ^= 1; return b }, expectServer: "refuse:unknown-epoch", expectClient: "error:auth-failed"}),
+		one("epoch-element-short", "an EPOCH element of 7 bytes", ep, vecStep{body: []byte("fs"), sealEpoch: true,
+			mutate: func(b []byte) []byte {
+				out := append(bytes.Clone(b[:56]), 7) // length 7
+				out = append(out, b[57:64]...)
+				binary.BigEndian.PutUint16(out[52:54], 10)
+				return append(out, b[65:]...)
+			}, expectServer: "drop:malformed"}),
+		one("epoch-wrong-dh", "a body sealed without the epoch agreement but naming the epoch", ep, vecStep{body: []byte("fs"), sealEpoch: true,
+			mutate: func(b []byte) []byte { b = bytes.Clone(b); b[len(b)-1] ^= 1; return b }, expectServer: "hint:cannot-open", expectClient: "error:server-key-mismatch"}),
+		{name: "epoch-transition", comment: "one C' across epochs: epoch 0, then epoch 1 with the key of 1, then epoch 2 where 0 is refused", epochSeed: "epoch chain", steps: []vecStep{
+			ok(func(s *vecStep) { s.sealEpoch = true; s.want = true }),
+			ok(func(s *vecStep) { s.sealEpoch = true; s.epochKey = 1; s.counter = 2; s.dt = L }),
+			unknown(func(s *vecStep) { s.sealEpoch = true; s.counter = 3; s.dt = 2 * L }),
+			ok(func(s *vecStep) { s.counter = 4; s.dt = 2 * L }), // long-term only still works
+		}},
+		{name: "epoch-server-behind", comment: "the server's seed is at epoch 3: epochs before 2 are gone", epochSeed: "epoch chain", epochIndex: 3, steps: []vecStep{
+			unknown(func(s *vecStep) { s.sealEpoch = true; s.epochKey = 0; s.dt = 4 * L }),
+			ok(func(s *vecStep) { s.sealEpoch = true; s.epochKey = 3; s.counter = 2; s.dt = 4 * L }),
+		}},
+	}
+}
+
 // vouchBy is the vouch that the holder of the secret named signer makes,
 // presenting the public key bytes as, for the short-term key named eph.
 func vouchBy(signer string, as [32]byte, eph string, expiry uint64) [32]byte {

@@ -54,6 +54,9 @@ type vecFile struct {
 	peerCache     int
 	replySlots    int
 	budget        int
+	epochSeed     string // label of seed_0; "" for a server without epoch keys
+	epochIndex    uint32 // the epoch whose seed the server holds
+	epochLength   uint64 // ms (default 300000)
 	steps         []vecStep
 }
 
@@ -75,6 +78,10 @@ type vecStep struct {
 	mutateReply   func([]byte) []byte              // change the answer after sealing
 	answer        func(c *client, h []byte) []byte // replace the answer entirely (made by hand)
 	clientCounter uint64
+	sealEpoch     bool   // seal with epoch key epochKey (SPEC.md §14.3)
+	epochKey      uint32 // its index
+	epochID       []byte // name it by this id instead (a forged or unknown id)
+	want          bool   // add WANT_EPOCH
 	expectServer  string
 	expectClient  string
 }
@@ -111,7 +118,9 @@ func setEph(k [32]byte) func([]byte) []byte {
 type client struct {
 	eph, ephPub [32]byte
 	prk0        wire.Secret
-	keys        *wire.Keys
+	keys        *wire.Keys // long-term only, or with the epoch key of useEpoch
+	epochElem   []byte     // the EPOCH element, when sealing with an epoch key
+	want        bool       // WANT_EPOCH
 	id          *wire.Identity
 }
 
@@ -139,8 +148,21 @@ func newClient(ephLabel, clientLabel string, server [32]byte, suite byte, expiry
 	return c
 }
 
+// useEpoch makes the client seal with epoch key pub (SPEC.md §14.3),
+// naming it by id (another id only in forged cases).
+func (c *client) useEpoch(pub [32]byte, id [wire.EpochIDSize]byte) {
+	dhE, err := wire.X25519(&c.eph, &pub)
+	if err != nil {
+		panic(err)
+	}
+	c.epochElem = wire.EpochElement(id)
+	prk := wire.EpochSecret(&c.prk0, &dhE, &pub, c.epochElem)
+	c.keys = wire.SessionKeys(&prk, c.keys.Suite)
+}
+
 func (c *client) seal(suite byte, n, ts uint64, ping bool, body []byte) []byte {
-	f := wire.RequestFields{Kind: wire.KindRequest, Suite: suite, Eph: c.ephPub, Counter: n, Timestamp: ts}
+	f := wire.RequestFields{Kind: wire.KindRequest, Suite: suite, Eph: c.ephPub, Counter: n, Timestamp: ts,
+		Epoch: c.epochElem, WantEpoch: c.want}
 	if ping {
 		f.Kind = wire.KindPing
 	}
@@ -180,6 +202,13 @@ func (c *client) open(h []byte, n uint64, b []byte) (string, []byte) {
 		}
 		return "error:refused", nil
 	}
+	if kind == wire.KindReplyExt {
+		_, body, err := wire.OpenReplyExt(nil, c.keys, n, b)
+		if err != nil {
+			return openError(err), nil
+		}
+		return "ok", body
+	}
 	body, err := wire.OpenReply(nil, c.keys, n, b)
 	if err != nil {
 		return openError(err), nil
@@ -197,7 +226,7 @@ func openError(err error) string {
 var refusalNames = map[byte]string{
 	wire.RefuseNotAuthorized: "not-authorized", wire.RefuseStale: "stale",
 	wire.RefuseReplayed: "replayed", wire.RefuseUnsupportedFeature: "unsupported-feature",
-	wire.RefuseInDoubt: "in-doubt",
+	wire.RefuseInDoubt: "in-doubt", wire.RefuseUnknownEpoch: "unknown-epoch",
 }
 
 var reasonNames = map[Reason]string{
@@ -205,6 +234,7 @@ var reasonNames = map[Reason]string{
 	ReasonUnsupported: "unsupported-feature", ReasonWeakKey: "weak-key", ReasonForged: "forged",
 	ReasonBadVouch: "bad-vouch", ReasonNotAuthorized: "not-authorized", ReasonStale: "stale",
 	ReasonReplayed: "replayed", ReasonRetry: "retry", ReasonBusy: "busy", ReasonInDoubt: "in-doubt",
+	ReasonUnknownEpoch: "unknown-epoch",
 }
 
 // outcome names a server decision as expect_server does.
@@ -241,6 +271,7 @@ type world struct {
 	srv    *Server
 	pol    *Policy
 	window uint64
+	chain  *epochChain
 }
 
 func newWorld(servers []string, policy bool, authorized []string, allowAnon bool, lim Limits) *world {
@@ -306,7 +337,16 @@ func generate(v vecFile) string {
 	w.field("reply_slots", lim.ReplySlots)
 	w.field("max_resends", lim.MaxResends)
 	w.field("budget", lim.Budget)
+	var chain *epochChain
+	if v.epochSeed != "" {
+		chain = newEpochChain(secret(v.epochSeed), v.epochIndex, vectorTime-60000, v.epochLength)
+		w.field("epoch_seed", chain.seed[:])
+		w.field("epoch_index", chain.index)
+		w.field("epoch_origin", chain.origin)
+		w.field("epoch_length", chain.length)
+	}
 	wd := newWorld(v.servers, v.policy, v.authorized, v.allowAnon, lim)
+	wd.chain = chain
 	var last []byte
 	var prev vecStep
 	for i, st := range v.steps {
@@ -340,6 +380,21 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 		to = public(v.sealToOther)
 	}
 	c := newClient(st.eph, v.client, to, st.suite, expiry, st.identity)
+	c.want = st.want
+	var epochPub []byte
+	if st.sealEpoch {
+		label := v.epochSeed
+		if label == "" {
+			label = "a chain the server does not have"
+		}
+		k := newEpochChain(secret(label), 0, 0, 1).key(st.epochKey)
+		id := k.ID
+		if st.epochID != nil {
+			copy(id[:], st.epochID)
+		}
+		c.useEpoch(k.Public, id)
+		epochPub = k.Public[:]
+	}
 	req := c.seal(st.suite, st.counter, ts, st.ping, st.body)
 	// A ping with a body is not something a client sends (SPEC.md §5.1).
 	mutated := st.identity != nil || st.clientSent != nil || (st.ping && len(st.body) > 0)
@@ -367,6 +422,15 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 		w.field("vouch_expiry", expiry)
 	}
 	w.field("ping", st.ping)
+	if epochPub != nil {
+		w.field("epoch_key", epochPub)
+		if st.epochID != nil {
+			w.field("epoch_id", st.epochID)
+		}
+	}
+	if st.want {
+		w.field("want_epoch", true)
+	}
 	w.field("request_body", st.body)
 	w.field("request", req)
 	w.field("mutated", mutated)
@@ -375,7 +439,9 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 	}
 	rh := sha256.Sum256([]byte("reply random " + v.name + " " + strconv.Itoa(n)))
 	rnd := rh[:wire.ReplyRandSize]
-	d := wd.srv.Open(nil, req, now, wd.pol, &seqReader{b: rnd})
+	pol := *wd.pol
+	pol.Epochs = wd.chain.at(now, pol.Skew)
+	d := wd.srv.Open(nil, req, now, &pol, &seqReader{b: rnd})
 	if got := outcome(d); got != st.expectServer {
 		panic(fmt.Sprintf("vector %s step %d: server outcome %s, case expects %s", v.name, n, got, st.expectServer))
 	}
@@ -468,12 +534,23 @@ func replayFile(t *testing.T, path string) {
 		}
 	}
 	srv := New(lim)
+	var chain *epochChain
+	if head.has("epoch_seed") {
+		var seed [32]byte
+		copy(seed[:], head.hex(t, "epoch_seed"))
+		chain = &epochChain{seed: seed, index: uint32(head.uint(t, "epoch_index", 0)),
+			origin: head.uint(t, "epoch_origin", 0), length: head.uint(t, "epoch_length", 0)}
+	}
 	sealTo := pol.Keys[head.uint(t, "seal_to", 0)].Public
 	if head.has("client_server_key") {
 		copy(sealTo[:], head.hex(t, "client_server_key"))
 	}
 	for _, st := range steps {
-		t.Run("step"+st.str("step"), func(t *testing.T) { replayStep(t, head, st, srv, pol, sealTo) })
+		t.Run("step"+st.str("step"), func(t *testing.T) {
+			p := *pol
+			p.Epochs = chain.at(st.uint(t, "now", 0), p.Skew)
+			replayStep(t, head, st, srv, &p, sealTo)
+		})
 	}
 }
 
@@ -497,6 +574,16 @@ func replayStep(t *testing.T, head, st fields, srv *Server, pol *Policy, sealTo 
 		e := st.uint(t, "vouch_expiry", 0)
 		c.id = &wire.Identity{Client: cp, Vouch: wire.Vouch(&v, &c.ephPub, &cp, &sealTo, e), Expiry: e}
 	}
+	if st.has("epoch_key") {
+		var pub [32]byte
+		copy(pub[:], st.hex(t, "epoch_key"))
+		id := wire.EpochID(&pub)
+		if st.has("epoch_id") {
+			copy(id[:], st.hex(t, "epoch_id"))
+		}
+		c.useEpoch(pub, id)
+	}
+	c.want = st.str("want_epoch") == "true"
 	n, ts := st.uint(t, "counter", 0), st.uint(t, "timestamp", 0)
 	req, body := st.hex(t, "request"), st.hex(t, "request_body")
 	if st.str("mutated") == "false" {
@@ -542,5 +629,5 @@ func replayStep(t *testing.T, head, st fields, srv *Server, pol *Policy, sealTo 
 
 // vectorFiles are the cases written to testdata/vectors.
 func vectorFiles() []vecFile {
-	return append(singleVectors(), multiVectors()...)
+	return append(append(singleVectors(), multiVectors()...), epochVectors()...)
 }
