@@ -15,12 +15,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/xrep"
+	"go.nanomsg.org/mangos/v3/protocol/xreq"
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/secretbox"
 )
@@ -454,3 +458,96 @@ func TestEpochSeedFile(t *testing.T) {
 		t.Fatalf("advance an hour later: %d %v", n, err)
 	}
 }
+
+// TestEpochWorkersBehindDevice: two REP workers behind a raw device, each
+// loading its own copy of the service's seed file and ratcheting it alone
+// (worker B's clock up to the allowed skew ahead), answer one client's
+// requests across an epoch boundary; worker A is restarted mid-epoch from
+// its file. Every request is served and every one after the first is
+// sealed with an epoch key.
+func TestEpochWorkersBehindDevice(t *testing.T) {
+	const L = 5 * time.Minute
+	origin := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	seed, err := newEpochSeed(rand.Reader, origin, L)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := []string{dir + "/a.seed", dir + "/b.seed"}
+	for _, f := range files {
+		if err := WriteEpochSeedFile(f, seed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clockA := &fakeClock{t: origin.Add(time.Minute)}
+	clockB := &skewedClock{base: clockA, skew: 9 * time.Second} // within the 10 s default
+	sk := mustKey(t)
+	tp, dialFront, listenBack := newTap(t, "inproc", "inproc")
+	front, back := newRaw(t, xrep.NewSocket), newRaw(t, xreq.NewSocket)
+	listenBack(front)
+	go mangos.Device(front, back)
+	dialBack := listenOn(t, back, "inproc")
+	worker := func(file string, now func() time.Time) *Socket {
+		w := newRep(t, sk)
+		w.mu.Lock()
+		w.cfg.now = now
+		w.mu.Unlock()
+		mustSet(t, w, OptionEpochSeed, file)
+		dialBack(w)
+		serveEcho(t, 0, repContexts(t, w, 2)...)
+		return w
+	}
+	a := worker(files[0], clockA.now)
+	worker(files[1], clockB.now)
+	// A request in flight to the worker being restarted is lost: mangos
+	// REQ resends it (the same sealed bytes).
+	cl := newReq(t, sk.Public(), mangos.OptionRetryTime, 200*time.Millisecond)
+	useClock(cl, clockA)
+	dialFront(cl)
+	c1, _ := cl.OpenContext()
+	c2, _ := cl.OpenContext()
+	send := func(at time.Duration, n int) {
+		clockA.set(origin.Add(at))
+		for i := 0; i < n; i++ {
+			for _, c := range []mangos.Context{c1, c2} {
+				body := fmt.Sprintf("%v-%d", at, i)
+				if got, err := roundTrip(c, body); err != nil || string(got) != "echo:"+body {
+					t.Fatalf("at %v: %q %v", at, got, err)
+				}
+			}
+		}
+	}
+	send(time.Minute, 5)
+	a.Close()
+	a = worker(files[0], clockA.now) // restarted mid-epoch from its file
+	send(2*time.Minute, 5)
+	send(L-5*time.Second, 5) // B is already past the boundary
+	send(L+time.Minute, 5)
+	send(2*L+time.Minute, 5) // epoch 0 no longer accepted anywhere
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for i, r := range tp.requests {
+		if epoch := r[3]&1 != 0; i > 0 && !epoch {
+			t.Fatalf("request %d sealed with the long-term key only (flags %02x)", i, r[3])
+		}
+	}
+	// Each worker rewrote its own file as its epochs passed.
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ParseEpochSeed(data)
+		if err != nil || s.Index() != 1 {
+			t.Fatalf("%s holds %v, %v; want the seed of epoch 1", f, s, err)
+		}
+	}
+}
+
+// skewedClock is another clock skew ahead of base.
+type skewedClock struct {
+	base *fakeClock
+	skew time.Duration
+}
+
+func (c *skewedClock) now() time.Time { return c.base.now().Add(c.skew) }
