@@ -996,6 +996,7 @@ func errorName(err error) string {
 		{secsock.ErrNotAuthorized, "not-authorized"}, {secsock.ErrStale, "stale"},
 		{secsock.ErrReplayed, "replayed"}, {secsock.ErrInDoubt, "in-doubt"},
 		{secsock.ErrUnsupportedFeature, "unsupported-feature"}, {secsock.ErrRefused, "refused"},
+		{secsock.ErrUnknownEpoch, "unknown-epoch"},
 		{secsock.ErrServerKeyMismatch, "server-key-mismatch"}, {secsock.ErrUnsupported, "unsupported-version"},
 		{secsock.ErrBusy, "busy"}, {secsock.ErrAuthFailed, "auth-failed"},
 		{secsock.ErrMalformed, "malformed"}, {secsock.ErrNotSecsock, "not-secsock"},
@@ -1207,14 +1208,12 @@ func TestZeroSecretRefused(t *testing.T) {
 
 // ---- epoch keys (SPEC §14) ----
 
-// Option names of the Go library's epoch keys (options.go), spelled out
-// so that these tests compile before the library has them.
 const (
-	optEpochSeed = "SECSOCK-EPOCH-SEED" // REP: a *EpochSeed or the path of a seed file
-	optEpochs    = "SECSOCK-EPOCHS"     // REQ: "auto", "require" or "off"
+	optEpochSeed = secsock.OptionEpochSeed // REP: a *EpochSeed or the path of a seed file
+	optEpochs    = secsock.OptionEpochs    // REQ: "auto", "require" or "off"
 )
 
-// goEpochs skips the test unless the Go library has epoch keys: a REQ
+// goEpochs skips the test unless the Go library serves epoch keys: a REQ
 // socket that accepts OptionEpochs, and a REP socket that accepts a seed
 // file path as OptionEpochSeed.
 func goEpochs(t *testing.T) {
@@ -1393,4 +1392,197 @@ func TestEpochCClientCServer(t *testing.T) {
 			tc.b.expect(t, tc.server...)
 		})
 	}
+}
+
+// TestEpochGoClientCServer: the Go client learns the C server's epoch
+// keys (from a ping, or from the reply to its first request) and seals
+// with them; a C server without the seed refuses UNKNOWN_EPOCH and the Go
+// client falls back (EpochsAuto) or reports it (EpochsRequire).
+func TestEpochGoClientCServer(t *testing.T) {
+	cProgram(t)
+	goEpochs(t)
+	srvKey, srvHex, _ := key(t)
+	o, l := time.Now().Add(-7*time.Hour-time.Minute), time.Hour
+	ep := fmt.Sprintf(" epoch %d", epochOf(o, l))
+	file := writeSeedFile(t, o, l, 0)
+	srv := startCServer(t, srvHex, "-e", file)
+	for _, suite := range suites(t) {
+		cipher := map[string]string{"box": secsock.CipherBox, "aesgcm": secsock.CipherAESGCM}[suite]
+		t.Run(suite+"/authenticate", func(t *testing.T) {
+			c := newGoClient(t, srv.url, srvKey.Public(), secsock.OptionCipher, cipher)
+			if err := c.Authenticate(); err != nil {
+				t.Errorf("Authenticate: %v", err)
+			}
+			want := []string{"reply long-term"}
+			for _, n := range sizes {
+				if err := exchange(t, c, n); err != nil {
+					t.Errorf("%d bytes: %v", n, err)
+				}
+				want = append(want, fmt.Sprintf("deliver %d%s", n, ep))
+			}
+			srv.expect(t, want...)
+		})
+		t.Run(suite+"/first-request", func(t *testing.T) {
+			clientKey, _, _ := key(t)
+			c := newGoClient(t, srv.url, srvKey.Public(), secsock.OptionCipher, cipher, secsock.OptionSecretKey, clientKey)
+			for range 2 {
+				if err := exchange(t, c, 10); err != nil {
+					t.Errorf("10 bytes: %v", err)
+				}
+			}
+			srv.expect(t, "deliver 10 long-term", "deliver 10"+ep)
+		})
+	}
+	t.Run("off", func(t *testing.T) {
+		c := newGoClient(t, srv.url, srvKey.Public(), optEpochs, secsock.EpochsOff)
+		if err := c.Authenticate(); err != nil {
+			t.Errorf("Authenticate: %v", err)
+		}
+		if err := exchange(t, c, 10); err != nil {
+			t.Errorf("10 bytes: %v", err)
+		}
+		srv.expect(t, "reply long-term", "deliver 10 long-term")
+	})
+
+	bare := startCServer(t, srvHex) // same key, no seed
+	other := startCServer(t, srvHex, "-e", writeSeedFile(t, o, l, 0))
+	for _, tc := range []struct {
+		name, mode string
+		b          *cServer
+		err        error
+		server     []string
+	}{
+		{"no-seed", secsock.EpochsAuto, bare, nil, []string{"refuse:unknown-epoch", "deliver 10"}},
+		{"other-chain", secsock.EpochsAuto, other, nil, []string{"refuse:unknown-epoch", "deliver 10 long-term"}},
+		{"no-seed-require", secsock.EpochsRequire, bare, secsock.ErrUnknownEpoch, []string{"refuse:unknown-epoch"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sw := startSwitcher(t, srv.url, tc.b.url, 1)
+			c := newGoClient(t, sw.url, srvKey.Public(), optEpochs, tc.mode)
+			if err := c.Authenticate(); err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			srv.expect(t, "reply long-term")
+			err := exchange(t, c, 10)
+			if tc.mode == secsock.EpochsAuto && errors.Is(err, secsock.ErrUnknownEpoch) {
+				// The Go client reports the refusal and leaves the resend to
+				// the application (TestGoClientEpochSPEC): resend, as its
+				// ErrUnknownEpoch says, long-term only.
+				err = exchange(t, c, 10)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("10 bytes after the switch: %v, want %v", err, tc.err)
+			}
+			tc.b.expect(t, tc.server...)
+		})
+	}
+}
+
+// TestGoClientEpochSPEC: what SPEC §14 asks of a client, checked on the Go
+// client against a C server with a seed: OptionAuthenticateFirst pings
+// (with WANT_EPOCH) before the first request, so that it is sealed with
+// an epoch key (§14.2); with EpochsAuto, a verified UNKNOWN_EPOCH makes
+// the client resend the same body sealed to the long-term key only, "a new
+// request" (§14.3), without the application seeing the refusal.
+func TestGoClientEpochSPEC(t *testing.T) {
+	cProgram(t)
+	goEpochs(t)
+	srvKey, srvHex, _ := key(t)
+	o, l := time.Now().Add(-7*time.Hour-time.Minute), time.Hour
+	ep := fmt.Sprintf(" epoch %d", epochOf(o, l))
+	srv := startCServer(t, srvHex, "-e", writeSeedFile(t, o, l, 0))
+	t.Run("authenticate-first", func(t *testing.T) {
+		c := newGoClient(t, srv.url, srvKey.Public(), secsock.OptionAuthenticateFirst, true)
+		if err := exchange(t, c, 10); err != nil {
+			t.Errorf("10 bytes: %v", err)
+		}
+		srv.expect(t, "reply long-term", "deliver 10"+ep)
+	})
+	t.Run("auto-fallback", func(t *testing.T) {
+		bare := startCServer(t, srvHex)
+		sw := startSwitcher(t, srv.url, bare.url, 1)
+		c := newGoClient(t, sw.url, srvKey.Public(), optEpochs, secsock.EpochsAuto)
+		if err := c.Authenticate(); err != nil {
+			t.Fatalf("Authenticate: %v", err)
+		}
+		srv.expect(t, "reply long-term")
+		if err := exchange(t, c, 10); err != nil {
+			t.Errorf("10 bytes to a server without the seed: %v, want the body resent long-term only "+
+				"and its echo (SPEC §14.3: \"on a verified UNKNOWN_EPOCH refusal, forgets its epoch keys ... and "+
+				"resends the same body sealed to the long-term key only\")", err)
+		}
+		bare.expect(t, "refuse:unknown-epoch", "deliver 10")
+	})
+}
+
+// TestEpochCClientGoServer: the C client learns the Go server's epoch
+// keys and seals with them; a Go server without the seed, or with another
+// chain, refuses UNKNOWN_EPOCH and the C client falls back (-E auto) or
+// reports it (-E require). The Go server ratchets the seed file the test
+// wrote (§14.6 format) to c-1, and the C server reads a file the Go
+// library wrote.
+func TestEpochCClientGoServer(t *testing.T) {
+	cProgram(t)
+	goEpochs(t)
+	srvKey, _, srvPub := key(t)
+	o, l := time.Now().Add(-30*time.Hour-time.Minute), time.Hour
+	c := epochOf(o, l)
+	file := writeSeedFile(t, o, l, 2)
+	srv := startGoServer(t, srvKey, optEpochSeed, file)
+	if j := seedFileEpoch(t, file); j != c-1 {
+		t.Errorf("Go server left the seed file at epoch %d, want c-1 = %d", j, c-1)
+	}
+	for _, suite := range suites(t) {
+		t.Run(suite, func(t *testing.T) {
+			before := srv.delivered.Load()
+			got := runClient(t, srv.url, srvPub, []string{"-E", "auto", "-s", suite}, "10", "ping", "0", "1000", "1048576")
+			expectLines(t, got, "ok 10 long-term", "ok ping epoch", "ok 0 epoch", "ok 1000 epoch", "ok 1048576 epoch")
+			if n := srv.delivered.Load() - before; n != 4 {
+				t.Errorf("Go server delivered %d requests, want 4", n)
+			}
+		})
+	}
+
+	bare := startGoServer(t, srvKey)
+	other := startGoServer(t, srvKey, optEpochSeed, writeSeedFile(t, o, l, c))
+	for _, tc := range []struct {
+		name, mode string
+		b          *goServer
+		client     []string // for ping (at srv), 10, 10 (at b)
+		delivered  int64
+	}{
+		{"no-seed", "auto", bare, []string{"ok ping long-term", "ok 10 fallback", "ok 10 long-term"}, 2},
+		{"other-chain", "auto", other, []string{"ok ping long-term", "ok 10 fallback", "ok 10 epoch"}, 2},
+		{"no-seed-require", "require", bare, []string{"ok ping long-term", "error 10 unknown-epoch", "error 10 unknown-epoch"}, 0},
+		{"other-chain-require", "require", other, []string{"ok ping long-term", "error 10 unknown-epoch", "ok 10 epoch"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, refused := tc.b.delivered.Load(), rejected(tc.b, secsock.ReasonUnknownEpoch)
+			sw := startSwitcher(t, srv.url, tc.b.url, 1)
+			expectLines(t, runClient(t, sw.url, srvPub, []string{"-E", tc.mode}, "ping", "10", "10"), tc.client...)
+			if n := tc.b.delivered.Load() - before; n != tc.delivered {
+				t.Errorf("Go server delivered %d requests, want %d", n, tc.delivered)
+			}
+			if n := rejected(tc.b, secsock.ReasonUnknownEpoch) - refused; n != 1 {
+				t.Errorf("Go server counted %d unknown-epoch, want 1", n)
+			}
+		})
+	}
+
+	t.Run("go-written-seed-file", func(t *testing.T) {
+		seed, err := secsock.NewEpochSeed(time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "go.seed")
+		if err := secsock.WriteEpochSeedFile(path, seed); err != nil {
+			t.Fatal(err)
+		}
+		_, cHex, cPub := key(t)
+		cSrv := startCServer(t, cHex, "-e", path)
+		expectLines(t, runClient(t, cSrv.url, cPub, []string{"-E", "auto"}, "ping", "10"), "ok ping long-term", "ok 10 epoch")
+		cSrv.expect(t, "reply long-term", fmt.Sprintf("deliver 10 epoch %d", seed.Epoch(time.Now())))
+		goSrv := startGoServer(t, srvKey, optEpochSeed, seed)
+		expectLines(t, runClient(t, goSrv.url, srvPub, []string{"-E", "auto"}, "ping", "10"), "ok ping long-term", "ok 10 epoch")
+	})
 }

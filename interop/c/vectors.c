@@ -13,7 +13,6 @@
 #include "aead.h"
 #include "client.h"
 #include "epoch.h"
-#include "schedule.h"
 #include "keys.h"
 #include "proto.h"
 #include "server.h"
@@ -29,11 +28,11 @@ struct bytes {
 
 struct step {
 	int number, ping, mutated, reply_mutated, has_client_counter;
-	int has_epoch, want_epoch;   /* §14: seal with epoch key `epoch`; WANT_EPOCH */
-	uint64_t epoch;
+	int want_epoch;              /* §14: WANT_EPOCH */
 	uint64_t now, suite, counter, timestamp, client_counter, vouch_expiry;
 	char expect_server[64], expect_client[64];
 	struct bytes eph_secret, request_body, request, client_request, reply_random, reply_body, reply;
+	struct bytes epoch_key, epoch_id; /* §14.3: E_k sealed with, and the id named when not E_k's */
 };
 
 struct vec {
@@ -75,6 +74,7 @@ static void free_vec(struct vec *v)
 		struct step *s = &v->steps[i];
 		free_bytes(&s->eph_secret), free_bytes(&s->request_body), free_bytes(&s->request), free_bytes(&s->client_request);
 		free_bytes(&s->reply_random), free_bytes(&s->reply_body), free_bytes(&s->reply);
+		free_bytes(&s->epoch_key), free_bytes(&s->epoch_id);
 	}
 	free(v->steps);
 	free_bytes(&v->client_secret);
@@ -133,7 +133,8 @@ static int step_field(struct step *s, const char *k, const char *val)
 	else if (!strcmp(k, "reply_mutated")) s->reply_mutated = is_true(val);
 	else if (!strcmp(k, "client_counter")) s->client_counter = u, s->has_client_counter = 1;
 	else if (!strcmp(k, "expect_client")) snprintf(s->expect_client, sizeof s->expect_client, "%s", val);
-	else if (!strcmp(k, "epoch")) s->epoch = u, s->has_epoch = 1;
+	else if (!strcmp(k, "epoch_key")) return hexval(&s->epoch_key, val);
+	else if (!strcmp(k, "epoch_id")) return hexval(&s->epoch_id, val);
 	else if (!strcmp(k, "want_epoch")) s->want_epoch = is_true(val);
 	else return -1;
 	return 0;
@@ -200,34 +201,21 @@ static void hexdump(char *out, size_t outlen, const uint8_t *p, size_t n)
 	sodium_bin2hex(out, outlen, p, m);
 }
 
-/* E_k and id_k from the vector's seed, ratcheted from epoch_index to k (§14.1). */
-static int epoch_key(const struct vec *v, uint64_t k, uint8_t E[32], uint8_t id[EPOCH_ID_LEN])
-{
-	uint8_t seed[32], esk[32];
-	if (!v->has_seed || k < v->epoch_index || k - v->epoch_index > 1000)
-		return -1;
-	memcpy(seed, v->epoch_seed, 32);
-	for (uint64_t e = v->epoch_index; e < k; e++)
-		sched_epoch_ratchet(seed, seed);
-	epoch_keys(seed, esk, E, id);
-	sodium_memzero(seed, sizeof seed);
-	sodium_memzero(esk, sizeof esk);
-	return 0;
-}
-
 /* The client side of one step: seals (and compares) the request, leaving
  * its header in H. */
 static const char *seal_step(const struct vec *v, const struct server *sv, struct step *s, struct client *cl,
                              uint8_t *out, char *why, size_t whylen)
 {
 	struct reqext x;
-	uint8_t E[32], id[EPOCH_ID_LEN];
+	uint8_t id[crypto_hash_sha256_BYTES];
 	memset(&x, 0, sizeof x);
 	x.want = s->want_epoch;
-	if (s->has_epoch) {
-		if (epoch_key(v, s->epoch, E, id) != 0)
-			return "epoch: no epoch_seed, or the epoch is before epoch_index";
-		x.E = E, x.id = id, x.k = s->epoch;
+	if (s->epoch_key.set) { /* id_k = SHA-256(E_k)[0..8], unless epoch_id says otherwise */
+		if (s->epoch_key.n != 32 || (s->epoch_id.set && s->epoch_id.n != EPOCH_ID_LEN))
+			return "epoch_key is not 32 bytes or epoch_id not 8";
+		crypto_hash_sha256(id, s->epoch_key.p, 32);
+		x.E = s->epoch_key.p;
+		x.id = s->epoch_id.set ? s->epoch_id.p : id;
 	}
 	const char *err = NULL;
 	if (s->eph_secret.n != 32)
