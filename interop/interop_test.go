@@ -1586,3 +1586,30 @@ func TestEpochCClientGoServer(t *testing.T) {
 		expectLines(t, runClient(t, goSrv.url, srvPub, []string{"-E", "auto"}, "ping", "10"), "ok ping long-term", "ok 10 epoch")
 	})
 }
+
+// TestEpochCServerRatchets: a C server whose clock crosses an epoch
+// boundary while it runs ratchets its seed (the file then holds seed_c,
+// §14.1) on its own timer; a client that learned E_c and E_{c+1} before
+// the boundary seals with E_{c+1} after it (keys it learned from the
+// earlier announcement, no new ping) and learns E_{c+2} from the reply.
+// (The previous epoch's key, and the next one's within Z before it
+// starts, are checked by the vectors epoch-previous, epoch-next-early and
+// epoch-next-too-early.)
+func TestEpochCServerRatchets(t *testing.T) {
+	_, srvHex, srvPub := key(t)
+	const c = 5
+	l := 130 * time.Second                                // W + Z, the shortest allowed
+	o := time.Now().Add(-c*l - l + 2500*time.Millisecond) // epoch c ends in 2.5 s
+	file := writeSeedFile(t, o, l, 0)
+	srv := startCServer(t, srvHex, "-e", file)
+	if j := seedFileEpoch(t, file); j != c-1 {
+		t.Fatalf("seed file at epoch %d after load, want %d", j, c-1)
+	}
+	got := runClient(t, srv.url, srvPub, []string{"-E", "auto"}, "ping", "10", "sleep=3000", "10", "ping", "10")
+	expectLines(t, got, "ok ping long-term", "ok 10 epoch", "ok sleep=3000", "ok 10 epoch", "ok ping epoch", "ok 10 epoch")
+	srv.expect(t, "reply long-term", fmt.Sprintf("deliver 10 epoch %d", c), fmt.Sprintf("deliver 10 epoch %d", c+1),
+		fmt.Sprintf("reply epoch %d", c+1), fmt.Sprintf("deliver 10 epoch %d", c+1))
+	if j := seedFileEpoch(t, file); j != c {
+		t.Errorf("seed file at epoch %d after the boundary, want %d (ratcheted and rewritten)", j, c)
+	}
+}

@@ -9,7 +9,7 @@
  *                    [-t SKEW_MS] [-g GRACE_MS] [-w WAIT_MS] [-x 1] [-E off|auto|require] ITEM...
  *       sends one request per ITEM (a body size in bytes, or "ping"); the
  *       body is pattern(size) and the server must echo it. "ITEM@N" uses
- *       counter N instead of the next one. Prints "ok ITEM" or "error ITEM
+ *       counter N instead of the next one; "sleep=MS" waits. Prints "ok ITEM" or "error ITEM
  *       NAME" (NAME from SPEC §12, or "timeout", "mismatch"). An advisory
  *       outcome (§7) resends the identical request once and waits GRACE_MS
  *       (default 1000) for an authenticated answer before it is reported.
@@ -228,6 +228,13 @@ static int run_items(nng_socket s, struct client *cl, const struct client_opts *
 	int errors = 0;
 	for (uint64_t N = 1; i < argc; i++, N++) { /* N: the request counter, from 1 */
 		int ping = strncmp(argv[i], "ping", 4) == 0;
+		if (!strncmp(argv[i], "sleep=", 6)) { /* tests: let the clock pass an epoch boundary */
+			struct timespec ts = {atoi(argv[i] + 6) / 1000, (long)(atoi(argv[i] + 6) % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+			printf("ok %s\n", argv[i]);
+			N--;
+			continue;
+		}
 		if (strchr(argv[i], '@'))
 			N = strtoull(strchr(argv[i], '@') + 1, NULL, 10);
 		size_t size = ping ? 0 : strtoull(argv[i], NULL, 10), glen = 0;
