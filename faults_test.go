@@ -1,8 +1,6 @@
-//go:build v1tests
-
 package secsock
 
-// Fault tests (project issue 5): workers, devices and clients restarting
+// Fault tests (project issue 5, protocol v2): workers, devices and clients restarting
 // or dying mid-request, sockets and contexts closed under concurrent use,
 // and server key rotation under load. Loopback only, bounded in time.
 
@@ -56,7 +54,7 @@ type faultWorld struct {
 }
 
 func newFaultWorld(t *testing.T, label string) *faultWorld {
-	w := &faultWorld{server: seeded("fault server " + label), ledger: newNonceLedger()}
+	w := &faultWorld{server: atkSeeded("fault server " + label), ledger: newNonceLedger()}
 	w.dev = newAtkDevice(t, "tcp://127.0.0.1:0", inprocAddr(t))
 	w.tap = startNonceTap(t, w.ledger, "tcp://127.0.0.1:0", w.dev.frontAddr)
 	return w
@@ -86,7 +84,7 @@ func TestFaultWorkerRestart(t *testing.T) {
 	const ctxs = 6
 	w := newFaultWorld(t, "restart")
 	old, held := holdingWorker(t, w.dev.backAddr, w.server, ctxs)
-	c := w.client(t, OptionSecretKey, seeded("restart client"))
+	c := w.client(t, OptionSecretKey, atkSeeded("restart client"))
 	legit := newLegitRun()
 	wg := legit.run(c, 0, ctxs, 5, 0)
 	for i := 0; i < ctxs; i++ {
@@ -113,7 +111,7 @@ func TestFaultWorkerRestart(t *testing.T) {
 // closed mid-load and a new one starts on the same addresses; dialers
 // reconnect and the clients' retries complete.
 func TestFaultDeviceRestart(t *testing.T) {
-	server := seeded("fault server device")
+	server := atkSeeded("fault server device")
 	ledger := newNonceLedger()
 	dev := newAtkDevice(t, "tcp://127.0.0.1:0", inprocAddr(t))
 	tap := startNonceTap(t, ledger, "tcp://127.0.0.1:0", dev.frontAddr)
@@ -142,10 +140,10 @@ func TestFaultDeviceRestart(t *testing.T) {
 // long-term key makes a new short-term key; both are served.
 func TestFaultClientRestart(t *testing.T) {
 	w := newFaultWorld(t, "client")
-	startAtkWorker(t, w.dev.backAddr, 4, OptionSecretKey, w.server, OptionAuthorizedKeys, []PublicKey{seeded("restarting").public})
+	startAtkWorker(t, w.dev.backAddr, 4, OptionSecretKey, w.server, OptionAuthorizedKeys, []PublicKey{atkSeeded("restarting").public})
 	var ephs []PublicKey
 	for i := 0; i < 3; i++ {
-		c := w.client(t, OptionSecretKey, seeded("restarting"))
+		c := w.client(t, OptionSecretKey, atkSeeded("restarting"))
 		legit := newLegitRun()
 		legit.run(c, i, 4, 10, 0).Wait()
 		checkLegit(t, legit, 40)
@@ -153,7 +151,7 @@ func TestFaultClientRestart(t *testing.T) {
 		w.ledger.mu.Lock()
 		last := w.ledger.captured[len(w.ledger.captured)-1]
 		w.ledger.mu.Unlock()
-		ephs = append(ephs, PublicKey(last[3:35]))
+		ephs = append(ephs, PublicKey(last[4:36]))
 	}
 	if ephs[0] == ephs[1] || ephs[1] == ephs[2] || ephs[0] == ephs[2] {
 		t.Fatal("a restarted client reused its short-term key")
@@ -207,7 +205,7 @@ func TestFaultCloseUnderUse(t *testing.T) {
 	for _, transport := range []string{"inproc", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			base := settleGoroutines(runtime.NumGoroutine(), 0)
-			server := seeded("close server")
+			server := atkSeeded("close server")
 			addr := inprocAddr(t)
 			if transport == "tcp" {
 				addr = "tcp://127.0.0.1:0"
@@ -310,7 +308,7 @@ func TestFaultCloseUnderUse(t *testing.T) {
 // clients still holding it get ErrServerKeyMismatch, never a timeout or a
 // wrong reply.
 func TestFaultKeyRotationUnderLoad(t *testing.T) {
-	a, b := seeded("rotation old"), seeded("rotation new")
+	a, b := atkSeeded("rotation old"), atkSeeded("rotation new")
 	w := &faultWorld{server: a, ledger: newNonceLedger()}
 	w.dev = newAtkDevice(t, "tcp://127.0.0.1:0", inprocAddr(t))
 	w.tap = startNonceTap(t, w.ledger, "tcp://127.0.0.1:0", w.dev.frontAddr)
@@ -332,9 +330,29 @@ func TestFaultKeyRotationUnderLoad(t *testing.T) {
 	checkLegit(t, legit, 2*6*60)
 	w.ledger.check(t)
 
+	// A client on A with a cached session on every worker (SPEC.md §6: a
+	// cached C' whose server key was removed is forgotten).
+	cached := w.client(t, OptionServerKey, a.public, mangos.OptionRecvDeadline, 5*time.Second)
+	for i := 0; i < 8; i++ {
+		if err := cached.Send([]byte(fmt.Sprint("legit cached ", i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cached.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// End of the migration window.
 	for _, wk := range ws {
 		mustSet(t, wk.sock, OptionPreviousSecretKeys, []SecretKey{})
+	}
+	for i := 0; i < 4; i++ {
+		if err := cached.Send([]byte("legit cached after")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cached.Recv(); !errors.Is(err, ErrServerKeyMismatch) {
+			t.Fatalf("cached client with a retired key: %v, want ErrServerKeyMismatch", err)
+		}
 	}
 	late := w.client(t, OptionServerKey, a.public, mangos.OptionRecvDeadline, 5*time.Second)
 	if err := late.Send([]byte("legit late")); err != nil {

@@ -148,6 +148,31 @@ const (
 	// message (reason and peer public key; never secrets or bodies).
 	// Default: nil, the library logs nothing.
 	OptionLogger = "SECSOCK-LOGGER"
+
+	// OptionBacklog (int, at least 1) is how many delivered requests a REP
+	// socket with a sealing mechanism holds for the application's Recv
+	// (on the socket and its contexts), beyond those the application is
+	// handling. Such a socket reads the wire itself, so pings, refusals,
+	// hints and cached replies are answered while every application
+	// worker is busy; when the backlog is full it stops reading, as
+	// mangos does when nobody calls Recv. Memory: at most OptionBacklog +
+	// max(4, 2 × GOMAXPROCS) + 64 received messages, each at most
+	// mangos.OptionMaxRecvSize, besides those the application holds, and
+	// at most 256 answers waiting to be sent (pings, refusals, hints,
+	// cached replies up to 64 KiB). Read when the socket starts reading
+	// (its first Recv with a sealing mechanism). REP only. Default: 128.
+	OptionBacklog = "SECSOCK-BACKLOG"
+
+	// OptionAdvisoryGrace (time.Duration, 0 or more) is how long a REQ
+	// socket keeps waiting for an authenticated answer after one that
+	// anyone on the path could have made: a hint (ErrServerKeyMismatch,
+	// ErrUnsupported), or a reply that does not open (ErrAuthFailed,
+	// ErrMalformed, ErrUnknownKind, ErrUnknownVersion). The client
+	// resends the identical sealed request and reports the first such
+	// error only when the grace ends without an authenticated reply or
+	// refusal, and never later than mangos.OptionRecvDeadline. 0 reports
+	// it at once. REQ only. Default: 1 second.
+	OptionAdvisoryGrace = "SECSOCK-ADVISORY-GRACE"
 )
 
 // Values of OptionEpochs.
@@ -192,6 +217,8 @@ type config struct {
 	authFirst      bool
 	eventHook      func(Event)
 	logger         *slog.Logger
+	backlog        int
+	grace          time.Duration
 
 	// Injected only by tests in this package.
 	rand io.Reader
@@ -211,6 +238,8 @@ func defaultConfig() config {
 		replyBytes:  8 << 20,
 		budget:      servercore.DefaultLimits().Budget,
 		epochs:      EpochsAuto,
+		backlog:     128,
+		grace:       time.Second,
 		rand:        rand.Reader,
 		now:         time.Now,
 	}
@@ -354,6 +383,18 @@ func (c *config) set(name string, v any) (bool, error) {
 			return bad()
 		}
 		c.authFirst = b
+	case OptionBacklog:
+		n, ok := v.(int)
+		if !ok || n < 1 {
+			return bad()
+		}
+		c.backlog = n
+	case OptionAdvisoryGrace:
+		d, ok := v.(time.Duration)
+		if !ok || d < 0 {
+			return bad()
+		}
+		c.grace = d
 	case OptionEventHook:
 		f, ok := v.(func(Event))
 		if !ok {
@@ -426,6 +467,10 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.epochs
 	case OptionAuthenticateFirst:
 		v = c.authFirst
+	case OptionBacklog:
+		v = c.backlog
+	case OptionAdvisoryGrace:
+		v = c.grace
 	case OptionEventHook:
 		v = c.eventHook
 	case OptionLogger:

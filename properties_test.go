@@ -477,7 +477,9 @@ func TestRepliesBoundToRequests(t *testing.T) {
 	sk := mustKey(t)
 	w := newRep(t, sk)
 	serveEcho(t, 0, repContexts(t, w, 2)...)
-	cl := newReq(t, sk.Public())
+	// No advisory grace: the swapped replies fail at once, without a
+	// resend that this step-by-step network would have to carry.
+	cl := newReq(t, sk.Public(), OptionAdvisoryGrace, time.Duration(0))
 	fn := newFakeNetwork(t, w, cl)
 	c1, _ := cl.OpenContext()
 	c2, _ := cl.OpenContext()

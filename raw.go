@@ -11,33 +11,51 @@ package secsock
 // SendRaw, a sealed reply to the earlier request no longer opens (Recv
 // fails closed); after RecvRaw, Send has no request to answer.
 
+// On a REP socket with a sealing mechanism, RecvRaw also stops the
+// socket's own reading (see OptionBacklog) until the next Recv, so that
+// the raw message is not taken by it: meanwhile pings and refusals are not
+// answered, and requests queued for Recv are dropped unanswered.
+
 // SendRaw sends b as it is, without sealing.
 func (s *Socket) SendRaw(b []byte) error { return sendRaw(s.Socket, &s.def, b) }
 
 // RecvRaw receives a body as it arrived, without opening or checking it.
-func (s *Socket) RecvRaw() ([]byte, error) { return recvRaw(s.Socket, &s.def) }
+func (s *Socket) RecvRaw() ([]byte, error) { return s.recvRaw(s.Socket, &s.def) }
 
 // SendRaw is Socket.SendRaw on this context.
 func (c *Context) SendRaw(b []byte) error { return sendRaw(c.Context, &c.x, b) }
 
 // RecvRaw is Socket.RecvRaw on this context.
-func (c *Context) RecvRaw() ([]byte, error) { return recvRaw(c.Context, &c.x) }
+func (c *Context) RecvRaw() ([]byte, error) { return c.s.recvRaw(c.Context, &c.x) }
 
 type rawPipe interface {
 	Send([]byte) error
 	Recv() ([]byte, error)
 }
 
-func sendRaw(p rawPipe, x *exchange, b []byte) error {
+// endExchange forgets the request in progress on x.
+func endExchange(x *exchange) {
 	x.mu.Lock()
-	x.hasOut, x.hasTk = false, false
+	r, sent := x.req, x.sent
+	x.hasOut, x.req, x.sent = false, nil, nil
 	x.mu.Unlock()
+	if r != nil {
+		r.abandon()
+	}
+	if sent != nil {
+		sent.Free()
+	}
+}
+
+func sendRaw(p rawPipe, x *exchange, b []byte) error {
+	endExchange(x)
 	return p.Send(b)
 }
 
-func recvRaw(p rawPipe, x *exchange) ([]byte, error) {
-	x.mu.Lock()
-	x.hasOut, x.hasTk = false, false
-	x.mu.Unlock()
+func (s *Socket) recvRaw(p rawPipe, x *exchange) ([]byte, error) {
+	endExchange(x)
+	if s.server {
+		s.stopDispatch()
+	}
 	return p.Recv()
 }

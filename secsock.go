@@ -28,10 +28,13 @@ package secsock
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.nanomsg.org/mangos/v3"
 	"go.nanomsg.org/mangos/v3/protocol/rep"
@@ -52,6 +55,15 @@ type Socket struct {
 	eng     atomic.Pointer[engine] // nil: rebuild from cfg
 
 	def exchange // the default context's state
+
+	closed   atomic.Bool   // Close was called
+	closedCh chan struct{} // closed by Close
+
+	resendMu sync.Mutex     // REQ: one advisory resend at a time (request ID stretch)
+	skipCtx  mangos.Context // REQ: a closed context, for skipRequestIDs; guarded by resendMu
+
+	dmu  sync.Mutex // serializes starting and stopping the dispatch
+	disp atomic.Pointer[dispatcher]
 }
 
 var (
@@ -68,6 +80,7 @@ type engine struct {
 	peer   PublicKey // REQ: the server key, for events
 	hook   func(Event)
 	logger *slog.Logger
+	grace  time.Duration // REQ: how long to wait after an advisory error
 }
 
 func (e *engine) passThrough() bool { return e.err == nil && e.client == nil && e.server == nil }
@@ -75,14 +88,46 @@ func (e *engine) passThrough() bool { return e.err == nil && e.client == nil && 
 // exchange is the state of one context between a request and its reply.
 type exchange struct {
 	mu     sync.Mutex
-	out    outstanding // REQ: the last request sent
-	hasOut bool
-	tk     ticket // REP: the request delivered last
-	hasTk  bool
-	// routeLost: since tk was delivered, Recv received (and dropped or
-	// answered) another message, so mangos would route a reply to that
-	// message's sender. The reply is then only kept for the client's retry.
-	routeLost bool
+	out    outstanding     // REQ: the last request sent
+	hasOut bool            //
+	sent   *mangos.Message // REQ: a reference to the sealed request, for the advisory resend
+	req    *delivered      // REP: the request delivered last, until answered
+	// recvWait: a Recv is waiting (REP with a sealing mechanism: a second
+	// concurrent Recv gets mangos.ErrProtoState, as on mangos).
+	recvWait bool
+	timer    *time.Timer // REP: the receive deadline, reused
+
+	closed   atomic.Bool   // the context was closed
+	closedCh chan struct{} // closed with it
+}
+
+func newExchange() exchange { return exchange{closedCh: make(chan struct{})} }
+
+// close marks x closed and drops its request and resend reference.
+func (x *exchange) close() {
+	if x.closed.CompareAndSwap(false, true) {
+		close(x.closedCh)
+	}
+	x.mu.Lock()
+	r, sent := x.req, x.sent
+	x.req, x.sent, x.hasOut = nil, nil, false
+	x.mu.Unlock()
+	if r != nil {
+		r.abandon()
+	}
+	if sent != nil {
+		sent.Free()
+	}
+}
+
+// setSent keeps m, a reference the caller gives away, as the request
+// last sent (nil: none).
+func (x *exchange) setSent(m *mangos.Message) {
+	old := x.sent
+	x.sent = m
+	if old != nil {
+		old.Free()
+	}
 }
 
 // sealedOutstanding fails when a sealed request is still waiting for its
@@ -115,12 +160,17 @@ func newSocket(open func() (mangos.Socket, error)) (*Socket, error) {
 // Wrap wraps an existing cooked mangos socket. REQ and REP sockets can use
 // every mechanism; other protocols only "none" for now. Raw sockets are
 // refused with ErrRawSocket: a device forwards sealed bodies as they are.
-// The caller must not use sock directly afterwards.
+// A nil socket gives mangos.ErrBadValue. The caller must not use sock
+// directly afterwards.
 func Wrap(sock mangos.Socket) (*Socket, error) {
+	if sock == nil {
+		return nil, fmt.Errorf("secsock: Wrap(nil): %w", mangos.ErrBadValue)
+	}
 	if raw, err := sock.GetOption(mangos.OptionRaw); err == nil && raw == true {
 		return nil, ErrRawSocket
 	}
-	s := &Socket{Socket: sock, cfg: defaultConfig()}
+	s := &Socket{Socket: sock, cfg: defaultConfig(), def: newExchange()}
+	s.closedCh = s.def.closedCh
 	switch sock.Info().Self {
 	case mangos.ProtoRep:
 		s.server = true
@@ -148,7 +198,7 @@ func (s *Socket) engine() *engine {
 	if e := s.eng.Load(); e != nil {
 		return e
 	}
-	e := &engine{peer: s.cfg.serverKey, hook: s.cfg.eventHook, logger: s.cfg.logger}
+	e := &engine{peer: s.cfg.serverKey, hook: s.cfg.eventHook, logger: s.cfg.logger, grace: s.cfg.grace}
 	m := mechanisms[s.cfg.mechanism]
 	switch {
 	case !s.isReqRep():
@@ -192,7 +242,11 @@ func (s *Socket) SetOption(name string, v any) error {
 		// Goroutines already waiting in Recv hold the current engine:
 		// rebuild now so that a new policy or key set applies to the
 		// next request they receive (the server state is shared).
-		s.engine()
+		if e := s.engine(); e.server == nil {
+			// No sealing any more: the socket stops reading for itself
+			// (requests the application holds are still answered sealed).
+			s.stopDispatch()
+		}
 	}
 	return err
 }
@@ -257,14 +311,17 @@ func (s *Socket) GetOption(name string) (any, error) {
 func (s *Socket) Stats() Stats { return s.stats.snapshot() }
 
 // Send seals b and sends it: a request on REQ, the reply to the request
-// last received on REP.
+// last received on REP. After Close it returns mangos.ErrClosed; on REP
+// without a request to answer, mangos.ErrProtoState.
 func (s *Socket) Send(b []byte) error { return s.send(s.Socket, &s.def, b) }
 
 // SendMsg is Send for a mangos.Message. As with mangos, the socket owns m
 // after a successful call; on error the caller keeps m unchanged.
 func (s *Socket) SendMsg(m *mangos.Message) error { return s.sendMsg(s.Socket, &s.def, m) }
 
-// Recv receives a message and returns its opened body.
+// Recv receives a message and returns its opened body. On REP with a
+// sealing mechanism it takes the next request from the socket's backlog
+// (see OptionBacklog), waiting at most mangos.OptionRecvDeadline.
 func (s *Socket) Recv() ([]byte, error) { return s.recv(s.Socket, &s.def) }
 
 // RecvMsg is Recv returning a mangos.Message.
@@ -277,7 +334,53 @@ func (s *Socket) OpenContext() (mangos.Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Context{Context: c, s: s}, nil
+	return &Context{Context: c, s: s, x: newExchange()}, nil
+}
+
+// Close closes the socket and its contexts, as mangos does; every method
+// returns mangos.ErrClosed afterwards. A REP socket's own reading stops.
+func (s *Socket) Close() error {
+	s.closed.Store(true)
+	s.def.close()
+	err := s.Socket.Close() // first: internal contexts fail at once
+	s.stopDispatch()
+	return err
+}
+
+// isClosed reports whether x (or its socket) is closed.
+func (s *Socket) isClosed(x *exchange) bool { return s.closed.Load() || x.closed.Load() }
+
+// dispatch returns the REP socket's running dispatch, starting it; nil
+// after Close.
+func (s *Socket) dispatch() *dispatcher {
+	if d := s.disp.Load(); d != nil {
+		return d
+	}
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if d := s.disp.Load(); d != nil {
+		return d
+	}
+	if s.closed.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	n := s.cfg.backlog
+	s.mu.Unlock()
+	d := newDispatcher(s, n)
+	d.start()
+	s.disp.Store(d)
+	return d
+}
+
+// stopDispatch stops the REP socket's own reading, if it runs.
+func (s *Socket) stopDispatch() {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if d := s.disp.Load(); d != nil {
+		s.disp.Store(nil)
+		d.stop()
+	}
 }
 
 // Authenticate checks the credentials before any data is sent: it sends
@@ -295,12 +398,16 @@ func (s *Socket) Authenticate() error {
 	if e.client == nil {
 		return fmt.Errorf("secsock: Authenticate needs a REQ socket with mechanism curve: %w", mangos.ErrProtoOp)
 	}
+	if s.closed.Load() {
+		return mangos.ErrClosed
+	}
 	c, err := s.Socket.OpenContext()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	var x exchange
+	x := newExchange()
+	defer x.close()
 	if err := s.seal(c, &x, e, nil, nil, true); err != nil {
 		return err
 	}
@@ -327,6 +434,14 @@ func (c *Context) Recv() ([]byte, error) { return c.s.recv(c.Context, &c.x) }
 // RecvMsg is Socket.RecvMsg on this context.
 func (c *Context) RecvMsg() (*mangos.Message, error) { return c.s.recvMsg(c.Context, &c.x) }
 
+// Close closes the context; its methods return mangos.ErrClosed
+// afterwards. A request it holds is dropped without a reply, as on mangos.
+func (c *Context) Close() error {
+	err := c.Context.Close()
+	c.x.close()
+	return err
+}
+
 // SetOption sets a mangos option of the context. secsock options are
 // socket-wide: setting them on a context gives mangos.ErrBadOption.
 func (c *Context) SetOption(name string, v any) error { return c.Context.SetOption(name, v) }
@@ -346,9 +461,55 @@ func (c *Context) GetOption(name string) (any, error) {
 type msgPipe interface {
 	SendMsg(*mangos.Message) error
 	RecvMsg() (*mangos.Message, error)
+	GetOption(string) (any, error)
+}
+
+// durationOption reads a time.Duration option of p (0 if unset or absent).
+func durationOption(p msgPipe, name string) time.Duration {
+	v, err := p.GetOption(name)
+	if err != nil {
+		return 0
+	}
+	d, _ := v.(time.Duration)
+	return d
+}
+
+// sendReply answers the request x holds, sealed by the server that
+// opened it, whatever the mechanism is now. It reports false when x holds
+// no request.
+func (s *Socket) sendReply(p msgPipe, x *exchange, body []byte) (bool, error) {
+	x.mu.Lock()
+	r := x.req
+	x.req = nil
+	x.mu.Unlock()
+	if r == nil {
+		return false, nil
+	}
+	be, _ := p.GetOption(mangos.OptionBestEffort)
+	bestEffort, _ := be.(bool)
+	keep, err := r.reply(s, body, durationOption(p, mangos.OptionSendDeadline), bestEffort)
+	if keep {
+		x.mu.Lock()
+		if x.req == nil {
+			x.req, r = r, nil
+		}
+		x.mu.Unlock()
+		if r != nil {
+			r.abandon()
+		}
+	}
+	return true, err
 }
 
 func (s *Socket) send(p msgPipe, x *exchange, b []byte) error {
+	if s.isClosed(x) {
+		return mangos.ErrClosed
+	}
+	if s.server {
+		if ok, err := s.sendReply(p, x, b); ok {
+			return err
+		}
+	}
 	e := s.engine()
 	if e.passThrough() {
 		m := mangos.NewMessage(len(b))
@@ -363,6 +524,17 @@ func (s *Socket) send(p msgPipe, x *exchange, b []byte) error {
 }
 
 func (s *Socket) sendMsg(p msgPipe, x *exchange, m *mangos.Message) error {
+	if s.isClosed(x) {
+		return mangos.ErrClosed
+	}
+	if s.server {
+		if ok, err := s.sendReply(p, x, m.Body); ok {
+			if err == nil {
+				m.Free()
+			}
+			return err
+		}
+	}
 	e := s.engine()
 	if e.passThrough() {
 		return p.SendMsg(m)
@@ -393,128 +565,316 @@ func (s *Socket) seal(p msgPipe, x *exchange, e *engine, header, body []byte, pi
 		}
 		x.out, x.hasOut = o, true
 	} else {
-		if !x.hasTk {
-			return mangos.ErrProtoState // never send a reply unsealed
-		}
-		m = mangos.NewMessage(e.server.sealedSize(len(body)))
-		if m.Body, err = e.server.sealReply(m.Body, x.tk, body); err != nil {
-			m.Free()
-			return err // the ticket stays: Send may be tried again
-		}
-		x.hasTk = false
-		if x.routeLost {
-			// The reply cache holds it for the client's retry (mangos
-			// REQ resends); sending it now would reach the wrong peer.
-			m.Free()
-			s.stats.sealed.Add(1)
-			return nil
-		}
+		// A REP socket answers only the request it holds (sendReply):
+		// never a reply unsealed or sealed to nothing.
+		return mangos.ErrProtoState
 	}
 	m.Header = append(m.Header, header...)
+	m.Clone() // the exchange keeps a reference, for the advisory resend
 	if err := p.SendMsg(m); err != nil {
 		m.Free()
+		m.Free()
 		x.hasOut = false
+		x.setSent(nil)
 		return err
 	}
+	x.setSent(m)
 	s.stats.sealed.Add(1)
 	return nil
 }
 
 func (s *Socket) recv(p msgPipe, x *exchange) ([]byte, error) {
-	e := s.engine()
-	if e.passThrough() {
-		if err := x.sealedOutstanding(); err != nil {
-			return nil, err
-		}
-		m, err := p.RecvMsg()
-		if err != nil {
-			return nil, err
-		}
-		b := append(make([]byte, 0, len(m.Body)), m.Body...)
-		m.Free()
-		return b, nil
-	}
-	m, err := s.open(p, x, e, newBody)
+	m, opened, err := s.receive(p, x)
 	if err != nil {
 		return nil, err
 	}
-	b := m.Body // not the message's pooled buffer: Free does not recycle it
+	b := m.Body // an opened body is not the message's pooled buffer: Free does not recycle it
+	if !opened {
+		b = append(make([]byte, 0, len(m.Body)), m.Body...)
+	}
 	m.Free()
 	return b, nil
 }
 
 func (s *Socket) recvMsg(p msgPipe, x *exchange) (*mangos.Message, error) {
-	e := s.engine()
-	if e.passThrough() {
-		if err := x.sealedOutstanding(); err != nil {
-			return nil, err
+	m, _, err := s.receive(p, x)
+	return m, err
+}
+
+// receive returns the next message for x; opened says its Body was
+// opened into a buffer of its own (not a pooled one).
+func (s *Socket) receive(p msgPipe, x *exchange) (*mangos.Message, bool, error) {
+	for {
+		if s.isClosed(x) {
+			return nil, false, mangos.ErrClosed
 		}
-		return p.RecvMsg()
+		e := s.engine()
+		if e.passThrough() {
+			if err := x.sealedOutstanding(); err != nil {
+				return nil, false, err
+			}
+			m, err := p.RecvMsg()
+			return m, false, err
+		}
+		if !s.server {
+			m, err := s.open(p, x, e, newBody)
+			return m, true, err
+		}
+		if e.err != nil {
+			return nil, false, e.err
+		}
+		m, err := s.recvDispatch(p, x)
+		if err != errDispatchStopped {
+			return m, true, err
+		}
 	}
-	return s.open(p, x, e, newBody)
+}
+
+// errDispatchStopped: the dispatch stopped while Recv waited (the
+// mechanism changed, or RecvRaw); Recv starts over.
+var errDispatchStopped = fmt.Errorf("secsock: dispatch stopped")
+
+// recvDispatch takes the next delivered request from the REP socket's
+// backlog for x, waiting at most p's mangos.OptionRecvDeadline.
+func (s *Socket) recvDispatch(p msgPipe, x *exchange) (*mangos.Message, error) {
+	d := s.dispatch()
+	if d == nil {
+		return nil, mangos.ErrClosed
+	}
+	x.mu.Lock()
+	if x.recvWait {
+		x.mu.Unlock()
+		return nil, mangos.ErrProtoState
+	}
+	x.recvWait = true
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		x.recvWait = false
+		x.mu.Unlock()
+	}()
+	var expire <-chan time.Time
+	if dl := durationOption(p, mangos.OptionRecvDeadline); dl > 0 {
+		if x.timer == nil {
+			x.timer = time.NewTimer(dl)
+		} else {
+			x.timer.Reset(dl)
+		}
+		defer x.timer.Stop()
+		expire = x.timer.C
+	}
+	select {
+	case r := <-d.backlog:
+		m := r.msg
+		r.msg = nil
+		x.mu.Lock()
+		old := x.req
+		x.req = r
+		x.mu.Unlock()
+		if old != nil {
+			old.abandon() // as on mangos: a new request replaces the one not answered
+		}
+		return m, nil
+	case <-expire:
+		return nil, mangos.ErrRecvTimeout
+	case <-x.closedCh:
+		return nil, mangos.ErrClosed
+	case <-s.closedCh:
+		return nil, mangos.ErrClosed
+	case <-d.quit:
+		return nil, errDispatchStopped
+	}
 }
 
 func newBody(n int) []byte { return make([]byte, 0, n) }
 
-// open receives from p until a message opens, answering on the
-// application's behalf what the mechanism answers itself (server side).
-// alloc gives the buffer for the opened body. The returned message's
-// Body is that buffer.
+// open receives from p (REQ) until a reply opens or fails. A reply that
+// anyone on the path could have made (isAdvisory) does not end the
+// request: the identical sealed request is resent and the client waits
+// out the grace for an authenticated answer (SPEC.md §7). alloc gives the
+// buffer for the opened body. The returned message's Body is that buffer.
 func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byte) (*mangos.Message, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
-	for {
-		m, err := p.RecvMsg()
+	start := time.Now()
+	m, err := p.RecvMsg()
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	o, ok, sent := x.out, x.hasOut, x.sent
+	x.hasOut, x.sent = false, nil
+	x.mu.Unlock()
+	if !ok {
+		m.Free()
+		if sent != nil {
+			sent.Free()
+		}
+		return nil, mangos.ErrProtoState
+	}
+	body, err := e.client.openReply(alloc(len(m.Body)), o, m.Body)
+	if err != nil && isAdvisory(err) && sent != nil {
+		if b, err2 := s.advisory(p, x, e, o, sent.Body, err, start, alloc); err2 == nil {
+			body, err = b, nil
+		} else if !isAdvisory(err2) {
+			err = err2 // authenticated, or the socket closed
+		}
+	}
+	if sent != nil {
+		sent.Free()
+	}
+	if err != nil {
+		m.Free()
+		s.reject(e, Event{Reason: reasonOf(err), Peer: e.peer, Err: err})
+		return nil, err
+	}
+	m.Body = body
+	s.stats.opened.Add(1)
+	return m, nil
+}
+
+// advisoryCopies is how many copies of a request the client resends at
+// once after an advisory answer: two, because mangos REQ sends the next
+// message on the pipe that answered last (the one that sent the advisory
+// message, perhaps a rogue), so that the second copy takes another pipe.
+// maxAdvisoryCopies bounds them all: when a copy gets an advisory answer
+// too, one more is sent, up to this many (with the original, the 4 routes
+// a server keeps per request, SPEC.md §6.3).
+const (
+	advisoryCopies    = 2
+	maxAdvisoryCopies = 3
+	advisoryRespace   = 10 * time.Millisecond
+)
+
+// advisory resends wire (the identical sealed request o) and waits until
+// the grace ends, or p's receive deadline (counted from start), for an
+// authenticated answer among the copies' replies. It returns the opened
+// body, an authenticated error, mangos.ErrClosed, or first when nothing
+// authenticated came.
+func (s *Socket) advisory(p msgPipe, x *exchange, e *engine, o outstanding, wire []byte, first error, start time.Time, alloc func(int) []byte) ([]byte, error) {
+	end := time.Now().Add(e.grace)
+	if dl := durationOption(p, mangos.OptionRecvDeadline); dl > 0 && start.Add(dl).Before(end) {
+		end = start.Add(dl)
+	}
+	if time.Until(end) <= 0 {
+		return nil, first
+	}
+	type result struct {
+		m   *mangos.Message
+		err error
+	}
+	results := make(chan result, maxAdvisoryCopies)
+	var ctxs []mangos.Context
+	defer func() {
+		for _, c := range ctxs {
+			c.Close() // ends the copies' RecvMsg
+		}
+	}()
+	sent, live := 0, 0
+	resend := func() {
+		wait := time.Until(end)
+		if sent >= maxAdvisoryCopies || wait <= 0 {
+			return
+		}
+		sent++
+		c, err := s.Socket.OpenContext()
 		if err != nil {
-			return nil, err
+			return
 		}
-		if e.client != nil {
-			x.mu.Lock()
-			o, ok := x.out, x.hasOut
-			x.hasOut = false
-			x.mu.Unlock()
-			if !ok {
-				m.Free()
-				return nil, mangos.ErrProtoState
-			}
-			body, err := e.client.openReply(alloc(len(m.Body)), o, m.Body)
-			if err != nil {
-				m.Free()
-				s.reject(e, Event{Reason: reasonOf(err), Peer: e.peer, Err: err})
-				return nil, err
-			}
-			m.Body = body
-			s.stats.opened.Add(1)
-			return m, nil
-		}
-		in := e.server.openRequest(alloc(len(m.Body)), m.Body)
-		if in.deliver {
-			x.mu.Lock()
-			x.tk, x.hasTk, x.routeLost = in.ticket, true, false
-			x.mu.Unlock()
-			m.Body = in.body
-			s.stats.opened.Add(1)
-			return m, nil
-		}
-		// mangos now holds this message's return path, not the one of
-		// the request delivered last: its reply must not go there.
-		x.mu.Lock()
-		x.routeLost = x.hasTk
-		x.mu.Unlock()
-		if in.reason != ReasonNone { // pings are answered, not rejected
-			s.reject(e, Event{Reason: in.reason, Peer: in.client})
-		}
-		if in.respond == nil {
+		ctxs = append(ctxs, c)
+		c.SetOption(mangos.OptionBestEffort, true) // queued for the next free pipe, never blocks
+		c.SetOption(mangos.OptionRecvDeadline, wait)
+		m := mangos.NewMessage(len(wire))
+		m.Body = append(m.Body, wire...)
+		// Request IDs are a counter per socket, unauthenticated: a peer
+		// that saw one ID can answer the next ones before the server
+		// does. Skipping a random stretch of IDs just before each copy
+		// (one copy at a time per socket) puts the copy out of reach of
+		// a "next IDs" spray narrower than the stretch.
+		s.resendMu.Lock()
+		s.skipRequestIDs(64 + rand.IntN(192))
+		err = c.SendMsg(m)
+		s.resendMu.Unlock()
+		if err != nil {
 			m.Free()
-			continue
+			return
 		}
-		m.Body = append(m.Body[:0], in.respond...)
-		if err := p.SendMsg(m); err != nil {
-			m.Free()
+		live++
+		go func() {
+			rm, err := c.RecvMsg()
+			results <- result{rm, err}
+		}()
+	}
+	for i := 0; i < advisoryCopies; i++ {
+		resend()
+	}
+	timer := time.NewTimer(time.Until(end))
+	defer timer.Stop()
+	// A further copy goes out a little later, when the pipes have moved
+	// on: right after an advisory answer, mangos REQ would hand it to the
+	// pipe that sent that answer.
+	var later <-chan time.Time
+	for live > 0 || later != nil {
+		select {
+		case r := <-results:
+			live--
+			if r.err != nil {
+				continue // timeout or closed: this copy is over
+			}
+			body, err := e.client.openReply(alloc(len(r.m.Body)), o, r.m.Body)
+			r.m.Free()
+			if err == nil || !isAdvisory(err) {
+				return body, err
+			}
+			if later == nil && sent < maxAdvisoryCopies {
+				later = time.After(advisoryRespace)
+			}
+		case <-later:
+			later = nil
+			resend()
+		case <-timer.C:
+			return nil, first
+		case <-x.closedCh:
+			return nil, mangos.ErrClosed
+		case <-s.closedCh:
+			return nil, mangos.ErrClosed
+		}
+	}
+	return nil, first
+}
+
+// skipRequestIDs makes the wrapped REQ socket skip request IDs: at least
+// n, and until the last 48 skipped were consecutive (no other context took
+// one in between), at most 1024. mangos REQ takes the next ID (and writes
+// it into the message header) before it sees that the context is closed.
+// s.resendMu is held.
+func (s *Socket) skipRequestIDs(n int) {
+	if s.skipCtx == nil {
+		c, err := s.Socket.OpenContext()
+		if err != nil {
+			return
+		}
+		c.Close()
+		s.skipCtx = c
+	}
+	c := s.skipCtx
+	m := mangos.NewMessage(0)
+	defer m.Free()
+	var last uint32
+	run := 0
+	for i := 0; i < 1024 && (i < n || run < 48); i++ {
+		c.SendMsg(m)
+		if len(m.Header) != 4 {
+			return // not mangos REQ as we know it
+		}
+		id := binary.BigEndian.Uint32(m.Header)
+		if id == last+1 {
+			run++
 		} else {
-			s.stats.answered.Add(1)
+			run = 0
 		}
+		last = id
 	}
 }
 

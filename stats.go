@@ -23,7 +23,7 @@ const (
 	ReasonStale                 // timestamp outside the freshness window
 	ReasonReplayed              // request already handled and its reply is gone
 	ReasonRetry                 // duplicate of a request being handled or answered from the reply cache
-	ReasonBusy                  // hinted BUSY: the key-agreement budget for unknown short-term keys is spent
+	ReasonBusy                  // hinted BUSY (the key-agreement budget for unknown keys is spent), or dropped unread (the REP side's queue for unknown keys was full)
 	ReasonInDoubt               // refused: may have been handled before (too old for the replay window, or evicted)
 	ReasonUnknownEpoch          // refused: sealed with an epoch key this server does not accept
 	numReasons
