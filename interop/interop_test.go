@@ -1630,3 +1630,43 @@ func TestEpochCServerRatchets(t *testing.T) {
 		t.Errorf("seed file at epoch %d after the boundary, want %d (ratcheted and rewritten)", j, c)
 	}
 }
+
+// TestEpochWorkBudget: the C and the Go server charge epoch requests the
+// same way (SPEC §6 step 3, §14.3), seen by the C client through hint
+// BUSY. cached: with a budget of 1, a ping (one X25519, fresh C') spends
+// it; the next request, sealed with the announced key, comes from a
+// cached peer whose (C', k) is not cached: one more dhE, charged
+// (NOTES.md §14 item 3). unknown: with a budget of 2 on a server without
+// a seed, an UNKNOWN_EPOCH refusal costs one (the refusal's dh1, item 2),
+// so the fallback request (a fresh C' to this server: one) is still
+// served.
+func TestEpochWorkBudget(t *testing.T) {
+	cProgram(t)
+	goEpochs(t)
+	srvKey, srvHex, srvPub := key(t)
+	o, l := time.Now().Add(-3*time.Hour-time.Minute), time.Hour
+	file := writeSeedFile(t, o, l, 0)
+	cSrv := startCServer(t, srvHex, "-e", file, "-b", "1")
+	goSrv := startGoServer(t, srvKey, optEpochSeed, writeSeedFile(t, o, l, 0), secsock.OptionKeyAgreementBudget, 1)
+	want := []string{"ok ping long-term", "error 10 busy"}
+	for name, url := range map[string]string{"C": cSrv.url, "Go": goSrv.url} {
+		got := runClient(t, url, srvPub, []string{"-E", "auto", "-g", "300", "-w", "1000"}, "ping", "10")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("cached peer, new (C', k), budget 1, %s server: %q, want %q", name, got, want)
+		}
+	}
+	cSrv.expect(t, "reply long-term", "hint:busy", "hint:busy")
+
+	seeded := startCServer(t, srvHex, "-e", file)
+	cBare := startCServer(t, srvHex, "-b", "2")
+	goBare := startGoServer(t, srvKey, secsock.OptionKeyAgreementBudget, 2)
+	want = []string{"ok ping long-term", "ok 10 fallback"}
+	for name, url := range map[string]string{"C": cBare.url, "Go": goBare.url} {
+		sw := startSwitcher(t, seeded.url, url, 1)
+		got := runClient(t, sw.url, srvPub, []string{"-E", "auto", "-g", "300", "-w", "1000"}, "ping", "10")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("UNKNOWN_EPOCH then fallback, budget 2, %s server: %q, want %q", name, got, want)
+		}
+	}
+	cBare.expect(t, "refuse:unknown-epoch", "deliver 10")
+}
