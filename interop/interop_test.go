@@ -452,14 +452,17 @@ func reencodeProxy() *proxy {
 	}
 }
 
-// flagsProxy sets a flags bit in every request: the server refuses the
-// modified header (UNSUPPORTED_FEATURE), and that refusal must not open
-// for the client, which checks it against the header it sent (§5.3).
+// flagsProxy changes the suite of every request to an unknown one (7):
+// the server refuses the modified header (UNSUPPORTED_FEATURE), and that
+// refusal must not open for the client, which checks it against the
+// header it sent (§5.3). (It used to set a flags bit; since SPEC §6 step
+// 2 checks that the elements are exactly the flags bits, that is dropped
+// as malformed, and there is no refusal to check.)
 func flagsProxy() *proxy {
 	return &proxy{
 		onRequest: func(m *mangos.Message) []*mangos.Message {
 			if len(m.Body) > 3 {
-				m.Body[3] |= 1
+				m.Body[2] = 7
 			}
 			return []*mangos.Message{m}
 		},
@@ -975,7 +978,8 @@ func TestNegative(t *testing.T) {
 				t.Errorf("Go server counted %d unsupported, want 8", n)
 			}
 		}()
-		for _, f := range [][]string{{"-s", "7"}, {"-s", "0"}, {"-f", "1"}, {"-f", "0x80"}} {
+		// -f: a flags bit of an unassigned type with its (empty) element (§10)
+		for _, f := range [][]string{{"-s", "7"}, {"-s", "0"}, {"-f", "0x40"}, {"-f", "0xc0"}} {
 			for _, url := range []string{goSrv.url, cSrv.url} {
 				expectLines(t, runClient(t, url, srvPub, append([]string{"-k", clientHex}, f...), "10", "ping"),
 					"error 10 unsupported-feature", "error ping unsupported-feature")
@@ -999,6 +1003,7 @@ func errorName(err error) string {
 		{secsock.ErrNotAuthorized, "not-authorized"}, {secsock.ErrStale, "stale"},
 		{secsock.ErrReplayed, "replayed"}, {secsock.ErrInDoubt, "in-doubt"},
 		{secsock.ErrUnsupportedFeature, "unsupported-feature"}, {secsock.ErrRefused, "refused"},
+		{secsock.ErrUnknownEpoch, "unknown-epoch"},
 		{secsock.ErrServerKeyMismatch, "server-key-mismatch"}, {secsock.ErrUnsupported, "unsupported-version"},
 		{secsock.ErrBusy, "busy"}, {secsock.ErrAuthFailed, "auth-failed"},
 		{secsock.ErrMalformed, "malformed"}, {secsock.ErrNotSecsock, "not-secsock"},
@@ -1021,35 +1026,40 @@ func withCopies(first, copy string) []string {
 // TestClientErrors: both clients classify the same garbage replies (SPEC
 // §7) the same way. A plain REP socket answers each request with the next
 // canned reply, and a resend (identical bytes) with the same one, so the
-// advisory resend of §7 sees the same garbage again.
+// advisory resend of §7 sees the same garbage again. A client that asked
+// for epoch keys (the Go client by default, the C client with -E auto)
+// takes kind 0x14 as REPLY_EXT (§7 step 4, §14.2); one that did not, as
+// an unknown kind (§10): asking says what the asking clients report.
 func TestClientErrors(t *testing.T) {
 	cProgram(t)
-	canned := []struct{ hex, name string }{
-		{"", "not-secsock"},
-		{"02", "not-secsock"},
-		{"01", "not-secsock"},
-		{"0113", "not-secsock"},
-		{"011302", "unsupported-version"}, // a hint of another version
-		{"031301", "unsupported-version"},
-		{"01110100", "not-secsock"},
-		{"0211", "malformed"},
-		{"0213", "malformed"},
-		{"021301", "server-key-mismatch"},
-		{"021302", "unsupported-version"},
-		{"021303", "busy"},
-		{"021399", "server-key-mismatch"},
-		{"02130100", "malformed"},
-		{"021102" + strings.Repeat("00", 32), "malformed"},     // suite differs from the request's
-		{"021101" + strings.Repeat("00", 31), "malformed"},     // shorter than 35
-		{"021101" + strings.Repeat("00", 32), "auth-failed"},   // empty body, bad tag
-		{"021201" + strings.Repeat("00", 15), "malformed"},     // refusal of 18 bytes
-		{"021201" + strings.Repeat("00", 16), "auth-failed"},   // refusal, bad tag
-		{"021205" + strings.Repeat("00", 16), "auth-failed"},   // refusal IN_DOUBT, bad tag
-		{"021201" + strings.Repeat("00", 17), "malformed"},     // refusal of 20 bytes
-		{"021401" + strings.Repeat("00", 32), "unknown-kind"},  // kind 0x14 (REPLY_EXT, reserved)
-		{"021501" + strings.Repeat("00", 18), "unknown-kind"},  // kind 0x15 (REFUSAL_EXT, reserved)
-		{"020101" + strings.Repeat("00", 64), "unknown-kind"},  // a request reflected back
-		{"021101" + strings.Repeat("ff", 4096), "auth-failed"}, // large
+	canned := []cannedReply{
+		{"", "not-secsock", ""},
+		{"02", "not-secsock", ""},
+		{"01", "not-secsock", ""},
+		{"0113", "not-secsock", ""},
+		{"011302", "unsupported-version", ""}, // a hint of another version
+		{"031301", "unsupported-version", ""},
+		{"01110100", "not-secsock", ""},
+		{"0211", "malformed", ""},
+		{"0213", "malformed", ""},
+		{"021301", "server-key-mismatch", ""},
+		{"021302", "unsupported-version", ""},
+		{"021303", "busy", ""},
+		{"021399", "server-key-mismatch", ""},
+		{"02130100", "malformed", ""},
+		{"021102" + strings.Repeat("00", 32), "malformed", ""},               // suite differs from the request's
+		{"021101" + strings.Repeat("00", 31), "malformed", ""},               // shorter than 35
+		{"021101" + strings.Repeat("00", 32), "auth-failed", ""},             // empty body, bad tag
+		{"021201" + strings.Repeat("00", 15), "malformed", ""},               // refusal of 18 bytes
+		{"021201" + strings.Repeat("00", 16), "auth-failed", ""},             // refusal, bad tag
+		{"021205" + strings.Repeat("00", 16), "auth-failed", ""},             // refusal IN_DOUBT, bad tag
+		{"021201" + strings.Repeat("00", 17), "malformed", ""},               // refusal of 20 bytes
+		{"021401" + strings.Repeat("00", 32), "unknown-kind", "malformed"},   // REPLY_EXT below 37 bytes
+		{"021401" + strings.Repeat("00", 34), "unknown-kind", "auth-failed"}, // REPLY_EXT, bad tag
+		{"021402" + strings.Repeat("00", 34), "unknown-kind", "malformed"},   // REPLY_EXT, suite differs
+		{"021501" + strings.Repeat("00", 18), "unknown-kind", ""},            // kind 0x15 (REFUSAL_EXT, not asked for)
+		{"020101" + strings.Repeat("00", 64), "unknown-kind", ""},            // a request reflected back
+		{"021101" + strings.Repeat("ff", 4096), "auth-failed", ""},           // large
 	}
 	sock, err := rep.NewSocket()
 	if err != nil {
@@ -1076,22 +1086,36 @@ func TestClientErrors(t *testing.T) {
 		}
 	}()
 	srvKey, _, srvPub := key(t)
-	var want, items []string
+	var want, wantAsking, items []string
 	for _, c := range canned {
 		items = append(items, "1")
 		want = append(want, "error 1 "+c.name)
+		wantAsking = append(wantAsking, "error 1 "+c.asked())
 	}
 	expectLines(t, runClient(t, url, srvPub, []string{"-g", "300"}, items...), want...)
+	expectLines(t, runClient(t, url, srvPub, []string{"-g", "300", "-E", "auto"}, items...), wantAsking...)
 
 	// No advisory grace: each garbage reply is reported at once, as by
 	// the C client, without resent copies that would take the next
 	// canned replies.
 	c := newGoClient(t, url, srvKey.Public(), secsock.OptionAdvisoryGrace, time.Duration(0))
 	for _, cr := range canned {
-		if err := exchange(t, c, 1); errorName(err) != cr.name {
-			t.Errorf("Go client, reply %.20s...: %v, want %s", cr.hex, err, cr.name)
+		if err := exchange(t, c, 1); errorName(err) != cr.asked() {
+			t.Errorf("Go client, reply %.20s...: %v, want %s", cr.hex, err, cr.asked())
 		}
 	}
+}
+
+// cannedReply is a garbage answer and the SPEC §12 error name a client
+// reports for it; asking, if set, is what one that asked for epoch keys says.
+type cannedReply struct{ hex, name, asking string }
+
+// asked is what a client that asked for epoch keys reports.
+func (c cannedReply) asked() string {
+	if c.asking != "" {
+		return c.asking
+	}
+	return c.name
 }
 
 // TestSameServerBehaviour: the same C client requests get the same answers
@@ -1197,4 +1221,452 @@ func TestZeroSecretRefused(t *testing.T) {
 			t.Errorf("%v: %v, want exit status 2\n%s", args, err, out)
 		}
 	}
+}
+
+// ---- epoch keys (SPEC §14) ----
+
+const (
+	optEpochSeed = secsock.OptionEpochSeed // REP: a *EpochSeed or the path of a seed file
+	optEpochs    = secsock.OptionEpochs    // REQ: "auto", "require" or "off"
+)
+
+// goEpochs skips the test unless the Go library serves epoch keys: a REQ
+// socket that accepts OptionEpochs, and a REP socket that accepts a seed
+// file path as OptionEpochSeed.
+func goEpochs(t *testing.T) {
+	t.Helper()
+	msg := "!!! Go side has no epoch keys yet (SPEC §14): "
+	req, err := secsock.NewReqSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	if err := req.SetOption(optEpochs, "auto"); err != nil {
+		t.Skip(msg + "REQ SetOption(" + optEpochs + "): " + err.Error())
+	}
+	rep, err := secsock.NewRepSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	file := writeSeedFile(t, time.Now().Add(-time.Hour), time.Hour, 0)
+	if err := rep.SetOption(optEpochSeed, file); err != nil {
+		t.Skip(msg + "REP SetOption(" + optEpochSeed + ", path): " + err.Error())
+	}
+}
+
+// writeSeedFile writes a new seed file (§14.6: random chain and seed_j,
+// mode 0600) for epochs of length l from origin o, and returns its path.
+func writeSeedFile(t *testing.T, o time.Time, l time.Duration, j uint64) string {
+	t.Helper()
+	b := make([]byte, 48)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "epoch.seed")
+	text := fmt.Sprintf("# secsock epoch seed v1 (keep private)\nchain: %x\norigin: %d\nlength: %d\nepoch: %d\nseed: %x\n",
+		b[:16], o.UnixMilli(), l.Milliseconds(), j, b[16:])
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// seedFileEpoch reads the epoch: line of a seed file and checks its mode.
+func seedFileEpoch(t *testing.T, path string) uint64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("seed file %s has mode %v, want no group or world access", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if lines[0] != "# secsock epoch seed v1 (keep private)" {
+		t.Errorf("seed file header %q", lines[0])
+	}
+	for _, l := range lines {
+		var j uint64
+		if _, err := fmt.Sscanf(l, "epoch: %d", &j); err == nil {
+			return j
+		}
+	}
+	t.Fatalf("seed file %s has no epoch: line:\n%s", path, b)
+	return 0
+}
+
+// switcher is a device in front of two servers: the first `after`
+// requests go to a, the others to b; answers from both come back.
+type switcher struct {
+	url string
+}
+
+func startSwitcher(t *testing.T, a, b string, after int) *switcher {
+	t.Helper()
+	front, err := xrep.NewSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close() })
+	setOptions(t, front, mangos.OptionMaxRecvSize, maxRecv)
+	sw := &switcher{url: listen(t, front)}
+	var backs [2]mangos.Socket
+	for i, url := range []string{a, b} {
+		back, err := xreq.NewSocket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { back.Close() })
+		setOptions(t, back, mangos.OptionMaxRecvSize, maxRecv)
+		if err := back.Dial(url); err != nil {
+			t.Fatal(err)
+		}
+		backs[i] = back
+		go func() {
+			for {
+				m, err := back.RecvMsg()
+				if err != nil {
+					return
+				}
+				if front.SendMsg(m) != nil {
+					m.Free()
+				}
+			}
+		}()
+	}
+	go func() {
+		for n := 0; ; n++ {
+			m, err := front.RecvMsg()
+			if err != nil {
+				return
+			}
+			back := backs[0]
+			if n >= after {
+				back = backs[1]
+			}
+			if back.SendMsg(m) != nil {
+				m.Free()
+			}
+		}
+	}()
+	return sw
+}
+
+// epochOf is the epoch of now for origin o and length l.
+func epochOf(o time.Time, l time.Duration) uint64 { return uint64(time.Since(o) / l) }
+
+// TestEpochCClientCServer: the C implementation with itself (no Go epoch
+// keys needed): a ping learns the keys, requests are sealed with them; a
+// server without a seed (or of another chain) refuses UNKNOWN_EPOCH, and
+// the client falls back to the long-term key (-E auto) or reports it (-E
+// require); the seed file is ratcheted to c-1 on load (§14.6).
+func TestEpochCClientCServer(t *testing.T) {
+	_, srvHex, srvPub := key(t)
+	o, l := time.Now().Add(-50*time.Hour-time.Minute), time.Hour
+	c := epochOf(o, l)
+	file := writeSeedFile(t, o, l, 3)
+	srv := startCServer(t, srvHex, "-e", file)
+	if j := seedFileEpoch(t, file); j != c-1 {
+		t.Errorf("C server left the seed file at epoch %d, want c-1 = %d", j, c-1)
+	}
+	got := runClient(t, srv.url, srvPub, []string{"-E", "auto"}, "10", "ping", "100", "0")
+	expectLines(t, got, "ok 10 long-term", "ok ping epoch", "ok 100 epoch", "ok 0 epoch")
+	ep := fmt.Sprintf(" epoch %d", c)
+	srv.expect(t, "deliver 10 long-term", "reply"+ep, "deliver 100"+ep, "deliver 0"+ep)
+
+	// epoch keys off: long-term only, REPLY (no announcement asked for)
+	expectLines(t, runClient(t, srv.url, srvPub, nil, "10", "ping"), "ok 10", "ok ping")
+	srv.expect(t, "deliver 10 long-term", "reply long-term")
+
+	bare := startCServer(t, srvHex)                                   // same key, no seed
+	other := startCServer(t, srvHex, "-e", writeSeedFile(t, o, l, c)) // same key, another chain
+	for _, tc := range []struct {
+		name, mode string
+		b          *cServer
+		client     []string // for items ping (at srv), 10, 10 (at b)
+		server     []string // what b says
+	}{
+		{"no-seed", "auto", bare, []string{"ok ping long-term", "ok 10 fallback", "ok 10 long-term"},
+			[]string{"refuse:unknown-epoch", "deliver 10", "deliver 10"}},
+		{"other-chain", "auto", other, []string{"ok ping long-term", "ok 10 fallback", "ok 10 epoch"},
+			[]string{"refuse:unknown-epoch", "deliver 10 long-term", "deliver 10" + ep}},
+		// require: no fallback; without a key it pings for one first and
+		// never sends the body sealed to the long-term key only
+		{"no-seed-require", "require", bare, []string{"ok ping long-term", "error 10 unknown-epoch", "error 10 unknown-epoch"},
+			[]string{"refuse:unknown-epoch", "reply"}},
+		{"other-chain-require", "require", other, []string{"ok ping long-term", "error 10 unknown-epoch", "ok 10 epoch"},
+			[]string{"refuse:unknown-epoch", "reply long-term", "deliver 10" + ep}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sw := startSwitcher(t, srv.url, tc.b.url, 1)
+			expectLines(t, runClient(t, sw.url, srvPub, []string{"-E", tc.mode}, "ping", "10", "10"), tc.client...)
+			srv.expect(t, "reply long-term")
+			tc.b.expect(t, tc.server...)
+		})
+	}
+}
+
+// TestEpochGoClientCServer: the Go client learns the C server's epoch
+// keys (from a ping, or from the reply to its first request) and seals
+// with them; a C server without the seed refuses UNKNOWN_EPOCH and the Go
+// client falls back (EpochsAuto) or reports it (EpochsRequire).
+func TestEpochGoClientCServer(t *testing.T) {
+	cProgram(t)
+	goEpochs(t)
+	srvKey, srvHex, _ := key(t)
+	o, l := time.Now().Add(-7*time.Hour-time.Minute), time.Hour
+	ep := fmt.Sprintf(" epoch %d", epochOf(o, l))
+	file := writeSeedFile(t, o, l, 0)
+	srv := startCServer(t, srvHex, "-e", file)
+	for _, suite := range suites(t) {
+		cipher := map[string]string{"box": secsock.CipherBox, "aesgcm": secsock.CipherAESGCM}[suite]
+		t.Run(suite+"/authenticate", func(t *testing.T) {
+			c := newGoClient(t, srv.url, srvKey.Public(), secsock.OptionCipher, cipher)
+			if err := c.Authenticate(); err != nil {
+				t.Errorf("Authenticate: %v", err)
+			}
+			want := []string{"reply long-term"}
+			for _, n := range sizes {
+				if err := exchange(t, c, n); err != nil {
+					t.Errorf("%d bytes: %v", n, err)
+				}
+				want = append(want, fmt.Sprintf("deliver %d%s", n, ep))
+			}
+			srv.expect(t, want...)
+		})
+		t.Run(suite+"/first-request", func(t *testing.T) {
+			clientKey, _, _ := key(t)
+			c := newGoClient(t, srv.url, srvKey.Public(), secsock.OptionCipher, cipher, secsock.OptionSecretKey, clientKey)
+			for range 2 {
+				if err := exchange(t, c, 10); err != nil {
+					t.Errorf("10 bytes: %v", err)
+				}
+			}
+			srv.expect(t, "deliver 10 long-term", "deliver 10"+ep)
+		})
+	}
+	t.Run("off", func(t *testing.T) {
+		c := newGoClient(t, srv.url, srvKey.Public(), optEpochs, secsock.EpochsOff)
+		if err := c.Authenticate(); err != nil {
+			t.Errorf("Authenticate: %v", err)
+		}
+		if err := exchange(t, c, 10); err != nil {
+			t.Errorf("10 bytes: %v", err)
+		}
+		srv.expect(t, "reply long-term", "deliver 10 long-term")
+	})
+
+	bare := startCServer(t, srvHex) // same key, no seed
+	other := startCServer(t, srvHex, "-e", writeSeedFile(t, o, l, 0))
+	for _, tc := range []struct {
+		name, mode string
+		b          *cServer
+		err        error
+		server     []string
+	}{
+		{"no-seed", secsock.EpochsAuto, bare, nil, []string{"refuse:unknown-epoch", "deliver 10"}},
+		{"other-chain", secsock.EpochsAuto, other, nil, []string{"refuse:unknown-epoch", "deliver 10 long-term"}},
+		{"no-seed-require", secsock.EpochsRequire, bare, secsock.ErrUnknownEpoch, []string{"refuse:unknown-epoch"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sw := startSwitcher(t, srv.url, tc.b.url, 1)
+			c := newGoClient(t, sw.url, srvKey.Public(), optEpochs, tc.mode)
+			if err := c.Authenticate(); err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			srv.expect(t, "reply long-term")
+			err := exchange(t, c, 10)
+			if tc.mode == secsock.EpochsAuto && errors.Is(err, secsock.ErrUnknownEpoch) {
+				// The Go client reports the refusal and leaves the resend to
+				// the application (TestGoClientEpochSPEC): resend, as its
+				// ErrUnknownEpoch says, long-term only.
+				err = exchange(t, c, 10)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("10 bytes after the switch: %v, want %v", err, tc.err)
+			}
+			tc.b.expect(t, tc.server...)
+		})
+	}
+}
+
+// TestGoClientEpochSPEC: what SPEC §14 asks of a client, checked on the Go
+// client against a C server with a seed: OptionAuthenticateFirst pings
+// (with WANT_EPOCH) before the first request, so that it is sealed with
+// an epoch key (§14.2); with EpochsAuto, a verified UNKNOWN_EPOCH makes
+// the client resend the same body sealed to the long-term key only, "a new
+// request" (§14.3), without the application seeing the refusal.
+func TestGoClientEpochSPEC(t *testing.T) {
+	cProgram(t)
+	goEpochs(t)
+	srvKey, srvHex, _ := key(t)
+	o, l := time.Now().Add(-7*time.Hour-time.Minute), time.Hour
+	ep := fmt.Sprintf(" epoch %d", epochOf(o, l))
+	srv := startCServer(t, srvHex, "-e", writeSeedFile(t, o, l, 0))
+	t.Run("authenticate-first", func(t *testing.T) {
+		c := newGoClient(t, srv.url, srvKey.Public(), secsock.OptionAuthenticateFirst, true)
+		if err := exchange(t, c, 10); err != nil {
+			t.Errorf("10 bytes: %v", err)
+		}
+		srv.expect(t, "reply long-term", "deliver 10"+ep)
+	})
+	t.Run("auto-fallback", func(t *testing.T) {
+		bare := startCServer(t, srvHex)
+		sw := startSwitcher(t, srv.url, bare.url, 1)
+		c := newGoClient(t, sw.url, srvKey.Public(), optEpochs, secsock.EpochsAuto)
+		if err := c.Authenticate(); err != nil {
+			t.Fatalf("Authenticate: %v", err)
+		}
+		srv.expect(t, "reply long-term")
+		if err := exchange(t, c, 10); err != nil {
+			t.Errorf("10 bytes to a server without the seed: %v, want the body resent long-term only "+
+				"and its echo (SPEC §14.3: \"on a verified UNKNOWN_EPOCH refusal, forgets its epoch keys ... and "+
+				"resends the same body sealed to the long-term key only\")", err)
+		}
+		bare.expect(t, "refuse:unknown-epoch", "deliver 10")
+	})
+}
+
+// TestEpochCClientGoServer: the C client learns the Go server's epoch
+// keys and seals with them; a Go server without the seed, or with another
+// chain, refuses UNKNOWN_EPOCH and the C client falls back (-E auto) or
+// reports it (-E require). The Go server ratchets the seed file the test
+// wrote (§14.6 format) to c-1, and the C server reads a file the Go
+// library wrote.
+func TestEpochCClientGoServer(t *testing.T) {
+	cProgram(t)
+	goEpochs(t)
+	srvKey, _, srvPub := key(t)
+	o, l := time.Now().Add(-30*time.Hour-time.Minute), time.Hour
+	c := epochOf(o, l)
+	file := writeSeedFile(t, o, l, 2)
+	srv := startGoServer(t, srvKey, optEpochSeed, file)
+	if j := seedFileEpoch(t, file); j != c-1 {
+		t.Errorf("Go server left the seed file at epoch %d, want c-1 = %d", j, c-1)
+	}
+	for _, suite := range suites(t) {
+		t.Run(suite, func(t *testing.T) {
+			before := srv.delivered.Load()
+			got := runClient(t, srv.url, srvPub, []string{"-E", "auto", "-s", suite}, "10", "ping", "0", "1000", "1048576")
+			expectLines(t, got, "ok 10 long-term", "ok ping epoch", "ok 0 epoch", "ok 1000 epoch", "ok 1048576 epoch")
+			if n := srv.delivered.Load() - before; n != 4 {
+				t.Errorf("Go server delivered %d requests, want 4", n)
+			}
+		})
+	}
+
+	bare := startGoServer(t, srvKey)
+	other := startGoServer(t, srvKey, optEpochSeed, writeSeedFile(t, o, l, c))
+	for _, tc := range []struct {
+		name, mode string
+		b          *goServer
+		client     []string // for ping (at srv), 10, 10 (at b)
+		delivered  int64
+	}{
+		{"no-seed", "auto", bare, []string{"ok ping long-term", "ok 10 fallback", "ok 10 long-term"}, 2},
+		{"other-chain", "auto", other, []string{"ok ping long-term", "ok 10 fallback", "ok 10 epoch"}, 2},
+		{"no-seed-require", "require", bare, []string{"ok ping long-term", "error 10 unknown-epoch", "error 10 unknown-epoch"}, 0},
+		{"other-chain-require", "require", other, []string{"ok ping long-term", "error 10 unknown-epoch", "ok 10 epoch"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, refused := tc.b.delivered.Load(), rejected(tc.b, secsock.ReasonUnknownEpoch)
+			sw := startSwitcher(t, srv.url, tc.b.url, 1)
+			expectLines(t, runClient(t, sw.url, srvPub, []string{"-E", tc.mode}, "ping", "10", "10"), tc.client...)
+			if n := tc.b.delivered.Load() - before; n != tc.delivered {
+				t.Errorf("Go server delivered %d requests, want %d", n, tc.delivered)
+			}
+			if n := rejected(tc.b, secsock.ReasonUnknownEpoch) - refused; n != 1 {
+				t.Errorf("Go server counted %d unknown-epoch, want 1", n)
+			}
+		})
+	}
+
+	t.Run("go-written-seed-file", func(t *testing.T) {
+		seed, err := secsock.NewEpochSeed(time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "go.seed")
+		if err := secsock.WriteEpochSeedFile(path, seed); err != nil {
+			t.Fatal(err)
+		}
+		_, cHex, cPub := key(t)
+		cSrv := startCServer(t, cHex, "-e", path)
+		expectLines(t, runClient(t, cSrv.url, cPub, []string{"-E", "auto"}, "ping", "10"), "ok ping long-term", "ok 10 epoch")
+		cSrv.expect(t, "reply long-term", fmt.Sprintf("deliver 10 epoch %d", seed.Epoch(time.Now())))
+		goSrv := startGoServer(t, srvKey, optEpochSeed, seed)
+		expectLines(t, runClient(t, goSrv.url, srvPub, []string{"-E", "auto"}, "ping", "10"), "ok ping long-term", "ok 10 epoch")
+	})
+}
+
+// TestEpochCServerRatchets: a C server whose clock crosses an epoch
+// boundary while it runs ratchets its seed (the file then holds seed_c,
+// §14.1) on its own timer; a client that learned E_c and E_{c+1} before
+// the boundary seals with E_{c+1} after it (keys it learned from the
+// earlier announcement, no new ping) and learns E_{c+2} from the reply.
+// (The previous epoch's key, and the next one's within Z before it
+// starts, are checked by the vectors epoch-previous, epoch-next-early and
+// epoch-next-too-early.)
+func TestEpochCServerRatchets(t *testing.T) {
+	_, srvHex, srvPub := key(t)
+	const c = 5
+	l := 130 * time.Second                                // W + Z, the shortest allowed
+	o := time.Now().Add(-c*l - l + 2500*time.Millisecond) // epoch c ends in 2.5 s
+	file := writeSeedFile(t, o, l, 0)
+	srv := startCServer(t, srvHex, "-e", file)
+	if j := seedFileEpoch(t, file); j != c-1 {
+		t.Fatalf("seed file at epoch %d after load, want %d", j, c-1)
+	}
+	got := runClient(t, srv.url, srvPub, []string{"-E", "auto"}, "ping", "10", "sleep=3000", "10", "ping", "10")
+	expectLines(t, got, "ok ping long-term", "ok 10 epoch", "ok sleep=3000", "ok 10 epoch", "ok ping epoch", "ok 10 epoch")
+	srv.expect(t, "reply long-term", fmt.Sprintf("deliver 10 epoch %d", c), fmt.Sprintf("deliver 10 epoch %d", c+1),
+		fmt.Sprintf("reply epoch %d", c+1), fmt.Sprintf("deliver 10 epoch %d", c+1))
+	if j := seedFileEpoch(t, file); j != c {
+		t.Errorf("seed file at epoch %d after the boundary, want %d (ratcheted and rewritten)", j, c)
+	}
+}
+
+// TestEpochWorkBudget: the C and the Go server charge epoch requests the
+// same way (SPEC §6 step 3, §14.3), seen by the C client through hint
+// BUSY. cached: with a budget of 1, a ping (one X25519, fresh C') spends
+// it; the next request, sealed with the announced key, comes from a
+// cached peer whose (C', k) is not cached: one more dhE, charged
+// (NOTES.md §14 item 3). unknown: with a budget of 2 on a server without
+// a seed, an UNKNOWN_EPOCH refusal costs one (the refusal's dh1, item 2),
+// so the fallback request (a fresh C' to this server: one) is still
+// served.
+func TestEpochWorkBudget(t *testing.T) {
+	cProgram(t)
+	goEpochs(t)
+	srvKey, srvHex, srvPub := key(t)
+	o, l := time.Now().Add(-3*time.Hour-time.Minute), time.Hour
+	file := writeSeedFile(t, o, l, 0)
+	cSrv := startCServer(t, srvHex, "-e", file, "-b", "1")
+	goSrv := startGoServer(t, srvKey, optEpochSeed, writeSeedFile(t, o, l, 0), secsock.OptionKeyAgreementBudget, 1)
+	want := []string{"ok ping long-term", "error 10 busy"}
+	for name, url := range map[string]string{"C": cSrv.url, "Go": goSrv.url} {
+		got := runClient(t, url, srvPub, []string{"-E", "auto", "-g", "300", "-w", "1000"}, "ping", "10")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("cached peer, new (C', k), budget 1, %s server: %q, want %q", name, got, want)
+		}
+	}
+	cSrv.expect(t, "reply long-term", "hint:busy", "hint:busy")
+
+	seeded := startCServer(t, srvHex, "-e", file)
+	cBare := startCServer(t, srvHex, "-b", "2")
+	goBare := startGoServer(t, srvKey, secsock.OptionKeyAgreementBudget, 2)
+	want = []string{"ok ping long-term", "ok 10 fallback"}
+	for name, url := range map[string]string{"C": cBare.url, "Go": goBare.url} {
+		sw := startSwitcher(t, seeded.url, url, 1)
+		got := runClient(t, sw.url, srvPub, []string{"-E", "auto", "-g", "300", "-w", "1000"}, "ping", "10")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("UNKNOWN_EPOCH then fallback, budget 2, %s server: %q, want %q", name, got, want)
+		}
+	}
+	cBare.expect(t, "refuse:unknown-epoch", "deliver 10")
 }

@@ -6,23 +6,44 @@
  *       replays every DIR/NAME.vec (SPEC §12); prints "ok NAME", "skip NAME
  *       (reason)" or "FAIL NAME: step K: why", then a summary; exit 1 on a failure.
  *   secsock-c client URL SERVER_PUBLIC [-k CLIENT_SECRET] [-s box|aesgcm|NUMBER] [-f FLAGS]
- *                    [-t SKEW_MS] [-g GRACE_MS] [-w WAIT_MS] [-x 1] ITEM...
+ *                    [-t SKEW_MS] [-g GRACE_MS] [-w WAIT_MS] [-x 1] [-E off|auto|require] ITEM...
  *       sends one request per ITEM (a body size in bytes, or "ping"); the
  *       body is pattern(size) and the server must echo it. "ITEM@N" uses
- *       counter N instead of the next one. Prints "ok ITEM" or "error ITEM
+ *       counter N instead of the next one; "sleep=MS" waits. Prints "ok ITEM" or "error ITEM
  *       NAME" (NAME from SPEC §12, or "timeout", "mismatch"). An advisory
  *       outcome (§7) resends the identical request once and waits GRACE_MS
  *       (default 1000) for an authenticated answer before it is reported.
  *       -w: how long to wait for an answer (default 10000 ms).
  *       Tests only: -s NUMBER and -f FLAGS put a suite or flags this side
- *       cannot seal into the header, with zero bytes for the boxes; -x 1
+ *       cannot seal into the header (-f: with an empty element of each
+ *       type set, §10), with zero bytes for the boxes; -x 1
  *       sends a vouch made for another C' (§4.3: the server must drop it).
+ *       -E (default off): epoch keys (§14): auto asks for them (WANT_EPOCH
+ *       on every ping, and on requests while it has no key for the next
+ *       epoch), seals with them once known, and on a verified UNKNOWN_EPOCH
+ *       forgets them and resends the body sealed to the long-term key only;
+ *       require never falls back ("error ITEM unknown-epoch") and never
+ *       seals a body to the long-term key only (without an epoch key it
+ *       pings for one first, and reports unknown-epoch if it gets none). With -E,
+ *       "ok ITEM" is followed by "epoch" (sealed with an epoch key),
+ *       "long-term" or "fallback" (UNKNOWN_EPOCH, then long-term).
  *   secsock-c server URL SERVER_SECRET [-p PREVIOUS_SECRET]... [-a AUTHORIZED_PUBLIC]... [-A]
  *                    [-b BUDGET_PER_S] [-c PEER_CACHE] [-m TOMBSTONES] [-r MAX_RESENDS]
+ *                    [-e SEED_FILE] [-o CLOCK_OFFSET_MS]
  *       echoes every delivered request; -a turns the client policy on, -A
  *       also serves anonymous clients; -b 0 is an unlimited work budget.
  *       Prints "listening PORT", then one line per request: "deliver
  *       SIZE", "reply", "resend", "refuse:stale", "drop:malformed", ...
+ *       -e: the epoch seed file (§14.6), ratcheted forward and rewritten
+ *       as the clock passes epochs; with it, "deliver SIZE" and "reply"
+ *       are followed by "epoch K" or "long-term". -o: added to the
+ *       server's clock.
+ *   secsock-c epoch-seed new FILE ORIGIN_MS LENGTH_MS [EPOCH]
+ *       writes a new seed file (random chain and seed_EPOCH, default 0)
+ *   secsock-c epoch-seed advance FILE
+ *       ratchets a seed file to the clock's epoch - 1 (idempotent)
+ *   secsock-c epoch-seed ids FILE [CLOCK_OFFSET_MS]
+ *       prints "EPOCH ID" for the epochs the file's holder accepts now
  *   secsock-c x25519          reads "SCALAR POINT" lines, prints X25519 or "zero"
  *   secsock-c validkey        reads keys, prints "valid" or "invalid" (§4.1)
  *   secsock-c aesgcm          exit status 0 if AES-256-GCM is available (AES-NI)
@@ -43,6 +64,7 @@
 
 #include "aead.h"
 #include "client.h"
+#include "epoch.h"
 #include "keys.h"
 #include "server.h"
 #include "vectors.h"
@@ -72,9 +94,12 @@ static void pattern(uint8_t *b, size_t n)
 
 /* ---- client ---- */
 
+enum epochs { EPOCHS_OFF, EPOCHS_AUTO, EPOCHS_REQUIRE };
+
 struct client_opts {
 	uint8_t S[32], c[32], suite, flags;
 	int vouched;
+	enum epochs epochs;  /* -E */
 	int64_t skew;        /* -t: added to the clock, to test freshness */
 	int grace_ms, wait_ms, bad_vouch;
 };
@@ -102,6 +127,8 @@ static int client_args(int argc, char **argv, struct client_opts *o)
 			o->bad_vouch = atoi(a);
 		else if (!strcmp(argv[i], "-f"))
 			o->flags = (uint8_t)strtoul(a, NULL, 0);
+		else if (!strcmp(argv[i], "-E") && (!strcmp(a, "off") || !strcmp(a, "auto") || !strcmp(a, "require")))
+			o->epochs = a[0] == 'o' ? EPOCHS_OFF : a[0] == 'a' ? EPOCHS_AUTO : EPOCHS_REQUIRE;
 		else if (!strcmp(argv[i], "-s"))
 			o->suite = !strcmp(a, "aesgcm") ? SUITE_AESGCM : !strcmp(a, "box") ? SUITE_BOX : (uint8_t)strtoul(a, NULL, 0);
 		else
@@ -112,20 +139,24 @@ static int client_args(int argc, char **argv, struct client_opts *o)
 
 /* Seals one item into m; for a suite or flags this side cannot seal, the
  * header is followed by zero boxes of the right size (tests of §6 step 4). */
-static size_t seal_item(const struct client *cl, int ping, uint64_t N, uint64_t T, const uint8_t *body, size_t size,
-                        uint8_t *out)
+static size_t seal_item(struct client *cl, const struct client_opts *o, int ping, uint64_t N, uint64_t T,
+                        const uint8_t *body, size_t size, int *epoch, uint8_t *out)
 {
-	size_t n = client_seal(cl, ping, N, T, body, size, out);
+	struct reqext x;
+	client_pick(cl, T, ping, &x);
+	*epoch = x.id != NULL;
+	size_t n = client_seal(cl, ping, N, T, body, size, o->epochs == EPOCHS_OFF ? NULL : &x, out);
 	if (n == 0 || cl->flags != 0) {
-		n = (size_t)HEADER_LEN + (cl->vouched ? (size_t)IDENTITY_LEN : 0) + (ping ? 0 : size) + TAG_LEN;
-		memset(out + HEADER_LEN, 0, n - HEADER_LEN);
+		size_t hlen = client_header_len(out);
+		n = hlen + (cl->vouched ? (size_t)IDENTITY_LEN : 0) + (ping ? 0 : size) + TAG_LEN;
+		memset(out + hlen, 0, n - hlen);
 	}
 	return n;
 }
 
 /* Sends req and waits for one answer; returns the answer's error name
  * (NULL: the body is in *got) or "timeout"/an NNG error. */
-static const char *exchange(nng_socket s, const struct client *cl, const uint8_t *req, size_t reqlen, uint64_t N,
+static const char *exchange(nng_socket s, struct client *cl, const uint8_t *req, size_t reqlen, uint64_t N,
                             uint8_t **got, size_t *glen)
 {
 	nng_msg *m;
@@ -136,14 +167,14 @@ static const char *exchange(nng_socket s, const struct client *cl, const uint8_t
 		return rv == NNG_ETIMEDOUT ? "timeout" : nng_strerror(rv);
 	free(*got);
 	*got = malloc(nng_msg_len(m) + 1);
-	err = client_open(cl, req, HEADER_LEN, N, nng_msg_body(m), nng_msg_len(m), *got, glen);
+	err = client_open(cl, req, client_header_len(req), N, nng_msg_body(m), nng_msg_len(m), *got, glen);
 	nng_msg_free(m);
 	return err;
 }
 
 /* §7: an advisory outcome does not end the request at once: resend the
  * identical bytes once and wait a grace for an authenticated answer. */
-static const char *request(nng_socket s, const struct client *cl, const struct client_opts *o, const uint8_t *req,
+static const char *request(nng_socket s, struct client *cl, const struct client_opts *o, const uint8_t *req,
                            size_t reqlen, uint64_t N, uint8_t **got, size_t *glen)
 {
 	const char *first = exchange(s, cl, req, reqlen, N, got, glen);
@@ -155,22 +186,68 @@ static const char *request(nng_socket s, const struct client *cl, const struct c
 	return client_advisory(second) ? first : second;
 }
 
-static int run_items(nng_socket s, const struct client *cl, const struct client_opts *o, int argc, char **argv, int i)
+/* With -E require, a body is never sealed to the long-term key only: with
+ * no epoch key, ping (WANT_EPOCH) for one first. 0: a key is known now. */
+static int require_key(nng_socket s, struct client *cl, const struct client_opts *o, uint64_t *N, uint8_t *req,
+                       uint8_t **got, size_t *glen)
+{
+	struct reqext x;
+	int epoch;
+	client_pick(cl, now_ms() + (uint64_t)o->skew, 0, &x);
+	if (x.id)
+		return 0;
+	size_t reqlen = seal_item(cl, o, 1, *N, now_ms() + (uint64_t)o->skew, NULL, 0, &epoch, req);
+	request(s, cl, o, req, reqlen, *N, got, glen);
+	++*N;
+	client_pick(cl, now_ms() + (uint64_t)o->skew, 0, &x);
+	return x.id ? 0 : -1;
+}
+
+/* One item: seal, send, and with -E auto the fallback of §14.3 (a new
+ * request, N + 1, long-term key only, WANT_EPOCH). *how says which. */
+static const char *run_item(nng_socket s, struct client *cl, const struct client_opts *o, int ping, uint64_t *N,
+                            const uint8_t *body, size_t size, uint8_t *req, uint8_t **got, size_t *glen,
+                            const char **how)
+{
+	int epoch;
+	if (o->epochs == EPOCHS_REQUIRE && !ping && require_key(s, cl, o, N, req, got, glen) != 0)
+		return "unknown-epoch";
+	size_t reqlen = seal_item(cl, o, ping, *N, now_ms() + (uint64_t)o->skew, body, size, &epoch, req);
+	const char *err = request(s, cl, o, req, reqlen, *N, got, glen);
+	*how = epoch ? "epoch" : "long-term";
+	if (!err || strcmp(err, "unknown-epoch") != 0 || o->epochs != EPOCHS_AUTO || !epoch)
+		return err;
+	++*N; /* client_open has forgotten the epoch keys */
+	reqlen = seal_item(cl, o, ping, *N, now_ms() + (uint64_t)o->skew, body, size, &epoch, req);
+	*how = "fallback";
+	return request(s, cl, o, req, reqlen, *N, got, glen);
+}
+
+static int run_items(nng_socket s, struct client *cl, const struct client_opts *o, int argc, char **argv, int i)
 {
 	int errors = 0;
 	for (uint64_t N = 1; i < argc; i++, N++) { /* N: the request counter, from 1 */
 		int ping = strncmp(argv[i], "ping", 4) == 0;
+		if (!strncmp(argv[i], "sleep=", 6)) { /* tests: let the clock pass an epoch boundary */
+			struct timespec ts = {atoi(argv[i] + 6) / 1000, (long)(atoi(argv[i] + 6) % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+			printf("ok %s\n", argv[i]);
+			N--;
+			continue;
+		}
 		if (strchr(argv[i], '@'))
 			N = strtoull(strchr(argv[i], '@') + 1, NULL, 10);
 		size_t size = ping ? 0 : strtoull(argv[i], NULL, 10), glen = 0;
-		uint8_t *body = malloc(size + 1), *req = malloc(size + REQUEST_OVERHEAD), *got = NULL;
+		uint8_t *body = malloc(size + 1), *req = malloc(size + REQUEST_OVERHEAD + EXT_MAX_REQ), *got = NULL;
+		const char *how;
 		pattern(body, size);
-		size_t reqlen = seal_item(cl, ping, N, now_ms() + (uint64_t)o->skew, body, size, req);
-		const char *err = request(s, cl, o, req, reqlen, N, &got, &glen);
+		const char *err = run_item(s, cl, o, ping, &N, body, size, req, &got, &glen, &how);
 		if (!err && (glen != (ping ? 0 : size) || (size && memcmp(got, body, size) != 0)))
 			err = "mismatch";
 		if (err)
 			printf("error %s %s\n", argv[i], err), errors++;
+		else if (o->epochs != EPOCHS_OFF)
+			printf("ok %s %s\n", argv[i], how);
 		else
 			printf("ok %s\n", argv[i]);
 		free(body), free(req), free(got);
@@ -213,8 +290,14 @@ static int run_client(int argc, char **argv)
 
 /* ---- server ---- */
 
-static int server_args(int argc, char **argv, struct server_config *cfg)
+struct server_opts {
+	const char *seed_file; /* -e */
+	int64_t offset;        /* -o */
+};
+
+static int server_args(int argc, char **argv, struct server_config *cfg, struct server_opts *o)
 {
+	memset(o, 0, sizeof *o);
 	server_config_defaults(cfg);
 	if (key_arg(cfg->s[0], argv[3]) != 0)
 		return -1;
@@ -236,6 +319,10 @@ static int server_args(int argc, char **argv, struct server_config *cfg)
 			cfg->tombstones = atoi(a), i++;
 		else if (a && !strcmp(argv[i], "-r"))
 			cfg->max_resends = atoi(a), i++;
+		else if (a && !strcmp(argv[i], "-e"))
+			o->seed_file = a, i++;
+		else if (a && !strcmp(argv[i], "-o"))
+			o->offset = strtoll(a, NULL, 10), i++;
 		else
 			return -1;
 	}
@@ -243,17 +330,21 @@ static int server_args(int argc, char **argv, struct server_config *cfg)
 }
 
 /* Handles one received message; returns the answer to send, or NULL. */
-static nng_msg *serve(struct server *sv, nng_msg *m)
+static nng_msg *serve(struct server *sv, uint64_t now, nng_msg *m)
 {
 	struct verdict v;
 	nng_msg *r = NULL;
 	size_t len = nng_msg_len(m);
 	uint8_t *body = malloc(len + 1);
-	server_handle(sv, now_ms(), nng_msg_body(m), len, body, &v);
+	server_handle(sv, now, nng_msg_body(m), len, body, &v);
+	if (sv->cfg.epochs && (v.action == DELIVER || !strcmp(v.what, "reply"))) /* with -e: how it was sealed */
+		snprintf(v.what + strlen(v.what), sizeof v.what - strlen(v.what), v.epoch ? " epoch %" PRIu64 : " long-term", v.k);
 	if (v.action == DELIVER) { /* the application: echo the body */
-		printf("deliver %zu\n", v.body_len);
-		if (nng_msg_alloc(&r, v.body_len + REPLY_OVERHEAD) == 0)
-			server_seal_reply(sv, &v.t, body, v.body_len, nng_msg_body(r));
+		printf("deliver %zu%s\n", v.body_len, v.what + strlen("deliver"));
+		if (nng_msg_alloc(&r, v.body_len + ANSWER_OVERHEAD) == 0 &&
+		    nng_msg_realloc(r, server_seal_reply(sv, &v.t, body, v.body_len, nng_msg_body(r))) != 0)
+			nng_msg_free(r), r = NULL;
+		sodium_memzero(&v.t, sizeof v.t);
 	} else {
 		printf("%s\n", v.what);
 		if (v.action == ANSWER && nng_msg_alloc(&r, 0) == 0 && nng_msg_append(r, v.answer, v.answer_len) != 0) {
@@ -265,40 +356,116 @@ static nng_msg *serve(struct server *sv, nng_msg *m)
 	return r;
 }
 
+/* §14.1: ratchet as the clock passes epochs, and rewrite the seed file (§14.6). */
+static void epoch_tick(struct server *sv, const struct server_opts *o, uint64_t now)
+{
+	const char *why = NULL;
+	struct epoch_chain *ch = sv->cfg.epochs;
+	if (!ch)
+		return;
+	server_epoch_tick(sv, now);
+	if (ch->dirty && epoch_file_write(o->seed_file, ch, &why) != 0)
+		fprintf(stderr, "epoch seed file %s: %s\n", o->seed_file, why);
+	else if (ch->dirty)
+		fprintf(stderr, "epoch seed file %s: ratcheted to epoch %" PRIu64 "\n", o->seed_file, ch->j), ch->dirty = 0;
+}
+
+static int listen_rep(nng_socket *s, const char *url)
+{
+	nng_listener l;
+	int rv, port = 0;
+	if ((rv = nng_rep0_open(s)) != 0 || (rv = nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, 0)) != 0 ||
+	    (rv = nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, 1000)) != 0 || (rv = nng_listener_create(&l, *s, url)) != 0 ||
+	    (rv = nng_listener_start(l, 0)) != 0 || (rv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0) {
+		fprintf(stderr, "nng: %s\n", nng_strerror(rv));
+		return -1;
+	}
+	printf("listening %d\n", port);
+	return 0;
+}
+
 static int run_server(int argc, char **argv)
 {
 	static struct server sv;
+	static struct epoch_chain chain;
 	struct server_config cfg;
+	struct server_opts o;
 	const char *why = NULL;
 	nng_socket s;
-	nng_listener l;
-	int rv, port = 0;
-	if (server_args(argc, argv, &cfg) != 0)
+	int rv;
+	if (server_args(argc, argv, &cfg, &o) != 0)
 		return 2;
-	if (server_init(&sv, &cfg, now_ms(), &why) != 0) {
+	if (o.seed_file && epoch_load(o.seed_file, &chain, now_ms() + (uint64_t)o.offset, &why) != 0) {
+		fprintf(stderr, "server: %s: %s\n", o.seed_file, why);
+		return 2;
+	}
+	cfg.epochs = o.seed_file ? &chain : NULL;
+	if (server_init(&sv, &cfg, now_ms() + (uint64_t)o.offset, &why) != 0) {
 		fprintf(stderr, "server: %s\n", why);
 		return 2;
 	}
-	if ((rv = nng_rep0_open(&s)) != 0 || (rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0)) != 0 ||
-	    (rv = nng_listener_create(&l, s, argv[2])) != 0 || (rv = nng_listener_start(l, 0)) != 0 ||
-	    (rv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0) {
-		fprintf(stderr, "nng: %s\n", nng_strerror(rv));
+	if (listen_rep(&s, argv[2]) != 0)
 		return 2;
-	}
-	printf("listening %d\n", port);
 	for (;;) {
 		nng_msg *m, *r;
-		if ((rv = nng_recvmsg(s, &m, 0)) != 0) {
+		uint64_t now = now_ms() + (uint64_t)o.offset;
+		epoch_tick(&sv, &o, now);
+		if ((rv = nng_recvmsg(s, &m, 0)) == NNG_ETIMEDOUT)
+			continue;
+		if (rv != 0) {
 			fprintf(stderr, "nng: %s\n", nng_strerror(rv));
 			return 1;
 		}
-		r = serve(&sv, m);
+		r = serve(&sv, now_ms() + (uint64_t)o.offset, m);
 		nng_msg_free(m);
 		if (r && (rv = nng_sendmsg(s, r, 0)) != 0) {
 			fprintf(stderr, "nng: %s\n", nng_strerror(rv));
 			nng_msg_free(r);
 		}
 	}
+}
+
+/* ---- epoch seed files (§14.6) ---- */
+
+static int seed_new(int argc, char **argv)
+{
+	struct epoch_chain ch;
+	const char *why = NULL;
+	memset(&ch, 0, sizeof ch);
+	randombytes_buf(ch.chain, sizeof ch.chain);
+	randombytes_buf(ch.seed, sizeof ch.seed);
+	ch.O = strtoull(argv[4], NULL, 10);
+	ch.L = strtoull(argv[5], NULL, 10);
+	ch.j = argc > 6 ? strtoull(argv[6], NULL, 10) : 0;
+	int rv = ch.L == 0 || ch.L > UINT32_MAX ? (why = "length must be 1 to 2^32-1 ms", -1)
+	                                       : epoch_file_write(argv[3], &ch, &why);
+	epoch_wipe(&ch);
+	if (rv != 0)
+		fprintf(stderr, "epoch-seed new: %s\n", why);
+	return rv ? 1 : 0;
+}
+
+static int seed_cmd(int argc, char **argv)
+{
+	struct epoch_chain ch;
+	const char *why = NULL;
+	if (!strcmp(argv[2], "new") && argc >= 6)
+		return seed_new(argc, argv);
+	uint64_t now = now_ms() + (argc > 4 ? (uint64_t)strtoll(argv[4], NULL, 10) : 0);
+	if ((strcmp(argv[2], "advance") && strcmp(argv[2], "ids")) || epoch_load(argv[3], &ch, now, &why) != 0) {
+		fprintf(stderr, "epoch-seed: %s\n", why ? why : "usage: epoch-seed new|advance|ids FILE ...");
+		return 1;
+	}
+	for (int i = 0; !strcmp(argv[2], "ids") && i < ch.n; i++) {
+		char hex[2 * EPOCH_ID_LEN + 1];
+		int ok;
+		uint64_t k;
+		sodium_bin2hex(hex, sizeof hex, ch.id[i], EPOCH_ID_LEN);
+		printf("%" PRIu64 " %s%s\n", ch.j + (uint64_t)i, hex,
+		       epoch_accepts(&ch, ch.id[i], now, 0, &ok, &k) ? "" : " (not yet accepted)");
+	}
+	epoch_wipe(&ch);
+	return 0;
 }
 
 /* ---- checks driven by the test harness ---- */
@@ -348,8 +515,11 @@ int main(int argc, char **argv)
 		return run_client(argc, argv);
 	if (argc >= 4 && !strcmp(argv[1], "server"))
 		return run_server(argc, argv);
+	if (argc >= 4 && !strcmp(argv[1], "epoch-seed"))
+		return seed_cmd(argc, argv);
 	fprintf(stderr, "usage: %s vectors DIR | client URL SERVER_PUBLIC [-k SECRET] [-s box|aesgcm|N] [-f FLAGS] [-t SKEW_MS]"
-	                " [-g GRACE_MS] [-w WAIT_MS] [-x 1] SIZE|ping... | server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]... [-A] [-b BUDGET]"
-	                " [-c PEER_CACHE] [-m TOMBSTONES] [-r MAX_RESENDS] | x25519 | validkey | aesgcm\n", argv[0]);
+	                " [-g GRACE_MS] [-w WAIT_MS] [-x 1] [-E off|auto|require] SIZE|ping... | server URL SECRET [-p PREVIOUS]... [-a AUTHORIZED]..."
+	                " [-A] [-b BUDGET] [-c PEER_CACHE] [-m TOMBSTONES] [-r MAX_RESENDS] [-e SEED_FILE] [-o OFFSET_MS]"
+	                " | epoch-seed new FILE ORIGIN LENGTH [EPOCH] | epoch-seed advance|ids FILE | x25519 | validkey | aesgcm\n", argv[0]);
 	return 2;
 }

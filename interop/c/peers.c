@@ -298,3 +298,37 @@ struct peer *peers_accept(struct peers *ps, struct peer *p, const struct peer *f
 	touch(ps, i);
 	return p;
 }
+
+/* ---- per-(C', k) epoch secrets (§14.3) ---- */
+
+const uint8_t *peer_epoch_prk(const struct peer *p, uint64_t k)
+{
+	for (int i = 0; i < PEER_EPOCHS; i++)
+		if (p->ep[i].used && p->ep[i].k == k)
+			return p->ep[i].prk;
+	return NULL;
+}
+
+void peer_epoch_put(struct peer *p, uint64_t k, const uint8_t prk[32])
+{
+	int at = 0;
+	for (int i = 0; i < PEER_EPOCHS; i++) {
+		if (p->ep[i].used && p->ep[i].k == k) {
+			at = i;
+			break;
+		}
+		if (!p->ep[i].used || (p->ep[at].used && p->ep[i].k < p->ep[at].k))
+			at = i;
+	}
+	p->ep[at].used = 1;
+	p->ep[at].k = k;
+	memcpy(p->ep[at].prk, prk, 32);
+}
+
+void peers_erase_epochs(struct peers *ps, uint64_t floor)
+{
+	for (int i = 0; i < ps->cap; i++)
+		for (int e = 0; e < PEER_EPOCHS; e++)
+			if (ps->slot[i].ep[e].used && ps->slot[i].ep[e].k < floor)
+				sodium_memzero(&ps->slot[i].ep[e], sizeof ps->slot[i].ep[e]);
+}

@@ -11,6 +11,15 @@
 
 #define WINDOW_WORDS 128 /* 8192 bits, of which 8128 are the window (RFC 6479) */
 
+/* The per-(C', k) session secret of SPEC §14.3: prk chained from prk0
+ * with dhE = X25519(esk_k, C'). */
+struct peer_epoch {
+	int used;
+	uint64_t k;
+	uint8_t prk[32];
+};
+#define PEER_EPOCHS 3 /* the accepted set: c-1, c, c+1 */
+
 struct peer {
 	uint8_t Ce[32];
 	int key;                /* index of the server key that opened it */
@@ -18,6 +27,7 @@ struct peer {
 	int has_C;              /* C, V and E below are verified for this C' */
 	uint8_t C[32], V[32];
 	uint64_t E;
+	struct peer_epoch ep[PEER_EPOCHS];
 	uint64_t maxT, last, window[WINDOW_WORDS];
 	uint64_t accepted;      /* requests accepted: the second one protects it */
 	int protected_seg;
@@ -60,5 +70,13 @@ int peer_seen(const struct peer *p, uint64_t N);
  * if needed). Returns the cached peer. */
 struct peer *peers_accept(struct peers *ps, struct peer *p, const struct peer *fresh, uint64_t N, uint64_t T,
                           uint64_t now, uint64_t W);
+
+/* The cached prk of (C', k), or NULL. */
+const uint8_t *peer_epoch_prk(const struct peer *p, uint64_t k);
+/* Caches prk for (C', k), replacing the entry of k or the oldest epoch. */
+void peer_epoch_put(struct peer *p, uint64_t k, const uint8_t prk[32]);
+/* Erases every cached (C', k) with k below floor, in every peer: those
+ * epochs left the accepted set (§14.1). */
+void peers_erase_epochs(struct peers *ps, uint64_t floor);
 
 #endif

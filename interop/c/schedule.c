@@ -48,6 +48,36 @@ static void expand(uint8_t out[32], const uint8_t prk[32], const char *label, si
 void sched_kq(uint8_t kq[32], const uint8_t prk[32], uint8_t suite) { expand(kq, prk, LABEL("secsock v2 c2s"), suite); }
 void sched_kr(uint8_t kr[32], const uint8_t prk[32], uint8_t suite) { expand(kr, prk, LABEL("secsock v2 s2c"), suite); }
 
+void sched_krx(uint8_t krx[32], const uint8_t prk[32], uint8_t suite)
+{
+	expand(krx, prk, LABEL("secsock v2 s2c ext"), suite);
+}
+
+void sched_ext(uint8_t prk[32], const uint8_t prev[32], uint8_t type, const uint8_t *secret, size_t slen,
+               const uint8_t *context, size_t clen, const uint8_t *element, size_t elen)
+{
+	uint8_t out[32];
+	const struct part m[] = {{LABEL("secsock v2 ext")}, {&type, 1}, {secret, slen}, {context, clen}, {element, elen}};
+	hmac(out, prev, 32, m, 5);
+	memcpy(prk, out, 32); /* prk may be prev */
+	sodium_memzero(out, sizeof out);
+}
+
+void sched_epoch_ratchet(uint8_t next[32], const uint8_t seed[32])
+{
+	uint8_t out[32];
+	const struct part m[] = {{LABEL("secsock v2 epoch ratchet")}};
+	hmac(out, seed, 32, m, 1);
+	memcpy(next, out, 32); /* next may be seed */
+	sodium_memzero(out, sizeof out);
+}
+
+void sched_epoch_esk(uint8_t esk[32], const uint8_t seed[32])
+{
+	const struct part m[] = {{LABEL("secsock v2 epoch key")}};
+	hmac(esk, seed, 32, m, 1);
+}
+
 void sched_prkv(uint8_t prkv[32], const uint8_t dh2[32], const uint8_t C[32], const uint8_t S[32])
 {
 	const struct part m[] = {{dh2, 32}, {C, 32}, {S, 32}};

@@ -21,4 +21,13 @@ void sched_vouch(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], co
 /* tag = HMAC(prk0, "secsock v2 refusal" ‖ H ‖ reason)[0..16] */
 void sched_refusal_tag(uint8_t tag[16], const uint8_t prk0[32], const uint8_t *H, size_t hlen, uint8_t reason);
 
+/* REPLY_EXT's key: Expand(prk, "secsock v2 s2c ext" ‖ suite) (§10) */
+void sched_krx(uint8_t krx[32], const uint8_t prk[32], uint8_t suite);
+/* §10, §14.3: prk = Extract(prk_prev, "secsock v2 ext" ‖ type ‖ secret ‖ context) */
+void sched_ext(uint8_t prk[32], const uint8_t prev[32], uint8_t type, const uint8_t *secret, size_t slen,
+               const uint8_t *context, size_t clen, const uint8_t *element, size_t elen);
+/* §14.1: seed_{e+1} = HMAC(seed_e, "secsock v2 epoch ratchet"), esk_e = HMAC(seed_e, "secsock v2 epoch key") */
+void sched_epoch_ratchet(uint8_t next[32], const uint8_t seed[32]);
+void sched_epoch_esk(uint8_t esk[32], const uint8_t seed[32]);
+
 #endif

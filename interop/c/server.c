@@ -3,11 +3,13 @@
  * function returning 1 to go on or 0 when it has decided (v is filled).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "aead.h"
+#include "ext.h"
 #include "keys.h"
 #include "schedule.h"
 #include "server.h"
@@ -53,6 +55,8 @@ int server_init(struct server *sv, const struct server_config *cfg, uint64_t now
 			return *why = "an authorized key is not a valid long-term key", -1;
 	if (sv->cfg.max_skew > sv->cfg.freshness)
 		sv->cfg.max_skew = sv->cfg.freshness; /* Z is at most W (§6 step 8) */
+	if (cfg->epochs && cfg->epochs->L < sv->cfg.freshness + sv->cfg.max_skew)
+		return *why = "epoch length is below W + Z (SPEC 14.1)", -1;
 	if (peers_init(&sv->peers, cfg->peer_cache, tombstones(&sv->cfg)) != 0 ||
 	    replies_init(&sv->replies, cfg->reply_slots) != 0)
 		return *why = "out of memory", -1;
@@ -80,7 +84,12 @@ struct req {
 	int vouched, ping;
 	struct peer *p;          /* the cached peer, or NULL: then work is charged */
 	int key;                 /* index of the server key that opened it */
-	uint8_t prk0[32], kq[32];
+	struct ext x;            /* the extension field (§10), parsed when flags has only known bits */
+	uint8_t feature;         /* 0, or the refusal of step 4: UNSUPPORTED_FEATURE, UNKNOWN_EPOCH */
+	int eslot;               /* EPOCH: the chain slot of epoch k */
+	uint64_t k;
+	uint8_t dhE[32];
+	uint8_t prk0[32], prk[32], kq[32]; /* prk: the session secret (§4.2, §14.3) */
 	int has_C;               /* C, V, E verified by this request (or the cache) */
 	uint8_t C[32], V[32];
 	uint64_t E;
@@ -132,6 +141,12 @@ static int charge(struct server *sv, const struct req *r, struct verdict *v, uns
 	return 1;
 }
 
+/* dhE of a (C', k) not cached, for a cached peer too (§14.3). */
+static int charge_always(struct server *sv, struct verdict *v, unsigned n)
+{
+	return budget_charge(&sv->budget, n) == 0 ? 1 : hint(v, HINT_BUSY);
+}
+
 /* ---- steps ---- */
 
 /* 1. version and kind */
@@ -169,17 +184,36 @@ static int step_layout(struct req *r, struct verdict *v)
 		return drop(v, "malformed");
 	if (r->len < r->body_off + TAG_LEN || (r->ping && r->len != r->body_off + TAG_LEN))
 		return drop(v, "malformed");
+	/* the element framing, and the value sizes of the types known here */
+	if (r->flags != 0 && ext_parse(in + HEADER_LEN, r->hlen - HEADER_LEN, r->flags, &r->x) != 0)
+		return drop(v, "malformed");
 	return 1;
 }
 
-/* 3. work budget: every server key step 5 may try, charged together, or
- * the one X25519 of step 4's refusal when the suite or flags are unknown */
+/* What step 4 will say: an unknown suite or type, or an EPOCH this
+ * server does not accept. */
+static void classify(struct server *sv, struct req *r, uint64_t now)
+{
+	if (!aead_suite_known(r->suite) || (r->flags & ~EXT_KNOWN) != 0)
+		r->feature = REFUSE_UNSUPPORTED_FEATURE;
+	else if (r->x.epoch && (!sv->cfg.epochs ||
+	                        !epoch_accepts(sv->cfg.epochs, r->x.id, now, sv->cfg.max_skew, &r->eslot, &r->k)))
+		r->feature = REFUSE_UNKNOWN_EPOCH;
+}
+
+/* 3. work budget: every server key step 5 may try, plus one dhE for an
+ * EPOCH whose (C', k) is not cached (§14.3; charged for a cached peer
+ * too), charged together, or the one X25519 of step 4's refusal */
 static int step_budget(struct server *sv, struct req *r, struct verdict *v, uint64_t now)
 {
-	int supported = aead_suite_known(r->suite) && r->flags == 0;
+	classify(sv, r, now);
 	r->p = peers_find(&sv->peers, r->Ce);
 	budget_refill(&sv->budget, now);
-	return charge(sv, r, v, supported ? (unsigned)sv->cfg.nkeys : 1u);
+	if (r->feature)
+		return charge(sv, r, v, 1);
+	if (r->p)
+		return r->x.epoch && !peer_epoch_prk(r->p, r->k) ? charge_always(sv, v, 1) : 1;
+	return charge(sv, r, v, (unsigned)sv->cfg.nkeys + (r->x.epoch ? 1u : 0u));
 }
 
 /* prk0 for server key i: dh1 = X25519(s_i, C'), charged in step 3 */
@@ -193,24 +227,60 @@ static int derive_prk0(struct server *sv, struct req *r, struct verdict *v, int 
 	return 1;
 }
 
-/* 4. unknown suite or flags: an authenticated refusal with the cached
- * peer's prk0, or the current key's */
+/* 4. unknown suite or flags (or EPOCH not accepted, §14.3): an
+ * authenticated refusal with the cached peer's prk0, or the current key's */
 static int step_feature(struct server *sv, struct req *r, struct verdict *v)
 {
 	uint8_t prk0[32];
-	if (aead_suite_known(r->suite) && r->flags == 0)
+	if (!r->feature)
 		return 1;
 	if (r->p)
 		memcpy(prk0, r->p->prk0, 32);
 	else if (!derive_prk0(sv, r, v, 0, prk0))
 		return 0;
+	if (r->feature == REFUSE_UNKNOWN_EPOCH)
+		return refuse(v, r, prk0, REFUSE_UNKNOWN_EPOCH, "refuse:unknown-epoch");
 	return refuse(v, r, prk0, REFUSE_UNSUPPORTED_FEATURE, "refuse:unsupported-feature");
+}
+
+/* dhE = X25519(esk_k, C') (§14.3), charged by the caller */
+static int derive_dhe(struct server *sv, struct req *r, struct verdict *v)
+{
+	if (x25519(r->dhE, sv->cfg.epochs->esk[r->eslot], r->Ce) != 0)
+		return drop(v, "weak-key");
+	return 1;
+}
+
+/* prk = prk0, or with EPOCH: Extract(prk0, "secsock v2 ext" ‖ 0x00 ‖ dhE ‖ E_k ‖ element).
+ * WANT_EPOCH has no secret and does not enter the chain. */
+static void chain_prk(const struct server *sv, struct req *r)
+{
+	memcpy(r->prk, r->prk0, 32);
+	if (r->x.epoch)
+		sched_ext(r->prk, r->prk0, EXT_EPOCH, r->dhE, 32, sv->cfg.epochs->E[r->eslot], 32, r->x.epoch_elem,
+		          EPOCH_ELEM_LEN);
 }
 
 static int open_body(struct req *r)
 {
-	sched_kq(r->kq, r->prk0, r->suite);
+	sched_kq(r->kq, r->prk, r->suite);
 	return aead_open_request(r->body, r->kq, r->in, r->hlen, PART_BODY, r->in + r->body_off, r->len - r->body_off);
+}
+
+/* A cached peer's session secret: prk0, or its cached (C', k) secret, or
+ * dhE (charged in step 3) for a k not cached */
+static int cached_prk(struct server *sv, struct req *r, struct verdict *v)
+{
+	const uint8_t *prk = r->x.epoch ? peer_epoch_prk(r->p, r->k) : NULL;
+	memcpy(r->prk0, r->p->prk0, 32);
+	if (prk) {
+		memcpy(r->prk, prk, 32);
+		return 1;
+	}
+	if (r->x.epoch && !derive_dhe(sv, r, v))
+		return 0;
+	chain_prk(sv, r);
+	return 1;
 }
 
 /* 5. request key: the cached peer's, or the first server key that opens */
@@ -218,12 +288,16 @@ static int step_request_key(struct server *sv, struct req *r, struct verdict *v)
 {
 	if (r->p) {
 		r->key = r->p->key;
-		memcpy(r->prk0, r->p->prk0, 32);
+		if (!cached_prk(sv, r, v))
+			return 0;
 		return open_body(r) == 0 ? 1 : hint(v, HINT_CANNOT_OPEN);
 	}
+	if (r->x.epoch && !derive_dhe(sv, r, v)) /* once: dhE does not depend on S */
+		return 0;
 	for (r->key = 0; r->key < sv->cfg.nkeys; r->key++) {
 		if (!derive_prk0(sv, r, v, r->key, r->prk0))
 			return 0;
+		chain_prk(sv, r);
 		if (open_body(r) == 0)
 			return 1;
 	}
@@ -367,9 +441,11 @@ static int step_replay(struct server *sv, struct req *r, struct verdict *v)
 static void make_ticket(struct ticket *t, const struct req *r)
 {
 	memcpy(t->Ce, r->Ce, 32);
-	sched_kr(t->kr, r->prk0, r->suite);
+	sched_kr(t->kr, r->prk, r->suite);
+	sched_krx(t->krx, r->prk, r->suite);
 	t->N = r->N;
 	t->suite = r->suite;
+	t->want_epoch = r->x.want;
 }
 
 /* 10. accept */
@@ -386,9 +462,13 @@ static int step_accept(struct server *sv, struct req *r, struct verdict *v, uint
 		memcpy(fresh.V, r->V, 32);
 		fresh.E = r->E;
 	}
-	peers_accept(&sv->peers, r->p, &fresh, r->N, r->T, now, sv->cfg.freshness);
+	struct peer *p = peers_accept(&sv->peers, r->p, &fresh, r->N, r->T, now, sv->cfg.freshness);
+	if (r->x.epoch) /* the per-(C', k) secret (§14.3) */
+		peer_epoch_put(p, r->k, r->prk);
 	replies_start(&sv->replies, r->Ce, r->N);
 	make_ticket(&v->t, r);
+	v->epoch = r->x.epoch;
+	v->k = r->k;
 	if (r->ping) {
 		v->answer_len = server_seal_reply(sv, &v->t, (const uint8_t *)"", 0, v->buf);
 		v->answer = v->buf;
@@ -407,24 +487,60 @@ enum action server_handle(struct server *sv, uint64_t now, const uint8_t *in, si
 	r.in = in;
 	r.len = len;
 	r.body = body;
+	server_epoch_tick(sv, now);
 	(void)(step_kind(&r, v) && step_layout(&r, v) && step_budget(sv, &r, v, now) && step_feature(sv, &r, v) &&
 	       step_request_key(sv, &r, v) && step_identity(sv, &r, v) && step_anonymous(sv, &r, v) &&
 	       step_fresh(sv, &r, v, now) && step_replay(sv, &r, v) && step_accept(sv, &r, v, now));
 	sodium_memzero(r.prk0, sizeof r.prk0);
+	sodium_memzero(r.prk, sizeof r.prk);
+	sodium_memzero(r.dhE, sizeof r.dhE);
 	sodium_memzero(r.kq, sizeof r.kq);
 	return v->action;
 }
 
+void server_epoch_tick(struct server *sv, uint64_t now)
+{
+	int64_t floor;
+	if (sv->cfg.epochs && (floor = epoch_advance(sv->cfg.epochs, now)) >= 0)
+		peers_erase_epochs(&sv->peers, (uint64_t)floor);
+}
+
+/* REPLY_EXT plaintext: u16(83) ‖ EPOCH_KEYS element (0x00 ‖ u16(80) ‖
+ * announcement) ‖ body (§10, §14.2). NULL if there is nothing to announce. */
+static uint8_t *announce_plain(struct server *sv, const struct ticket *t, const uint8_t *body, size_t len)
+{
+	uint8_t ann[ANNOUNCE_LEN], *m;
+	if (!t->want_epoch || !sv->cfg.epochs || epoch_announce(sv->cfg.epochs, ann) != 0 ||
+	    !(m = malloc(len + REPLY_EXT_EXTRA)))
+		return NULL;
+	m[0] = 0;
+	m[1] = EXT_ELEM_HEAD + ANNOUNCE_LEN;
+	m[2] = REPLY_EPOCH_KEYS;
+	m[3] = 0;
+	m[4] = ANNOUNCE_LEN;
+	memcpy(m + 5, ann, ANNOUNCE_LEN);
+	if (len)
+		memcpy(m + REPLY_EXT_EXTRA, body, len);
+	return m;
+}
+
 size_t server_seal_reply(struct server *sv, const struct ticket *t, const uint8_t *body, size_t len, uint8_t *out)
 {
+	uint8_t *ext = announce_plain(sv, t, body, len);
 	out[0] = VERSION;
-	out[1] = KIND_REPLY;
+	out[1] = ext ? KIND_REPLY_EXT : KIND_REPLY;
 	out[2] = t->suite;
 	if (sv->cfg.fixed_R)
 		memcpy(out + 3, sv->cfg.fixed_R, RANDOM_LEN);
 	else
 		randombytes_buf(out + 3, RANDOM_LEN);
-	aead_seal_reply(out, t->kr, t->N, body, len);
+	if (ext) {
+		len += REPLY_EXT_EXTRA;
+		aead_seal_reply(out, t->krx, t->N, ext, len);
+		free(ext);
+	} else {
+		aead_seal_reply(out, t->kr, t->N, body, len);
+	}
 	replies_finish(&sv->replies, t->Ce, t->N, out, REPLY_OVERHEAD + len);
 	return REPLY_OVERHEAD + len;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "budget.h"
+#include "epoch.h"
 #include "proto.h"
 #include "peers.h"
 #include "replies.h"
@@ -28,6 +29,7 @@ struct server_config {
 	int tombstones;                 /* 0: sized by the budget as §6.2 says */
 	uint64_t budget_rate;           /* scalar multiplications per second (burst the same); 0: unlimited */
 	const uint8_t *fixed_R;         /* test vectors only: R instead of random bytes */
+	struct epoch_chain *epochs;     /* §14: the epoch seed chain; NULL: no seed */
 };
 
 /* Defaults of SPEC §6: W 120 s, Z 10 s, 4096 peers, 1024 reply slots, 4
@@ -59,10 +61,15 @@ enum action { DROP, ANSWER, DELIVER };
 
 /* What the server needs to seal its reply to a delivered request. */
 struct ticket {
-	uint8_t Ce[32], kr[32];
+	uint8_t Ce[32], kr[32], krx[32]; /* Kr and REPLY_EXT's key (§10) */
 	uint64_t N;
 	uint8_t suite;
+	int want_epoch;                  /* the request carried WANT_EPOCH (§14.2) */
 };
+
+/* The largest answer beyond a reply's body: a REPLY_EXT with the epoch
+ * announcement (§14.3 sizes). */
+#define ANSWER_OVERHEAD (REPLY_OVERHEAD + REPLY_EXT_EXTRA)
 
 struct verdict {
 	enum action action;
@@ -71,14 +78,24 @@ struct verdict {
 	size_t answer_len;
 	size_t body_len;        /* DELIVER: the opened body (in the caller's buffer) */
 	struct ticket t;        /* DELIVER: pass to server_seal_reply */
-	uint8_t buf[REPLY_OVERHEAD > REFUSAL_LEN ? REPLY_OVERHEAD : REFUSAL_LEN];
+	int epoch;              /* DELIVER or a ping's reply: sealed with epoch key k (§14.3) */
+	uint64_t k;
+	uint8_t buf[ANSWER_OVERHEAD];
 };
 
 /* SPEC §6 on one received body; body must hold len bytes. */
 enum action server_handle(struct server *sv, uint64_t now, const uint8_t *in, size_t len, uint8_t *body,
                           struct verdict *v);
 /* Seals the application's reply to a delivered request (out: len +
- * REPLY_OVERHEAD bytes) and keeps it for retries. Returns its length. */
+ * ANSWER_OVERHEAD bytes) and keeps it for retries: a REPLY_EXT with the
+ * epoch announcement when the request asked for it and there is a seed,
+ * else a REPLY. Returns its length. */
 size_t server_seal_reply(struct server *sv, const struct ticket *t, const uint8_t *body, size_t len, uint8_t *out);
+
+/* §14.1: moves the epoch chain to the clock, erasing the per-(C', k)
+ * secrets of epochs that left the accepted set. server_handle calls it;
+ * call it also when idle. After it, cfg.epochs->dirty says the seed
+ * file must be rewritten. */
+void server_epoch_tick(struct server *sv, uint64_t now);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "aead.h"
 #include "client.h"
+#include "epoch.h"
 #include "keys.h"
 #include "proto.h"
 #include "server.h"
@@ -27,9 +28,11 @@ struct bytes {
 
 struct step {
 	int number, ping, mutated, reply_mutated, has_client_counter;
+	int want_epoch;              /* §14: WANT_EPOCH */
 	uint64_t now, suite, counter, timestamp, client_counter, vouch_expiry;
 	char expect_server[64], expect_client[64];
 	struct bytes eph_secret, request_body, request, client_request, reply_random, reply_body, reply;
+	struct bytes epoch_key, epoch_id; /* §14.3: E_k sealed with, and the id named when not E_k's */
 };
 
 struct vec {
@@ -38,6 +41,10 @@ struct vec {
 	struct bytes client_secret;
 	int seal_to, has_client_S;
 	uint8_t client_S[32]; /* client_server_key: sealed to none of the configured keys */
+	int has_seed;         /* §14: epoch_seed (seed of epoch_index), epoch_origin, epoch_length */
+	uint8_t epoch_seed[32];
+	uint64_t epoch_origin, epoch_length, epoch_index;
+	struct epoch_chain chain;
 	struct step *steps;
 	int nsteps;
 };
@@ -67,6 +74,7 @@ static void free_vec(struct vec *v)
 		struct step *s = &v->steps[i];
 		free_bytes(&s->eph_secret), free_bytes(&s->request_body), free_bytes(&s->request), free_bytes(&s->client_request);
 		free_bytes(&s->reply_random), free_bytes(&s->reply_body), free_bytes(&s->reply);
+		free_bytes(&s->epoch_key), free_bytes(&s->epoch_id);
 	}
 	free(v->steps);
 	free_bytes(&v->client_secret);
@@ -96,6 +104,10 @@ static int header_field(struct vec *v, const char *k, const char *val)
 	else if (!strcmp(k, "reply_slots")) c->reply_slots = (int)u;
 	else if (!strcmp(k, "budget")) c->budget_rate = u;
 	else if (!strcmp(k, "max_resends")) c->max_resends = (int)u;
+	else if (!strcmp(k, "epoch_seed")) return v->has_seed = 1, key32(v->epoch_seed, val);
+	else if (!strcmp(k, "epoch_origin")) v->epoch_origin = u;
+	else if (!strcmp(k, "epoch_length")) v->epoch_length = u;
+	else if (!strcmp(k, "epoch_index")) v->epoch_index = u;
 	else return -1;
 	return 0;
 }
@@ -121,6 +133,9 @@ static int step_field(struct step *s, const char *k, const char *val)
 	else if (!strcmp(k, "reply_mutated")) s->reply_mutated = is_true(val);
 	else if (!strcmp(k, "client_counter")) s->client_counter = u, s->has_client_counter = 1;
 	else if (!strcmp(k, "expect_client")) snprintf(s->expect_client, sizeof s->expect_client, "%s", val);
+	else if (!strcmp(k, "epoch_key")) return hexval(&s->epoch_key, val);
+	else if (!strcmp(k, "epoch_id")) return hexval(&s->epoch_id, val);
+	else if (!strcmp(k, "want_epoch")) s->want_epoch = is_true(val);
 	else return -1;
 	return 0;
 }
@@ -191,6 +206,17 @@ static void hexdump(char *out, size_t outlen, const uint8_t *p, size_t n)
 static const char *seal_step(const struct vec *v, const struct server *sv, struct step *s, struct client *cl,
                              uint8_t *out, char *why, size_t whylen)
 {
+	struct reqext x;
+	uint8_t id[crypto_hash_sha256_BYTES];
+	memset(&x, 0, sizeof x);
+	x.want = s->want_epoch;
+	if (s->epoch_key.set) { /* id_k = SHA-256(E_k)[0..8], unless epoch_id says otherwise */
+		if (s->epoch_key.n != 32 || (s->epoch_id.set && s->epoch_id.n != EPOCH_ID_LEN))
+			return "epoch_key is not 32 bytes or epoch_id not 8";
+		crypto_hash_sha256(id, s->epoch_key.p, 32);
+		x.E = s->epoch_key.p;
+		x.id = s->epoch_id.set ? s->epoch_id.p : id;
+	}
 	const char *err = NULL;
 	if (s->eph_secret.n != 32)
 		return "eph_secret is not 32 bytes";
@@ -200,7 +226,7 @@ static const char *seal_step(const struct vec *v, const struct server *sv, struc
 		snprintf(why, whylen, "client refused its keys: %s", err);
 		return why;
 	}
-	size_t n = client_seal(cl, s->ping, s->counter, s->timestamp, s->request_body.p, s->request_body.n, out);
+	size_t n = client_seal(cl, s->ping, s->counter, s->timestamp, s->request_body.p, s->request_body.n, &x, out);
 	if (s->mutated)
 		return NULL;
 	if (n == 0)
@@ -256,7 +282,7 @@ static size_t header_len(const struct bytes *b)
 
 /* The client opens the step's reply with the header it sent: that of
  * client_request if given, else of request (§12). */
-static const char *open_step(const struct client *cl, struct step *s, char *why, size_t whylen)
+static const char *open_step(struct client *cl, struct step *s, char *why, size_t whylen)
 {
 	const struct bytes *sent = s->client_request.set ? &s->client_request : &s->request;
 	const uint8_t *H = sent->p;
@@ -283,7 +309,8 @@ static const char *open_step(const struct client *cl, struct step *s, char *why,
 static const char *run_step(const struct vec *v, struct server *sv, struct step *s, char *why, size_t whylen)
 {
 	struct client cl;
-	size_t cap = s->request_body.n + s->request.n + s->reply_body.n + s->reply.n + REQUEST_OVERHEAD + REPLY_OVERHEAD;
+	size_t cap = s->request_body.n + s->request.n + s->reply_body.n + s->reply.n + REQUEST_OVERHEAD + EXT_MAX_REQ +
+	             ANSWER_OVERHEAD;
 	uint8_t *out = malloc(cap), *body = malloc(cap);
 	const uint8_t *reply;
 	size_t reply_len;
@@ -321,7 +348,12 @@ static const char *run_file(const char *path, char *why, size_t whylen)
 		fail = why;
 	} else if (needs_aesgcm(&v) && !aead_aesgcm_available()) {
 		fail = "skip";
-	} else if (!(sv = malloc(sizeof *sv)) || server_init(sv, &v.cfg, v.steps[0].now, &err) != 0) {
+	} else if (v.has_seed && epoch_init(&v.chain, (const uint8_t *)"vector chain....", v.epoch_origin, v.epoch_length,
+	                                    v.epoch_index, v.epoch_seed, v.steps[0].now, &err) != 0) {
+		snprintf(why, whylen, "epoch seed refused: %s", err);
+		fail = why;
+	} else if (!(sv = malloc(sizeof *sv)) || (v.cfg.epochs = v.has_seed ? &v.chain : NULL,
+	                                          server_init(sv, &v.cfg, v.steps[0].now, &err)) != 0) {
 		snprintf(why, whylen, "server refused its configuration: %s", err ? err : "out of memory");
 		fail = why;
 	} else {
@@ -333,6 +365,7 @@ static const char *run_file(const char *path, char *why, size_t whylen)
 		server_free(sv);
 	}
 	free(sv);
+	epoch_wipe(&v.chain);
 	free_vec(&v);
 	return fail;
 }

@@ -79,9 +79,9 @@ class Client:
             prkv = extract(b'secsock v2 vouch key', dh(c, S) + self.C + S)
             self.E = E
             self.V = H(prkv, b'secsock v2 vouch', self.Ce, self.C, S, u64(E))
-    def request(self, N, T, body, ping=False, flags=0):
+    def request(self, N, T, body, ping=False, flags=0, ext=b''):
         kind = (4 if ping else 2) if self.C else (3 if ping else 1)
-        h = bytes([2, kind, self.suite, flags]) + self.Ce + u64(N) + u64(T) + b'\0\0'
+        h = bytes([2, kind, self.suite, flags]) + self.Ce + u64(N) + u64(T) + struct.pack('>H', len(ext)) + ext
         n24 = lambda p: bytes([p, kind, flags]) + b'\0' * 5 + u64(N) + u64(T)
         n12 = lambda p: bytes([p, kind, flags, 0]) + struct.pack('>II', N, T % 2**32)
         out = h
@@ -149,14 +149,15 @@ def main(out):
             step(f, 10, ce, suite, 5, NOW + 2, b'x', req, 'drop:forged', E=E + 1)
             h, req = cl.request(1, NOW + 3, b'x')  # counter 1 again: in the reply cache
             step(f, 11, ce, suite, 1, NOW + 3, b'x', req, 'refuse:replayed', None, None, cl.refusal(h, 3), 'error:replayed', E=E)
-        # anonymous with a policy: NOT_AUTHORIZED; a flags bit: UNSUPPORTED_FEATURE
+        # anonymous with a policy: NOT_AUTHORIZED; an element of an unassigned
+        # type (6, §10) with its flags bit: UNSUPPORTED_FEATURE
         with open(f'{out}/hand-anon-{sname}.vec', 'w') as f:
             header(f, f'hand-anon-{sname}', [s], None, [pub(c)])
             cl = Client(S, ce2, None, suite)
             h, req = cl.request(1, NOW, b'x')
             step(f, 1, ce2, suite, 1, NOW, b'x', req, 'refuse:not-authorized', None, None, cl.refusal(h, 1), 'error:not-authorized')
             h0, req0 = cl.request(2, NOW, b'x')
-            h, req = cl.request(2, NOW, b'x', flags=1)
+            h, req = cl.request(2, NOW, b'x', flags=0x40, ext=b'\x06\x00\x00')
             step(f, 2, ce2, suite, 2, NOW, b'x', req, 'refuse:unsupported-feature', None, None, cl.refusal(h, 4),
                  'error:auth-failed', mutated=True, client_request=req0)  # the client sent flags 0: its H differs
             step(f, 3, ce2, suite, 2, NOW, b'x', req, 'refuse:unsupported-feature', None, None, cl.refusal(h, 4),
