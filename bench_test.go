@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -384,16 +383,6 @@ func TestAllocsPerRoundTrip(t *testing.T) {
 	}{{"box", nil}, {"aesgcm", []any{OptionCipher, CipherAESGCM}}, {"vouched", []any{OptionSecretKey, mustKey(t)}}} {
 		sec := measure(true, tc.opts...)
 		t.Logf("%s: plain mangos %.0f allocs per round trip, secsock %.0f (%+.1f per message)", tc.name, plain, sec, (sec-plain)/2)
-		if tc.name == "vouched" && sec-plain > 4 && os.Getenv("SECSOCK_KNOWN_BUGS") == "" {
-			// Known library regression in v2, reported to the owner: the
-			// identity box costs 3 heap allocations per round trip
-			// (wire.AppendRequest's plain and wire.OpenIdentity's buf
-			// escape into secretbox/AEAD calls; server.identify's id
-			// escapes through verifyVouch(r, &id)). Set SECSOCK_KNOWN_BUGS=1
-			// to fail on it.
-			t.Logf("vouched: %.0f allocations over plain: known bug, skipped (SECSOCK_KNOWN_BUGS=1 fails)", sec-plain)
-			continue
-		}
 		if sec-plain > 4 {
 			t.Errorf("%s: secsock adds %.0f allocations per round trip over plain mangos (%.0f vs %.0f), want at most 4 (2 per message)", tc.name, sec-plain, sec, plain)
 		}

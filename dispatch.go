@@ -11,6 +11,7 @@ import (
 	"go.nanomsg.org/mangos/v3"
 
 	servercore "github.com/secsock/secsock/internal/server"
+	"github.com/secsock/secsock/internal/wire"
 )
 
 // The REP side's dispatch (issue 10). A REP socket with a sealing
@@ -25,8 +26,9 @@ import (
 // route; duplicates of a pending request keep theirs too and get the same
 // sealed reply. Messages from short-term keys the server does not hold
 // yet (which may cost scalar multiplications) go through a small bounded
-// queue to their own workers; when it is full they are dropped and
-// counted (ReasonBusy), while established sessions keep flowing.
+// queue to their own workers; when it is full they are answered with a
+// BUSY hint and counted (ReasonBusy), while established sessions keep
+// flowing.
 
 const (
 	// maxDupRoutes bounds the duplicates of one pending request whose
@@ -335,9 +337,16 @@ func (d *dispatcher) reader() {
 			select {
 			case d.unknown <- unknownItem{ctx: c, m: m}:
 			default:
+				// The queue is full: answer BUSY (SPEC.md §5.4) rather than
+				// fall silent, so a client learns it within its grace, and a
+				// burst of one new client's first requests is resent
+				// (advisory) once its key is established.
+				d.s.reject(e, Event{Reason: ReasonBusy, Pipe: m.Pipe})
+				busy := mangos.NewMessage(wire.HintSize)
+				busy.Header = append(busy.Header, m.Header...)
+				busy.Body = wire.AppendHint(busy.Body, wire.HintBusy)
 				m.Free()
-				d.put(c)
-				d.s.reject(e, Event{Reason: ReasonBusy})
+				d.send(c, busy, true)
 			}
 			continue
 		}
@@ -356,6 +365,12 @@ func (d *dispatcher) unknownWorker() {
 			if e.server == nil {
 				it.m.Free()
 				d.put(it.ctx)
+				continue
+			}
+			if e.server.established(it.m.Body) {
+				// Established while it waited (an earlier message of its
+				// key was handled): no scalar multiplication, no throttle.
+				d.handle(e, it.ctx, it.m)
 				continue
 			}
 			t0 := time.Now()

@@ -224,32 +224,39 @@ func (s *Server) refuseWithPrk0(r *request, reason Reason, code byte) *Decision 
 
 // requestKey finds r's keys and opens its body (SPEC.md §6 step 5).
 func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
+	if r.p != nil && r.keys != nil { // a cached peer: no scalar multiplication
+		body, err := wire.OpenBody(dst, &r.Request, r.keys)
+		if err != nil {
+			return nil, hint(ReasonForged, wire.HintCannotOpen)
+		}
+		return body, nil
+	}
+	return s.agree(dst, r)
+}
+
+// agree computes what a request from an unknown C', or a cached peer's
+// first request with an epoch key, needs: dh1 per server key tried, and
+// dhE once (SPEC.md §6 step 5, §14.3).
+func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 	var dhE [wire.KeySize]byte
 	defer clear(dhE[:])
-	if r.epoch != nil && !r.epochCached {
+	if r.epoch != nil {
 		var err error
 		if dhE, err = wire.X25519(&r.epoch.Secret, &r.Eph); err != nil {
 			return nil, drop(ReasonWeakKey)
 		}
 	}
-	if r.p != nil {
-		if r.keys == nil { // a cached peer's first request in this epoch
-			prk := wire.EpochSecret(&r.p.prk0, &dhE, &r.epoch.Public, r.Epoch)
-			r.keys = wire.SessionKeys(&prk, r.Suite)
-			body, err := wire.OpenBody(dst, &r.Request, r.keys)
-			if err != nil {
-				return nil, hint(ReasonForged, wire.HintCannotOpen)
-			}
-			s.mu.Lock()
-			r.p.addEpoch(r.epoch.ID, &prk, r.Suite, r.keys)
-			s.mu.Unlock()
-			clear(prk[:])
-			return body, nil
-		}
+	if r.p != nil { // a cached peer's first request in this epoch
+		prk := wire.EpochSecret(&r.p.prk0, &dhE, &r.epoch.Public, r.Epoch)
+		defer clear(prk[:])
+		r.keys = wire.SessionKeys(&prk, r.Suite)
 		body, err := wire.OpenBody(dst, &r.Request, r.keys)
 		if err != nil {
 			return nil, hint(ReasonForged, wire.HintCannotOpen)
 		}
+		s.mu.Lock()
+		r.p.addEpoch(r.epoch.ID, &prk, r.Suite, r.keys)
+		s.mu.Unlock()
 		return body, nil
 	}
 	for i := range r.pol.Keys {
@@ -265,17 +272,19 @@ func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
 			prk = wire.EpochSecret(&p.prk0, &dhE, &r.epoch.Public, r.Epoch)
 		}
 		keys := wire.SessionKeys(&prk, r.Suite)
-		if body, err := wire.OpenBody(dst, &r.Request, keys); err == nil {
+		body, err := wire.OpenBody(dst, &r.Request, keys)
+		if err == nil {
 			if r.epoch != nil {
 				p.addEpoch(r.epoch.ID, &prk, r.Suite, keys)
 			} else {
 				p.keys[r.Suite] = keys
 			}
 			r.p, r.new, r.keys = p, true, keys
-			clear(prk[:])
-			return body, nil
 		}
 		clear(prk[:])
+		if err == nil {
+			return body, nil
+		}
 	}
 	return nil, hint(ReasonForged, wire.HintCannotOpen)
 }
@@ -301,7 +310,7 @@ func (s *Server) identify(r *request) *Decision {
 	case vouched && !same:
 		return drop(ReasonForged) // one long-term key (and vouch) per short-term key
 	case !vouched:
-		if d := s.verifyVouch(r, &id); d != nil {
+		if d := s.verifyVouch(r, id); d != nil {
 			return d
 		}
 	}
@@ -317,7 +326,7 @@ func (s *Server) identify(r *request) *Decision {
 
 // verifyVouch runs step 6c: the valid-key check and the vouch, each
 // charged to the budget unless (C, S) verified a vouch before.
-func (s *Server) verifyVouch(r *request, id *wire.Identity) *Decision {
+func (s *Server) verifyVouch(r *request, id wire.Identity) *Decision {
 	k := &r.pol.Keys[r.p.server]
 	ck := [2][wire.KeySize]byte{id.Client, k.Public}
 	s.mu.Lock()
@@ -437,22 +446,27 @@ func (s *Server) duplicate(sl *replySlot, tk Ticket, dec Decision) (Decision, by
 	return dec, 0
 }
 
+var replyRand = sync.Pool{New: func() any { return new([wire.ReplyRandSize]byte) }}
+
 // SealReply seals the reply to t, appends it to dst and keeps it for
 // retries. rnd supplies R (crypto/rand when nil).
 func (s *Server) SealReply(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]byte, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	var r [wire.ReplyRandSize]byte
+	// R comes from a pool: a local array would escape through the
+	// io.Reader and cost an allocation per reply.
+	r := replyRand.Get().(*[wire.ReplyRandSize]byte)
+	defer replyRand.Put(r)
 	if _, err := io.ReadFull(rnd, r[:]); err != nil {
 		return nil, err
 	}
 	start := len(dst)
 	var out []byte
 	if t.announce != nil {
-		out = wire.AppendReplyExt(dst, t.keys, t.key.counter, &r, t.announce, body)
+		out = wire.AppendReplyExt(dst, t.keys, t.key.counter, r, t.announce, body)
 	} else {
-		out = wire.AppendReply(dst, t.keys, t.key.counter, &r, body)
+		out = wire.AppendReply(dst, t.keys, t.key.counter, r, body)
 	}
 	s.mu.Lock()
 	s.replies.finish(t.key, out[start:])

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"sync"
 )
 
 // Request is a parsed request (SPEC.md §5.1); the slices alias the input.
@@ -93,6 +94,11 @@ type Identity struct {
 	Expiry uint64          // E, ms since the Unix epoch
 }
 
+// identityScratch holds identity box plaintexts (C, V and E: public
+// values), which would escape through the AEAD and cost an allocation
+// per request.
+var identityScratch = sync.Pool{New: func() any { return new([IdentityPlain]byte) }}
+
 // AppendRequest seals body as a request and appends it to dst. id is nil
 // for anonymous kinds.
 func AppendRequest(dst []byte, f *RequestFields, k *Keys, id *Identity, body []byte) []byte {
@@ -117,11 +123,12 @@ func AppendRequest(dst []byte, f *RequestFields, k *Keys, id *Identity, body []b
 	}
 	hl := len(dst) - start
 	if id != nil {
-		var plain [IdentityPlain]byte
+		plain := identityScratch.Get().(*[IdentityPlain]byte)
 		copy(plain[:KeySize], id.Client[:])
 		copy(plain[KeySize:], id.Vouch[:])
 		binary.BigEndian.PutUint64(plain[KeySize+VouchSize:], id.Expiry)
 		dst = sealRequestPart(dst, dst[start:start+hl], k, partIdentity, plain[:])
+		identityScratch.Put(plain)
 	}
 	return sealRequestPart(dst, dst[start:start+hl], k, partBody, body)
 }
@@ -182,7 +189,8 @@ func OpenBody(dst []byte, r *Request, k *Keys) ([]byte, error) {
 // OpenIdentity opens r's identity box.
 func OpenIdentity(r *Request, k *Keys) (Identity, error) {
 	var id Identity
-	var buf [IdentityPlain]byte
+	buf := identityScratch.Get().(*[IdentityPlain]byte)
+	defer identityScratch.Put(buf)
 	plain, err := openRequestPart(buf[:0], r.Header, k, partIdentity, r.Identity)
 	if err != nil || len(plain) != len(buf) {
 		return id, ErrOpen
