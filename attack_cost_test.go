@@ -7,9 +7,12 @@ package secsock
 // directly, with a fixed clock, so counts are exact.
 
 import (
+	"crypto/ecdh"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
+	"time"
 
 	servercore "github.com/secsock/secsock/internal/server"
 	"github.com/secsock/secsock/internal/wire"
@@ -293,5 +296,72 @@ func BenchmarkServerOpen(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestTombstoneFreshRequestSameMillisecond is a known bug (reported to
+// the owner; set SECSOCK_KNOWN_BUGS=1 to run it): a client's request N=1
+// at T is accepted, a served attacker's one-shot keys evict its
+// probationary peer (tombstone T), and the client's next, never-delivered
+// request N=2 in the same millisecond is refused IN_DOUBT, because the
+// per-key floor compares T only. Two contexts of a new client sending at
+// once hit this, contrary to SPEC.md §11 ("no served client can make the
+// server refuse another client's requests"). A tombstone that also keeps
+// the highest accepted N, refusing per key only N <= that N, is exact.
+func TestTombstoneFreshRequestSameMillisecond(t *testing.T) {
+	if os.Getenv("SECSOCK_KNOWN_BUGS") == "" {
+		t.Skip("known bug, reported; SECSOCK_KNOWN_BUGS=1 runs it")
+	}
+	cur := atkSeeded("tomb current")
+	lim := servercore.DefaultLimits()
+	lim.Peers = 4
+	st, pol, r := servercore.New(lim), costPolicy(cur), atkRand("tomb")
+	victim := newAtkSession(t, r, cur.Public())
+	if d := st.Open(nil, victim.seal(wire.KindRequest, wire.SuiteBox, 1, costNow, nil, []byte("one")), costNow, pol, nil); !d.Deliver {
+		t.Fatal(Reason(d.Reason))
+	}
+	for i := 0; i < 8; i++ {
+		a := newAtkSession(t, r, cur.Public())
+		if d := st.Open(nil, a.seal(wire.KindRequest, wire.SuiteBox, 1, costNow+10000, nil, []byte("flood")), costNow, pol, nil); !d.Deliver {
+			t.Fatal(Reason(d.Reason))
+		}
+	}
+	d := st.Open(nil, victim.seal(wire.KindRequest, wire.SuiteBox, 2, costNow, nil, []byte("two")), costNow, pol, nil)
+	if !d.Deliver {
+		t.Fatalf("a fresh request (N=2, never delivered) of an evicted client was refused as %v", Reason(d.Reason))
+	}
+}
+
+// TestX25519SingleLadder is a known performance bug (reported; set
+// SECSOCK_KNOWN_BUGS=1 to run it): wire.X25519 calls
+// curve25519.X25519, which in x/crypto v0.59 goes through crypto/ecdh's
+// NewPrivateKey, which computes the public key too: two scalar
+// multiplications per agreement. Every forged fresh-C' message and every
+// new session costs the server twice what it needs; an *ecdh.PrivateKey
+// kept per server key (priv.ECDH(pub)) does one.
+func TestX25519SingleLadder(t *testing.T) {
+	if os.Getenv("SECSOCK_KNOWN_BUGS") == "" || testing.Short() || atkRace {
+		t.Skip("known bug, reported; SECSOCK_KNOWN_BUGS=1 runs it (no -race, no -short)")
+	}
+	a, b := atkSeeded("ladder a"), atkSeeded("ladder b")
+	peer := [32]byte(b.Public())
+	w := testing.Benchmark(func(tb *testing.B) {
+		for i := 0; i < tb.N; i++ {
+			wire.X25519(a.bytes(), &peer)
+		}
+	})
+	priv, err := ecdh.X25519().NewPrivateKey(a.bytes()[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := testing.Benchmark(func(tb *testing.B) {
+		for i := 0; i < tb.N; i++ {
+			pub, _ := ecdh.X25519().NewPublicKey(peer[:])
+			priv.ECDH(pub)
+		}
+	})
+	t.Logf("wire.X25519 %v per op, ecdh with a kept private key %v", time.Duration(w.NsPerOp()), time.Duration(e.NsPerOp()))
+	if float64(w.NsPerOp()) > 1.4*float64(e.NsPerOp()) {
+		t.Errorf("wire.X25519 costs %.1fx one ladder", float64(w.NsPerOp())/float64(e.NsPerOp()))
 	}
 }

@@ -170,6 +170,18 @@ func (in *injector) send(t testing.TB, b []byte) chan []byte {
 	return ch
 }
 
+// wait returns the answer on ch, or nil after 5 s.
+func wait(t testing.TB, ch chan []byte) []byte {
+	t.Helper()
+	select {
+	case a := <-ch:
+		return a
+	case <-time.After(5 * time.Second):
+		t.Error("no answer within 5 s")
+		return nil
+	}
+}
+
 // ask sends b and waits up to d for its answer (nil: none).
 func (in *injector) ask(t testing.TB, b []byte, d time.Duration) []byte {
 	t.Helper()
@@ -413,12 +425,12 @@ func TestAttackReplayEquivalentEncodings(t *testing.T) {
 				copy(b[4:36], e[:])
 				ch := in.send(t, b)
 				if i == 0 {
-					<-ch // the original: a retry, answered from the reply cache
+					wait(t, ch) // the original: a retry, answered from the reply cache
 					continue
 				}
 				if atkCanonical(e[:]) {
 					canonical++
-					if a := <-ch; len(a) != 3 || a[1] != wire.KindHint || a[2] != wire.HintCannotOpen {
+					if a := wait(t, ch); len(a) != 3 || a[1] != wire.KindHint || a[2] != wire.HintCannotOpen {
 						t.Errorf("encoding %d: answer %x, want hint CANNOT_OPEN", i, a)
 					}
 					hints++
@@ -459,7 +471,7 @@ func TestAttackReplayEquivalentEncodings(t *testing.T) {
 			answers = append(answers, in.send(t, s.seal(wire.KindRequestVouched, wire.SuiteBox, 1, now, id, []byte(body))))
 			if i == 0 {
 				// Her own key: the deny list refuses her, authentically.
-				a := <-answers[0]
+				a := wait(t, answers[0])
 				if reason, err := wire.CheckRefusal(&s.prk0, s.seal(wire.KindRequestVouched, wire.SuiteBox, 1, now, id, nil)[:wire.HeaderSize], a); err != nil || reason != wire.RefuseNotAuthorized {
 					t.Fatalf("alice's own key: %x (%v), want a NOT_AUTHORIZED refusal", a, err)
 				}
