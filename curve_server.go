@@ -131,7 +131,11 @@ func (s *curveServer) setEvents(hook func(Event), accepted, sessions bool) {
 func (s *curveServer) setPolicy(c *config) {
 	keys := make([]servercore.KeyPair, 0, 1+len(c.previous))
 	for _, k := range append([]SecretKey{c.secret}, c.previous...) {
-		keys = append(keys, servercore.KeyPair{Secret: *secretOf(&k), Public: k.public})
+		priv, err := wire.NewPrivateKey(secretOf(&k))
+		if err != nil {
+			priv = nil // agree falls back to X25519, which refuses the key the same way
+		}
+		keys = append(keys, servercore.KeyPair{Secret: *secretOf(&k), Public: k.public, Private: priv})
 	}
 	p := &servercore.Policy{
 		Keys:           keys,

@@ -21,7 +21,8 @@ type peer struct {
 	expiry   uint64               // and its E
 	vouched  bool                 // client was verified by a vouch
 	filter   replay.Filter
-	maxT     uint64
+	maxT     uint64 // highest accepted T
+	maxN     uint64 // highest accepted N
 	accepted uint64
 	elem     *list.Element
 	seg      *list.List // which segment holds elem
@@ -144,13 +145,20 @@ func (c *peerCache) evict(p *peer, now uint64, k keep) {
 	p.seg.Remove(p.elem)
 	delete(c.byKey, p.eph)
 	if p.accepted > 0 {
-		c.tombs.add(&p.eph, p.maxT, now, k.window, k.capacity)
+		c.tombs.add(&p.eph, p.maxT, p.maxN, now, k.window, k.capacity)
 	}
 }
 
-// floor is the replay floor of eph: requests at or below it are stale.
-func (c *peerCache) floor(eph *[wire.KeySize]byte) uint64 {
-	return max(c.tombs.floor, c.tombs.get(eph))
+// inDoubt reports whether a request (t, n) from eph may have been
+// accepted before an eviction: at or below the global floor, or at or
+// below both the timestamp and the counter of eph's tombstone (SPEC.md
+// §6.2). A request above either was never accepted.
+func (c *peerCache) inDoubt(eph *[wire.KeySize]byte, t, n uint64) bool {
+	if t <= c.tombs.floor {
+		return true
+	}
+	tb, ok := c.tombs.get(eph)
+	return ok && t <= tb.t && n <= tb.n
 }
 
 func (c *peerCache) len() int { return len(c.byKey) }
@@ -162,31 +170,40 @@ func (c *peerCache) len() int { return len(c.byKey) }
 // could still matter, raises the global floor.
 type tombstones struct {
 	seed  maphash.Seed
-	ts    map[uint64]uint64
+	ts    map[uint64]tomb
 	queue []tomb // arrival order; queue[head:] are live
 	head  int
 	floor uint64
 }
 
-type tomb struct{ h, t uint64 }
+// tomb is an evicted peer's highest accepted timestamp and counter.
+type tomb struct{ h, t, n uint64 }
 
 func (t *tombstones) init() {
 	t.seed = maphash.MakeSeed()
-	t.ts = make(map[uint64]uint64)
+	t.ts = make(map[uint64]tomb)
 }
 
 func (t *tombstones) hash(eph *[wire.KeySize]byte) uint64 { return maphash.Comparable(t.seed, *eph) }
 
-func (t *tombstones) get(eph *[wire.KeySize]byte) uint64 { return t.ts[t.hash(eph)] }
+func (t *tombstones) get(eph *[wire.KeySize]byte) (tomb, bool) {
+	tb, ok := t.ts[t.hash(eph)]
+	return tb, ok
+}
 
-// add leaves a tombstone for eph at maxT, keeping at most capacity.
-func (t *tombstones) add(eph *[wire.KeySize]byte, maxT, now, window uint64, capacity int) {
+// add leaves a tombstone for eph at (maxT, maxN), keeping at most
+// capacity; a second eviction keeps the larger values.
+func (t *tombstones) add(eph *[wire.KeySize]byte, maxT, maxN, now, window uint64, capacity int) {
 	h := t.hash(eph)
-	if old, ok := t.ts[h]; ok && old >= maxT {
-		return
+	tb := tomb{h: h, t: maxT, n: maxN}
+	if old, ok := t.ts[h]; ok {
+		if old.t >= maxT && old.n >= maxN {
+			return
+		}
+		tb.t, tb.n = max(old.t, maxT), max(old.n, maxN)
 	}
-	t.ts[h] = maxT
-	t.queue = append(t.queue, tomb{h: h, t: maxT})
+	t.ts[h] = tb
+	t.queue = append(t.queue, tb)
 	for len(t.queue)-t.head > max(capacity, 1) || t.expired(now, window) {
 		t.pop(now, window)
 	}
@@ -204,7 +221,7 @@ func (t *tombstones) expired(now, window uint64) bool {
 func (t *tombstones) pop(now, window uint64) {
 	old := t.queue[t.head]
 	t.head++
-	if cur, ok := t.ts[old.h]; !ok || cur != old.t {
+	if cur, ok := t.ts[old.h]; !ok || cur != old {
 		return // superseded by a later tombstone of the same key
 	}
 	delete(t.ts, old.h)

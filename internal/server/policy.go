@@ -2,9 +2,19 @@ package server
 
 import "github.com/secsock/secsock/internal/wire"
 
-// KeyPair is one of the server's long-term keys.
+// KeyPair is one of the server's long-term keys. Private, when set, is
+// Secret prepared for agreements at one scalar multiplication each.
 type KeyPair struct {
 	Secret, Public [wire.KeySize]byte
+	Private        *wire.PrivateKey
+}
+
+// agree returns X25519(k, peer).
+func (k *KeyPair) agree(peer *[wire.KeySize]byte) ([wire.KeySize]byte, error) {
+	if k.Private == nil {
+		return wire.X25519(&k.Secret, peer)
+	}
+	return k.Private.Agree(peer)
 }
 
 // Policy is everything the checks read that the application configures.

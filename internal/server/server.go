@@ -212,7 +212,7 @@ func (s *Server) keep(pol *Policy) keep {
 func (s *Server) refuseWithPrk0(r *request, reason Reason, code byte) *Decision {
 	if r.p == nil {
 		k := &r.pol.Keys[0]
-		dh, err := wire.X25519(&k.Secret, &r.Eph)
+		dh, err := k.agree(&r.Eph)
 		if err != nil {
 			return drop(ReasonWeakKey)
 		}
@@ -242,7 +242,7 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 	defer clear(dhE[:])
 	if r.epoch != nil {
 		var err error
-		if dhE, err = wire.X25519(&r.epoch.Secret, &r.Eph); err != nil {
+		if dhE, err = r.epoch.Agree(&r.Eph); err != nil {
 			return nil, drop(ReasonWeakKey)
 		}
 	}
@@ -261,7 +261,7 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 	}
 	for i := range r.pol.Keys {
 		k := &r.pol.Keys[i]
-		dh, err := wire.X25519(&k.Secret, &r.Eph)
+		dh, err := k.agree(&r.Eph)
 		if err != nil {
 			return nil, drop(ReasonWeakKey)
 		}
@@ -341,7 +341,7 @@ func (s *Server) verifyVouch(r *request, id wire.Identity) *Decision {
 		if wire.CheckLongTermKey(&id.Client) != nil {
 			return drop(ReasonWeakKey)
 		}
-		dh, err := wire.X25519(&k.Secret, &id.Client)
+		dh, err := k.agree(&id.Client)
 		if err != nil {
 			return drop(ReasonWeakKey)
 		}
@@ -394,7 +394,7 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		}
 		return d
 	}
-	if t <= s.peers.floor(&r.Eph) {
+	if s.peers.inDoubt(&r.Eph, t, r.Counter) {
 		s.mu.Unlock()
 		return *r.refuse(ReasonInDoubt, wire.RefuseInDoubt)
 	}
@@ -409,7 +409,7 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		}
 		return *r.refuse(ReasonReplayed, wire.RefuseReplayed)
 	}
-	p.maxT = max(p.maxT, t)
+	p.maxT, p.maxN = max(p.maxT, t), max(p.maxN, r.Counter)
 	s.peers.touch(p)
 	s.replies.begin(key)
 	s.mu.Unlock()

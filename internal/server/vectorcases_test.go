@@ -153,6 +153,12 @@ func multiVectors() []vecFile {
 			{comment: "a newer request of A is served again", eph: "eph A", counter: 2, dt: 1, body: []byte("a2"), reply: []byte("r"), expectServer: "deliver", expectClient: "ok"},
 			{comment: "re-admitted, A keeps its floor", eph: "eph A", body: []byte("a1"), expectServer: "refuse:in-doubt", expectClient: "error:in-doubt"},
 		}},
+		{name: "tombstone-fresh-same-ms", comment: "after an eviction, the client's next counter in the same millisecond is served: the tombstone refuses only what is at or below both its T and its N", peerCache: 1, replySlots: 1, steps: []vecStep{
+			{eph: "eph A", body: []byte("a1"), reply: []byte("r"), expectServer: "deliver", expectClient: "ok"},
+			{eph: "eph B", body: []byte("b1"), reply: []byte("r"), expectServer: "deliver", expectClient: "ok"},
+			{eph: "eph A", counter: 2, body: []byte("a2"), reply: []byte("r"), expectServer: "deliver", expectClient: "ok"},
+			{comment: "B, evicted in turn, replayed: at or below both of its tombstone's T and N", eph: "eph B", body: []byte("b1"), expectServer: "refuse:in-doubt", expectClient: "error:in-doubt"},
+		}},
 		{name: "one-client-per-eph", comment: "a short-term key that vouched for one client cannot speak for another", client: "client", steps: []vecStep{
 			{body: []byte("x"), reply: []byte("y"), expectServer: "deliver", expectClient: "ok"},
 			{counter: 2, body: []byte("x"), identity: func(id *wire.Identity) {

@@ -13,6 +13,15 @@ type EpochKey struct {
 	Secret [KeySize]byte // esk
 	Public [KeySize]byte // E
 	ID     [EpochIDSize]byte
+	priv   *PrivateKey
+}
+
+// Agree returns X25519(esk, peer) with one scalar multiplication.
+func (k *EpochKey) Agree(peer *[KeySize]byte) ([KeySize]byte, error) {
+	if k.priv == nil {
+		return X25519(&k.Secret, peer)
+	}
+	return k.priv.Agree(peer)
 }
 
 // Ratchet returns seed_{e+1} from seed_e.
@@ -21,11 +30,12 @@ func Ratchet(seed *[32]byte) [32]byte { return mac(seed[:], labelRatchet) }
 // DeriveEpoch returns the key of epoch index from its seed.
 func DeriveEpoch(seed *[32]byte, index uint32) EpochKey {
 	k := EpochKey{Index: index, Secret: mac(seed[:], labelEpochKey)}
-	pub, err := Public(&k.Secret)
+	priv, err := NewPrivateKey(&k.Secret)
 	if err != nil {
-		panic(err) // an HMAC output of 32 zero bytes: impossible in practice
+		panic(err) // an HMAC output that clamps to a weak scalar: impossible
 	}
-	k.Public = pub
+	k.priv = priv
+	copy(k.Public[:], priv.k.PublicKey().Bytes())
 	h := sha256.Sum256(k.Public[:])
 	copy(k.ID[:], h[:EpochIDSize])
 	return k

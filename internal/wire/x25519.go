@@ -4,6 +4,7 @@ package wire
 // place where scalar multiplications happen, so that tests can count them.
 
 import (
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -23,13 +24,45 @@ import (
 var ScalarMults atomic.Uint64
 
 // X25519 returns X25519(secret, peer). An all-zero output (peer of small
-// order) is ErrWeakKey.
+// order) is ErrWeakKey. It costs two scalar multiplications: for a secret
+// used more than once, use a PrivateKey.
 func X25519(secret, peer *[KeySize]byte) ([KeySize]byte, error) {
 	ScalarMults.Add(1)
 	var out [KeySize]byte
 	dh, err := curve25519.X25519(secret[:], peer[:])
 	if err != nil {
 		return out, ErrWeakKey
+	}
+	copy(out[:], dh)
+	clear(dh)
+	return out, nil
+}
+
+// PrivateKey is an X25519 secret prepared for repeated agreements: each
+// costs one scalar multiplication, where X25519 costs two (x/crypto's
+// curve25519.X25519 derives the public key as well).
+type PrivateKey struct{ k *ecdh.PrivateKey }
+
+// NewPrivateKey prepares secret (one scalar multiplication, not counted).
+func NewPrivateKey(secret *[KeySize]byte) (*PrivateKey, error) {
+	k, err := ecdh.X25519().NewPrivateKey(secret[:])
+	if err != nil {
+		return nil, ErrWeakKey
+	}
+	return &PrivateKey{k: k}, nil
+}
+
+// Agree returns X25519(p, peer); an all-zero output is ErrWeakKey.
+func (p *PrivateKey) Agree(peer *[KeySize]byte) ([KeySize]byte, error) {
+	ScalarMults.Add(1)
+	var out [KeySize]byte
+	pub, err := ecdh.X25519().NewPublicKey(peer[:])
+	if err != nil {
+		return out, ErrWeakKey
+	}
+	dh, err := p.k.ECDH(pub)
+	if err != nil {
+		return out, ErrWeakKey // crypto/ecdh refuses an all-zero output
 	}
 	copy(out[:], dh)
 	clear(dh)

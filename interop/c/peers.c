@@ -175,14 +175,16 @@ static void tomb_pop(struct peers *ps, uint64_t now, uint64_t W)
 	ps->tcount--;
 }
 
-static void tomb_add(struct peers *ps, const uint8_t Ce[32], uint64_t T, uint64_t now, uint64_t W)
+static void tomb_add(struct peers *ps, const uint8_t Ce[32], uint64_t T, uint64_t N, uint64_t now, uint64_t W)
 {
 	struct tomb *old = tomb_find(ps, Ce);
 	if (ps->tcap == 0)
 		return;
-	if (old) { /* evicted again: one tombstone per key, the higher T, now the newest */
+	if (old) { /* evicted again: one tombstone per key, the higher T and N, now the newest */
 		if (old->T > T)
 			T = old->T;
+		if (old->N > N)
+			N = old->N;
 		tomb_unhash(ps, (int)(old - ps->tomb));
 		old->live = 0;
 	}
@@ -195,16 +197,22 @@ static void tomb_add(struct peers *ps, const uint8_t Ce[32], uint64_t T, uint64_
 	int i = tslot(ps, ps->tcount++);
 	memcpy(ps->tomb[i].Ce, Ce, 32);
 	ps->tomb[i].T = T;
+	ps->tomb[i].N = N;
 	ps->tomb[i].live = 1;
 	tomb_hash(ps, i);
 }
 
-uint64_t peers_floor(struct peers *ps, const uint8_t Ce[32])
+/* §6 step 9: in doubt at or below the global floor, or at or below both
+ * the T and the N of C''s tombstone (anything above either was never
+ * accepted). An expired tombstone's T is below now - W, which step 8
+ * refuses anyway, so it need not be looked at. */
+int peers_in_doubt(struct peers *ps, const uint8_t Ce[32], uint64_t T, uint64_t N)
 {
-	/* An expired tombstone's T is below now - W, which step 8 refuses
-	 * anyway, so it need not be looked at. */
-	const struct tomb *t = tomb_find(ps, Ce);
-	return t && t->T > ps->floor ? t->T : ps->floor;
+	const struct tomb *t;
+	if (T <= ps->floor)
+		return 1;
+	t = tomb_find(ps, Ce);
+	return t && T <= t->T && N <= t->N;
 }
 
 /* ---- eviction and acceptance ---- */
@@ -214,7 +222,7 @@ uint64_t peers_floor(struct peers *ps, const uint8_t Ce[32])
 void peers_forget(struct peers *ps, struct peer *p, uint64_t now, uint64_t W)
 {
 	int i = (int)(p - ps->slot);
-	tomb_add(ps, p->Ce, p->maxT, now, W);
+	tomb_add(ps, p->Ce, p->maxT, p->maxN, now, W);
 	unlink_lru(ps, i);
 	unhash(ps, i);
 	sodium_memzero(p, sizeof *p);
@@ -285,7 +293,7 @@ struct peer *peers_accept(struct peers *ps, struct peer *p, const struct peer *f
 		p = &ps->slot[i];
 		*p = *fresh;
 		memset(p->window, 0, sizeof p->window);
-		p->last = p->maxT = p->accepted = 0;
+		p->last = p->maxT = p->maxN = p->accepted = 0;
 		unsigned h = hash_of(ps, p->Ce, ps->nhash);
 		p->hnext = ps->hash[h];
 		ps->hash[h] = i;
@@ -294,6 +302,8 @@ struct peer *peers_accept(struct peers *ps, struct peer *p, const struct peer *f
 	window_add(p, N);
 	if (T > p->maxT)
 		p->maxT = T;
+	if (N > p->maxN)
+		p->maxN = N;
 	p->accepted++;
 	touch(ps, i);
 	return p;

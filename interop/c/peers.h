@@ -28,7 +28,7 @@ struct peer {
 	uint8_t C[32], V[32];
 	uint64_t E;
 	struct peer_epoch ep[PEER_EPOCHS];
-	uint64_t maxT, last, window[WINDOW_WORDS];
+	uint64_t maxT, maxN, last, window[WINDOW_WORDS];
 	uint64_t accepted;      /* requests accepted: the second one protects it */
 	int protected_seg;
 	int prev, next;         /* LRU list of its segment; -1 ends */
@@ -37,7 +37,7 @@ struct peer {
 
 struct tomb {
 	uint8_t Ce[32];
-	uint64_t T;
+	uint64_t T, N; /* the evicted peer's highest accepted T and N */
 	int live, hnext;
 };
 
@@ -61,7 +61,7 @@ void peers_free(struct peers *ps);
 struct peer *peers_find(struct peers *ps, const uint8_t Ce[32]);
 void peers_forget(struct peers *ps, struct peer *p, uint64_t now, uint64_t W);
 /* The replay floor of C' (§6.2): max(tombstone T, global floor). */
-uint64_t peers_floor(struct peers *ps, const uint8_t Ce[32]);
+int peers_in_doubt(struct peers *ps, const uint8_t Ce[32], uint64_t T, uint64_t N);
 /* 1 if N is 8128 or more below p's highest accepted counter. */
 int peer_below_window(const struct peer *p, uint64_t N);
 /* 1 if N, within the window, was accepted before for p. */

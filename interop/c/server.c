@@ -431,7 +431,7 @@ static int step_replay(struct server *sv, struct req *r, struct verdict *v)
 	}
 	if (k)
 		return refuse(v, r, r->prk0, REFUSE_REPLAYED, "refuse:replayed");
-	if (r->T <= peers_floor(&sv->peers, r->Ce) || (r->p && peer_below_window(r->p, r->N)))
+	if (peers_in_doubt(&sv->peers, r->Ce, r->T, r->N) || (r->p && peer_below_window(r->p, r->N)))
 		return refuse(v, r, r->prk0, REFUSE_IN_DOUBT, "refuse:in-doubt");
 	if (r->p && peer_seen(r->p, r->N)) /* accepted here, its reply no longer kept */
 		return refuse(v, r, r->prk0, REFUSE_REPLAYED, "refuse:replayed");

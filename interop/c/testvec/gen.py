@@ -251,9 +251,9 @@ def main(out):
             go(k, 1, NOW + 10 + i, 'deliver')                      # one-shot keys evict each other
         go(A, 1, NOW, 'resend')                                    # A still cached
         go(one[0], 1, NOW + 10, 'resend')                          # evicted, but its reply is kept
-        go(one[0], 2, NOW + 10, 'in-doubt')                        # at or below the tombstone's T
-        go(one[0], 3, NOW + 11, 'deliver')                         # above it: served again
-        go(one[0], 4, NOW + 10, 'in-doubt')                        # re-admitted, it keeps its floor
+        go(one[0], 2, NOW + 10, 'deliver')                         # at the tombstone's T but above its N: never accepted, served
+        go(one[0], 3, NOW + 11, 'deliver')                         # above both: served
+        go(one[0], 2, NOW + 10, 'resend')                          # re-admitted: its new window and reply cache
         go(one[4], 1, NOW + 14, 'resend')                          # the newest one-shot key is cached
         go(one[4], 2, NOW + 14, 'deliver')
         go(one[4], 2, NOW + 14, 'resend')
