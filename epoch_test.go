@@ -388,36 +388,77 @@ func scanReachable(root any, secrets map[string][]byte) []string {
 
 // TestEpochUnknownFallsBack: a client holding epoch keys that reaches a
 // worker without the seed gets an authenticated UNKNOWN_EPOCH, forgets the
-// keys, and its next request is sealed to the long-term key and served;
-// with EpochsRequire it keeps the error.
+// keys and resends the same body sealed to the long-term key only, which
+// is served: the application sees only the reply. With EpochsRequire it
+// gets ErrUnknownEpoch instead.
 func TestEpochUnknownFallsBack(t *testing.T) {
-	sk := mustKey(t)
-	seed, err := NewEpochSeed(5 * time.Minute)
-	if err != nil {
-		t.Fatal(err)
+	for _, mode := range []string{EpochsAuto, EpochsRequire} {
+		t.Run(mode, func(t *testing.T) {
+			sk := mustKey(t)
+			seed, err := NewEpochSeed(5 * time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			with := newRep(t, sk, OptionEpochSeed, seed)
+			serveEcho(t, 0, with)
+			without := newRep(t, sk)
+			sv := serveEcho(t, 0, without)
+			dialWith, dialWithout := listenOn(t, with, "inproc"), listenOn(t, without, "inproc")
+			cl := newReq(t, sk.Public(), OptionEpochs, mode, OptionAuthenticateFirst, true)
+			dialWith(cl)
+			if _, err := roundTrip(cl, "use"); err != nil {
+				t.Fatal(err)
+			}
+			if cl.engine().client.(*curveClient).ann.Load() == nil {
+				t.Fatal("client did not learn the epoch keys")
+			}
+			with.Close()
+			dialWithout(cl)
+			got, err := roundTrip(cl, "to a worker without the seed")
+			switch {
+			case mode == EpochsRequire && !errors.Is(err, ErrUnknownEpoch):
+				t.Fatalf("require: got %q %v, want ErrUnknownEpoch", got, err)
+			case mode == EpochsAuto && (err != nil || string(got) != "echo:to a worker without the seed"):
+				t.Fatalf("auto: got %q %v, want the reply to the long-term resend", got, err)
+			case mode == EpochsAuto && sv.count("to a worker without the seed") != 1:
+				t.Fatal("auto: the application did not see the request once")
+			}
+			if got, err := roundTrip(cl, "again"); err != nil || string(got) != "echo:again" {
+				t.Fatalf("afterwards: %q %v", got, err)
+			}
+		})
 	}
-	with := newRep(t, sk, OptionEpochSeed, seed)
-	serveEcho(t, 0, with)
-	without := newRep(t, sk)
-	serveEcho(t, 0, without)
-	dialWith, dialWithout := listenOn(t, with, "inproc"), listenOn(t, without, "inproc")
-	cl := newReq(t, sk.Public())
-	dialWith(cl)
-	for _, b := range []string{"learn", "use"} {
-		if _, err := roundTrip(cl, b); err != nil {
+}
+
+// TestAuthenticateFirst: with OptionAuthenticateFirst the first request is
+// already sealed with an epoch key (the ping learned it); without it, the
+// first request is sealed to the long-term key only (SPEC.md §14.4).
+func TestAuthenticateFirst(t *testing.T) {
+	for _, first := range []bool{true, false} {
+		sk := mustKey(t)
+		seed, err := NewEpochSeed(5 * time.Minute)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if cl.engine().client.(*curveClient).ann.Load() == nil {
-		t.Fatal("client did not learn the epoch keys")
-	}
-	with.Close()
-	dialWithout(cl)
-	if _, err := roundTrip(cl, "to a worker without the seed"); !errors.Is(err, ErrUnknownEpoch) {
-		t.Fatalf("got %v, want ErrUnknownEpoch", err)
-	}
-	if got, err := roundTrip(cl, "again"); err != nil || string(got) != "echo:again" {
-		t.Fatalf("after the fallback: %q %v", got, err)
+		tp, dialFront, listenBack := newTap(t, "inproc", "inproc")
+		rep := newRep(t, sk, OptionEpochSeed, seed)
+		listenBack(rep)
+		serveEcho(t, 0, rep)
+		cl := newReq(t, sk.Public(), OptionAuthenticateFirst, first)
+		dialFront(cl)
+		if _, err := roundTrip(cl, "first"); err != nil {
+			t.Fatal(err)
+		}
+		tp.mu.Lock()
+		last := tp.requests[len(tp.requests)-1]
+		n := len(tp.requests)
+		tp.mu.Unlock()
+		if epoch := last[3]&1 != 0; epoch != first || (first && n != 2) || (!first && n != 1) {
+			t.Fatalf("authenticate first %v: %d messages, the request's flags %02x", first, n, last[3])
+		}
+		if st := rep.ServerStats(); first && st.ForwardSecret != 1 || !first && st.LongTermOnly != 1 {
+			t.Fatalf("authenticate first %v: forward-secret %d, long-term only %d", first, st.ForwardSecret, st.LongTermOnly)
+		}
 	}
 }
 

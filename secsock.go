@@ -29,6 +29,7 @@ package secsock
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -60,6 +61,8 @@ type Socket struct {
 	closedCh chan struct{} // closed by Close
 
 	resendMu sync.Mutex     // REQ: one advisory resend at a time (request ID stretch)
+	authMu   sync.Mutex     // REQ: one OptionAuthenticateFirst ping at a time
+	authDone atomic.Bool    // REQ: it succeeded
 	skipCtx  mangos.Context // REQ: a closed context, for skipRequestIDs; guarded by resendMu
 
 	dmu  sync.Mutex // serializes starting and stopping the dispatch
@@ -81,6 +84,10 @@ type engine struct {
 	hook   func(Event)
 	logger *slog.Logger
 	grace  time.Duration // REQ: how long to wait after an advisory error
+	// REQ: resend a request refused UNKNOWN_EPOCH sealed to the long-term
+	// key only (OptionEpochs EpochsAuto), and ping before the first
+	// request (OptionAuthenticateFirst).
+	epochFallback, authFirst bool
 }
 
 func (e *engine) passThrough() bool { return e.err == nil && e.client == nil && e.server == nil }
@@ -91,7 +98,13 @@ type exchange struct {
 	out    outstanding     // REQ: the last request sent
 	hasOut bool            //
 	sent   *mangos.Message // REQ: a reference to the sealed request, for the advisory resend
-	req    *delivered      // REP: the request delivered last, until answered
+	// REQ: the body of a request sealed with an epoch key, kept for the
+	// long-term-only resend after an UNKNOWN_EPOCH refusal (SPEC.md
+	// §14.3); the buffer is reused from request to request.
+	plain    []byte
+	hasPlain bool
+	ping     bool
+	req      *delivered // REP: the request delivered last, until answered
 	// recvWait: a Recv is waiting (REP with a sealing mechanism: a second
 	// concurrent Recv gets mangos.ErrProtoState, as on mangos).
 	recvWait bool
@@ -198,7 +211,8 @@ func (s *Socket) engine() *engine {
 	if e := s.eng.Load(); e != nil {
 		return e
 	}
-	e := &engine{peer: s.cfg.serverKey, hook: s.cfg.eventHook, logger: s.cfg.logger, grace: s.cfg.grace}
+	e := &engine{peer: s.cfg.serverKey, hook: s.cfg.eventHook, logger: s.cfg.logger, grace: s.cfg.grace,
+		epochFallback: s.cfg.epochs == EpochsAuto, authFirst: s.cfg.authFirst}
 	m := mechanisms[s.cfg.mechanism]
 	switch {
 	case !s.isReqRep():
@@ -520,7 +534,30 @@ func (s *Socket) send(p msgPipe, x *exchange, b []byte) error {
 		}
 		return nil
 	}
+	if err := s.authenticateFirst(e); err != nil {
+		return err
+	}
 	return s.seal(p, x, e, nil, b, false)
+}
+
+// authenticateFirst runs Authenticate before a REQ socket's first request
+// when OptionAuthenticateFirst asks for it, so that the server's epoch
+// keys are known and the request is forward-secret (SPEC.md §14.2). Until
+// one succeeds, every first Send tries again.
+func (s *Socket) authenticateFirst(e *engine) error {
+	if !e.authFirst || e.client == nil || s.authDone.Load() {
+		return nil
+	}
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	if s.authDone.Load() {
+		return nil
+	}
+	if err := s.Authenticate(); err != nil {
+		return err
+	}
+	s.authDone.Store(true)
+	return nil
 }
 
 func (s *Socket) sendMsg(p msgPipe, x *exchange, m *mangos.Message) error {
@@ -538,6 +575,9 @@ func (s *Socket) sendMsg(p msgPipe, x *exchange, m *mangos.Message) error {
 	e := s.engine()
 	if e.passThrough() {
 		return p.SendMsg(m)
+	}
+	if err := s.authenticateFirst(e); err != nil {
+		return err
 	}
 	if err := s.seal(p, x, e, m.Header, m.Body, false); err != nil {
 		return err
@@ -564,6 +604,10 @@ func (s *Socket) seal(p msgPipe, x *exchange, e *engine, header, body []byte, pi
 			return err
 		}
 		x.out, x.hasOut = o, true
+		x.hasPlain, x.ping = e.epochFallback && o.keys != o.sess.keys, ping
+		if x.hasPlain {
+			x.plain = append(x.plain[:0], body...)
+		}
 	} else {
 		// A REP socket answers only the request it holds (sendReply):
 		// never a reply unsealed or sealed to nothing.
@@ -714,6 +758,15 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 		return nil, mangos.ErrProtoState
 	}
 	body, err := e.client.openReply(alloc(len(m.Body)), o, m.Body)
+	if errors.Is(err, ErrUnknownEpoch) {
+		if fb, ok, ferr := s.epochResend(p, x, e, alloc); ok {
+			m.Free()
+			if sent != nil {
+				sent.Free()
+			}
+			return fb, ferr
+		}
+	}
 	if err != nil && isAdvisory(err) && sent != nil {
 		if b, err2 := s.advisory(p, x, e, o, sent.Body, err, start, alloc); err2 == nil {
 			body, err = b, nil
@@ -732,6 +785,25 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 	m.Body = body
 	s.stats.opened.Add(1)
 	return m, nil
+}
+
+// epochResend answers a verified UNKNOWN_EPOCH refusal (the client has
+// forgotten its epoch keys): the same body is sealed again, to the
+// long-term key only, as a new request, and its answer is the answer
+// (SPEC.md §14.3). ok is false when the request was not kept for that.
+func (s *Socket) epochResend(p msgPipe, x *exchange, e *engine, alloc func(int) []byte) (*mangos.Message, bool, error) {
+	x.mu.Lock()
+	plain, ping, ok := x.plain, x.ping, x.hasPlain
+	x.hasPlain = false
+	x.mu.Unlock()
+	if !ok {
+		return nil, false, nil
+	}
+	if err := s.seal(p, x, e, nil, plain, ping); err != nil {
+		return nil, true, err
+	}
+	m, err := s.open(p, x, e, alloc)
+	return m, true, err
 }
 
 // advisoryCopies is how many copies of a request the client resends at
