@@ -628,12 +628,14 @@ func TestAttackForgedRefusal(t *testing.T) {
 		mutation{"suite AESGCM", set(2, wire.SuiteAESGCM), false},
 		mutation{"suite 0x00", set(2, 0), true},
 		mutation{"suite 0x09", set(2, 9), true},
-		mutation{"flags 0x01", set(3, 1), true},
-		mutation{"flags 0x80", set(3, 0x80), true},
+		// Flags without their elements are malformed framing (dropped, SPEC
+		// §6 step 2); an element of a type no one has is refused.
+		mutation{"flags 0x01", set(3, 1), false},
+		mutation{"flags 0x80", set(3, 0x80), false},
 		mutation{"flags and extension", func(b []byte) []byte {
-			b[3] = 0x01
+			b[3] = 1 << 6
 			binary.BigEndian.PutUint16(b[52:], 4)
-			return append(b[:54:54], append([]byte{0, 0, 1, 7}, b[54:]...)...)
+			return append(b[:54:54], append([]byte{6, 0, 1, 7}, b[54:]...)...)
 		}, true},
 		mutation{"kind anonymous", set(1, wire.KindRequest), false},
 		mutation{"T+1", func(b []byte) []byte { b[51]++; return b }, false},
