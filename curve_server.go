@@ -38,7 +38,7 @@ type curveServer struct {
 	counts  serverCounts
 	events  atomic.Pointer[eventConfig]
 
-	seed   *EpochSeed   // nil: no epoch keys (SPEC.md §14)
+	seed   atomic.Pointer[EpochSeed] // nil: no epoch keys (SPEC.md §14)
 	until  atomic.Int64 // ms until which the policy's epochs hold
 	logger *slog.Logger
 }
@@ -158,7 +158,8 @@ func (s *curveServer) setPolicy(c *config) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seed, s.logger = c.epochSeed, c.logger
+	s.seed.Store(c.epochSeed)
+	s.logger = c.logger
 	s.policy.Store(v)
 	s.until.Store(0) // recompute the epochs on the next request
 }
@@ -168,23 +169,24 @@ func (s *curveServer) setPolicy(c *config) {
 // ratcheted (and its file rewritten), and every peer's agreements with
 // epochs that left the set are forgotten.
 func (s *curveServer) epochView(now int64) *policyView {
-	if s.seed == nil || now < s.until.Load() {
+	seed := s.seed.Load()
+	if seed == nil || now < s.until.Load() {
 		return s.policy.Load()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.policy.Load()
-	if s.seed == nil || now < s.until.Load() {
+	if seed = s.seed.Load(); seed == nil || now < s.until.Load() {
 		return old
 	}
 	p := *old.p
 	v := &policyView{p: &p, keys: old.keys}
-	s.seed.mu.Lock()
-	n, err := s.seed.advance(now)
+	seed.mu.Lock()
+	n, err := seed.advance(now)
 	if err == nil && n > 0 {
-		err = s.seed.save()
+		err = seed.save()
 	}
-	s.seed.mu.Unlock()
+	seed.mu.Unlock()
 	if err != nil {
 		s.log(slog.LevelError, "secsock: epoch seed not usable; serving long-term keys only", "error", err)
 		p.Epochs = nil
@@ -193,12 +195,12 @@ func (s *curveServer) epochView(now int64) *policyView {
 		return v
 	}
 	if n > 0 {
-		s.log(slog.LevelInfo, "secsock: epoch seed ratcheted", "steps", n, "epoch", s.seed.Index())
+		s.log(slog.LevelInfo, "secsock: epoch seed ratcheted", "steps", n, "epoch", seed.Index())
 	}
-	keys, ann := s.seed.keysAt(now, int64(p.Skew))
+	keys, ann := seed.keysAt(now, int64(p.Skew))
 	p.Epochs = &servercore.Epochs{Accepted: keys, Announce: ann.Append(nil)}
 	s.policy.Store(v)
-	s.until.Store(s.seed.nextChange(now, int64(p.Skew)))
+	s.until.Store(seed.nextChange(now, int64(p.Skew)))
 	keep := map[[wire.EpochIDSize]byte]bool{}
 	for _, k := range keys {
 		keep[k.ID] = true

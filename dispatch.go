@@ -394,15 +394,16 @@ func (d *dispatcher) unknownWorker() {
 // handle runs the server's checks on m, received on c, and acts on the
 // outcome. It owns m and c.
 func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
-	in := e.server.openRequestFrom(newBody(len(m.Body)), m.Body, m.Pipe)
+	pipe := m.Pipe // m goes back to mangos's pool when freed
+	in := e.server.openRequestFrom(newBody(len(m.Body)), m.Body, pipe)
 	if in.pending && !in.deliver {
 		if d.attach(c, in.ticket) {
 			m.Free()
-			d.s.reject(e, Event{Reason: in.reason, Peer: in.client, ServerKey: in.server, Pipe: m.Pipe})
+			d.s.reject(e, Event{Reason: in.reason, Peer: in.client, ServerKey: in.server, Pipe: pipe})
 			return
 		}
 		// The request was answered just now: its reply is cached.
-		in = e.server.openRequestFrom(newBody(len(m.Body)), m.Body, m.Pipe)
+		in = e.server.openRequestFrom(newBody(len(m.Body)), m.Body, pipe)
 	}
 	if in.deliver {
 		m.Body = in.body
@@ -431,7 +432,7 @@ func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
 		return
 	}
 	if in.reason != ReasonNone { // pings are answered, not rejected
-		d.s.reject(e, Event{Reason: in.reason, Peer: in.client, ServerKey: in.server, Pipe: m.Pipe})
+		d.s.reject(e, Event{Reason: in.reason, Peer: in.client, ServerKey: in.server, Pipe: pipe})
 	}
 	if in.respond == nil {
 		m.Free()

@@ -208,7 +208,13 @@ func epochScenario(t *testing.T, final bool, mid ...func(rep *Socket, seed0 [32]
 func TestEpochTheft(t *testing.T) {
 	// The scan's control: during epoch 0 it finds request 1's key in the
 	// server's reachable state, so finding nothing later means something.
+	// The scans read memory that the socket's goroutines wrote without
+	// synchronizing with the test, which the race detector reports: they
+	// run without -race (.ci/run runs this test so too).
 	during0 := func(rep *Socket, seed0 [32]byte, reqs [][]byte) {
+		if atkRace {
+			return
+		}
 		th := &thief{server: rep.cfg.secret, seed: seed0, maxEpoch: 1}
 		th.epochSecrets = th.epochKeys()
 		kq, _, _, _ := th.requestKeys(reqs[1])
@@ -268,6 +274,10 @@ func TestEpochTheft(t *testing.T) {
 		secrets[fmt.Sprintf("Kr of request %d", i)] = kr[:]
 		secrets[fmt.Sprintf("REPLY_EXT key of request %d", i)] = krx[:]
 	}
+	if atkRace {
+		t.Log("reachability scan skipped under -race (see above)")
+		return
+	}
 	if found := scanReachable(rep, secrets); len(found) > 0 {
 		t.Fatalf("secrets of the ended epoch reachable from the server: %v", found)
 	}
@@ -299,6 +309,9 @@ func TestEpochTheftControlWithoutRatchet(t *testing.T) {
 // TestScanFindsLiveEpochSecrets is the reachability scan's own control:
 // during an epoch the scan finds its epoch secret.
 func TestScanFindsLiveEpochSecrets(t *testing.T) {
+	if atkRace {
+		t.Skip("the scan reads the socket's memory unsynchronized: run without -race")
+	}
 	origin := time.Now().Add(-time.Minute)
 	seed, err := newEpochSeed(rand.Reader, origin, 5*time.Minute)
 	if err != nil {
