@@ -39,7 +39,7 @@ type curveServer struct {
 	events  atomic.Pointer[eventConfig]
 
 	seed   atomic.Pointer[EpochSeed] // nil: no epoch keys (SPEC.md §14)
-	until  atomic.Int64 // ms until which the policy's epochs hold
+	until  atomic.Int64              // ms until which the policy's epochs hold
 	logger *slog.Logger
 }
 
