@@ -64,6 +64,7 @@ type variant struct {
 	cipher  string
 	vouched bool // client with a long-term key (fresh-socket measure only)
 	tls     bool // only over tcp
+	epochs  bool // server with an epoch seed, client pings first (forward secrecy)
 }
 
 var allVariants = []variant{
@@ -71,8 +72,18 @@ var allVariants = []variant{
 	{Name: "secsock", curve: true, cipher: secsock.CipherBox},
 	{Name: "secsock-aesgcm", curve: true, cipher: secsock.CipherAESGCM},
 	{Name: "secsock-vouched", curve: true, cipher: secsock.CipherBox, vouched: true},
+	{Name: "secsock-fs", curve: true, cipher: secsock.CipherBox, epochs: true},
 	{Name: "tls+tcp", tls: true},
 }
+
+// benchSeed is the epoch seed of the secsock-fs servers.
+var benchSeed = func() *secsock.EpochSeed {
+	s, err := secsock.NewEpochSeed(0)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
 
 // options of one run.
 type options struct {
@@ -99,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	dur := fs.Duration("d", 250*time.Millisecond, "duration of each throughput and latency cell")
 	transports := fs.String("transports", "inproc,ipc,tcp", "transports, comma separated")
 	payloads := fs.String("payloads", "64,1K,64K,1M", "payload sizes (suffix K or M for KiB, MiB)")
-	variants := fs.String("variants", "plain,secsock,secsock-aesgcm,secsock-vouched,tls+tcp", "variants (tls+tcp runs over tcp only; secsock-vouched in the fresh-socket measure only)")
+	variants := fs.String("variants", "plain,secsock,secsock-aesgcm,secsock-vouched,secsock-fs,tls+tcp", "variants (tls+tcp runs over tcp only; secsock-vouched in the fresh-socket measure only; secsock-fs: epoch keys, the client pings first)")
 	modes := fs.String("modes", "tput,lat,alloc,fresh", "measures: tput (16-context throughput), lat (sequential latency), alloc (allocations per round trip), fresh (fresh socket to first reply)")
 	fs.IntVar(&o.contexts, "contexts", 16, "concurrent REQ contexts (and REP contexts) for throughput")
 	fs.IntVar(&o.fresh, "fresh", 30, "fresh sockets per variant, transport and repetition")
@@ -354,6 +365,9 @@ func (f *fixture) newSocket(server bool) (mangos.Socket, error) {
 		if ss, err = secsock.NewRepSocket(); err == nil {
 			s = ss
 			err = setAll(s, secsock.OptionMechanism, secsock.MechanismCurve, secsock.OptionSecretKey, f.keys.server)
+			if err == nil && f.v.epochs {
+				err = s.SetOption(secsock.OptionEpochSeed, benchSeed)
+			}
 		}
 	case f.v.curve:
 		var ss *secsock.Socket
@@ -363,6 +377,9 @@ func (f *fixture) newSocket(server bool) (mangos.Socket, error) {
 				secsock.OptionServerKey, f.keys.server.Public(), secsock.OptionCipher, f.v.cipher)
 			if err == nil && f.v.vouched {
 				err = s.SetOption(secsock.OptionSecretKey, f.keys.client)
+			}
+			if err == nil && f.v.epochs {
+				err = s.SetOption(secsock.OptionAuthenticateFirst, true)
 			}
 		}
 	case server:
@@ -873,6 +890,7 @@ func ratioOf(res *results, t string, p int, metric, num, den string) (ratio, boo
 var ratioPairs = [][2]string{
 	{"secsock", "plain"}, {"secsock-aesgcm", "plain"}, {"secsock-vouched", "plain"},
 	{"secsock", "tls+tcp"}, {"secsock-aesgcm", "tls+tcp"}, {"secsock-vouched", "tls+tcp"},
+	{"secsock-fs", "secsock"}, {"secsock-fs", "plain"}, {"secsock-fs", "tls+tcp"},
 }
 
 func buildReport(o *options, res *results) report {
@@ -990,7 +1008,7 @@ func writeMarkdown(w io.Writer, o *options, rep report, res *results) {
 		return out
 	}
 	short := func(v string) string {
-		return strings.NewReplacer("secsock-aesgcm", "aesgcm", "secsock-vouched", "vouched", "tls+tcp", "tls").Replace(v)
+		return strings.NewReplacer("secsock-aesgcm", "aesgcm", "secsock-vouched", "vouched", "secsock-fs", "fs", "tls+tcp", "tls").Replace(v)
 	}
 	table := func(title, metric string, payloadCol bool) {
 		vs := present(o, res, metric)
