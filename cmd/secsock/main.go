@@ -40,6 +40,7 @@ Commands:
   req          send sealed requests and print the replies (like nanocat --req)
   rep          answer sealed requests: echo or fixed data (like nanocat --rep)
   device       forward between two addresses with raw sockets (needs no keys)
+  epoch-seed   make or ratchet an epoch seed file (forward secrecy for rep)
   version      print the version, protocol and build information
   help         show help for a command
 
@@ -112,6 +113,7 @@ func init() {
 		"rep":         {repUsage, runRep},
 		"device":      {deviceUsage, runDevice},
 		"version":     {versionUsage, runVersion},
+		"epoch-seed":  {epochSeedUsage, runEpochSeed},
 		"help":        {helpUsage, nil},
 	}
 }

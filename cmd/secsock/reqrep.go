@@ -75,6 +75,7 @@ Flags:
   --connect ADDR, --dial ADDR   dial ADDR, for example a device's back side (repeatable)
   --key FILE                    the server's secret key file (required)
   --previous-key FILE           an older server key still served during a key rotation (repeatable)
+  --epoch-seed FILE             the service's epoch seed file (secsock epoch-seed new): forward secrecy
   --authorized FILE             authorized keys file: one client public key per line, then a name
   --allow-anonymous             with --authorized, also serve clients that have no key
   --echo                        reply with the request (default)
@@ -533,6 +534,7 @@ func runRep(e *env, args []string) error {
 	fs.BoolVar(&verbose, "verbose", false, "")
 	printConfig := fs.Bool("print-config", false, "")
 	metricsAddr := fs.String("metrics", "", "")
+	epochSeed := fs.String("epoch-seed", "", "")
 	if err := parseFlags("rep", fs, args); err != nil {
 		return err
 	}
@@ -624,6 +626,19 @@ func runRep(e *env, args []string) error {
 	}
 	if err := keys.apply(s); err != nil {
 		return err
+	}
+	if *epochSeed != "" {
+		// Loaded (and ratcheted if behind) here; the socket keeps the file
+		// ratcheted as epochs pass.
+		if !verbose { // ratchets are logged at Info (rejections stay Debug)
+			if err := s.SetOption(secsock.OptionLogger, slog.New(slog.NewTextHandler(e.stderr, nil))); err != nil {
+				return err
+			}
+		}
+		if err := s.SetOption(secsock.OptionEpochSeed, *epochSeed); err != nil {
+			return err
+		}
+		log.say([]any{"epoch_seed", *epochSeed}, "forward secrecy on: epoch seed %s", *epochSeed)
 	}
 	if *printConfig {
 		return printRepConfig(e, s, keys, &f, *allowAnon)
