@@ -212,13 +212,38 @@ func atkSpecReason(b []byte) Reason {
 	case !atkCanonical(eph), n < 1 || n >= 1<<32, flags == 0 && x != 0, len(b) < min, ping && len(b) != min:
 		return ReasonMalformed
 	}
+	types, ok := atkElements(flags, b[54:54+x])
+	if !ok {
+		return ReasonMalformed
+	}
 	if atkSmallOrder(eph) {
 		return ReasonWeakKey
 	}
-	if (suite != 0x01 && suite != 0x02) || flags != 0 {
+	switch {
+	case (suite != 0x01 && suite != 0x02) || types&^(1<<0|1<<5) != 0:
 		return ReasonUnsupported
+	case types&1 != 0: // an EPOCH element: these workers have no epoch seed (§14.3)
+		return ReasonUnknownEpoch
 	}
 	return ReasonForged
+}
+
+// atkElements reads the extension field as SPEC §10 frames it (type ‖
+// u16 len ‖ value, types increasing, flags bit i exactly when type i is
+// present), with §14's value sizes: EPOCH (0) 8 bytes, WANT_EPOCH (5) 0.
+func atkElements(flags byte, ext []byte) (types byte, ok bool) {
+	prev := -1
+	for len(ext) > 0 {
+		if len(ext) < 3 {
+			return 0, false
+		}
+		t, n := int(ext[0]), int(binary.BigEndian.Uint16(ext[1:3]))
+		if t <= prev || t > 7 || len(ext) < 3+n || (t == 0 && n != 8) || (t == 5 && n != 0) {
+			return 0, false
+		}
+		prev, types, ext = t, types|1<<t, ext[3+n:]
+	}
+	return types, types == flags
 }
 
 // atkListen listens on addr (tcp port 0 allowed) and returns the address

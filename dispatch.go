@@ -36,8 +36,12 @@ const (
 	// request, the original's included).
 	maxDupRoutes = 3
 	// unknownQueue is how many messages from unknown short-term keys wait
-	// for the unknown-key workers.
-	unknownQueue = 64
+	// for the unknown-key workers, and unknownBytes how many bytes they
+	// may hold. A new client's burst of first requests (one per context,
+	// all under its one new key) waits here: once the first is handled
+	// the others are established and cost nothing.
+	unknownQueue = 1024
+	unknownBytes = 16 << 20
 	// respondDeadline bounds how long an answer the socket makes itself
 	// (and a duplicate's copy of a reply) may wait for a pipe that is not
 	// reading before it is dropped. They are sent by their own
@@ -126,12 +130,13 @@ type outItem struct {
 // seals. It is made by Socket.dispatch and ends with stop (mechanism
 // switched to "none", RecvRaw, or Close).
 type dispatcher struct {
-	s       *Socket
-	backlog chan *delivered
-	unknown chan unknownItem
-	out     chan outItem
-	quit    chan struct{} // closed by stop
-	wg      sync.WaitGroup
+	s           *Socket
+	backlog     chan *delivered
+	unknown     chan unknownItem
+	unknownHeld atomic.Int64 // bytes of the messages in unknown
+	out         chan outItem
+	quit        chan struct{} // closed by stop
+	wg          sync.WaitGroup
 
 	// lastEstablished: when a reader last saw a message from an
 	// established session (UnixNano, updated at most once a millisecond).
@@ -334,24 +339,34 @@ func (d *dispatcher) reader() {
 				d.lastEstablished.Store(now)
 			}
 		} else {
+			n := int64(len(m.Body))
+			if d.unknownHeld.Add(n) > unknownBytes {
+				d.unknownHeld.Add(-n)
+				d.busy(e, c, m)
+				continue
+			}
 			select {
 			case d.unknown <- unknownItem{ctx: c, m: m}:
 			default:
-				// The queue is full: answer BUSY (SPEC.md §5.4) rather than
-				// fall silent, so a client learns it within its grace, and a
-				// burst of one new client's first requests is resent
-				// (advisory) once its key is established.
-				d.s.reject(e, Event{Reason: ReasonBusy, Pipe: m.Pipe})
-				busy := mangos.NewMessage(wire.HintSize)
-				busy.Header = append(busy.Header, m.Header...)
-				busy.Body = wire.AppendHint(busy.Body, wire.HintBusy)
-				m.Free()
-				d.send(c, busy, true)
+				d.unknownHeld.Add(-n)
+				d.busy(e, c, m)
 			}
 			continue
 		}
 		d.handle(e, c, m)
 	}
+}
+
+// busy answers m with a BUSY hint: the queue for unknown keys is full.
+func (d *dispatcher) busy(e *engine, c *ictx, m *mangos.Message) {
+	// Answer BUSY (SPEC.md §5.4) rather than fall silent, so that a client
+	// learns it within its grace instead of timing out.
+	d.s.reject(e, Event{Reason: ReasonBusy, Pipe: m.Pipe})
+	busy := mangos.NewMessage(wire.HintSize)
+	busy.Header = append(busy.Header, m.Header...)
+	busy.Body = wire.AppendHint(busy.Body, wire.HintBusy)
+	m.Free()
+	d.send(c, busy, true)
 }
 
 func (d *dispatcher) unknownWorker() {
@@ -361,6 +376,7 @@ func (d *dispatcher) unknownWorker() {
 		case <-d.quit:
 			return
 		case it := <-d.unknown:
+			d.unknownHeld.Add(-int64(len(it.m.Body)))
 			e := d.s.engine()
 			if e.server == nil {
 				it.m.Free()
