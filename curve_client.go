@@ -182,6 +182,25 @@ func (c *curveClient) epochFor(s *clientSession, now time.Time) (*clientEpoch, b
 	return e, k == 1, err
 }
 
+// epochState says, at now, whether the client holds an epoch key to seal
+// with, and whether it must ping for a fresh announcement before sealing
+// data: it once held keys that no longer cover now (it sat idle, or the
+// replies that would have announced the next keys were lost), or it
+// requires epoch keys and has none yet. Sealing such data to the long-term
+// key alone would be a downgrade that nothing authenticated asked for.
+func (c *curveClient) epochState(now time.Time) (have, ping bool) {
+	if c.cfg.epochs == EpochsOff {
+		return false, false
+	}
+	a := c.ann.Load()
+	if a == nil {
+		return false, c.cfg.epochs == EpochsRequire
+	}
+	t := uint64(now.UnixMilli())
+	have = t < a.Start || (t-a.Start)/a.Length <= 1
+	return have, !have
+}
+
 // agree returns the session's agreement with the epoch key pub, making it
 // on first use (one X25519 per session and epoch).
 func (s *clientSession) agree(pub *[wire.KeySize]byte) (*clientEpoch, error) {
@@ -277,7 +296,11 @@ func (c *curveClient) openReply(dst []byte, o outstanding, b []byte) ([]byte, er
 		return nil, wireError(err)
 	}
 	if o.want {
+		// Asked for epoch keys, answered without: this server has no
+		// epoch seed (an authenticated answer). Stop asking in this
+		// session, and drop keys learned elsewhere.
 		o.sess.noEpochs.Store(true)
+		c.ann.Store(nil)
 	}
 	return body, nil
 }

@@ -199,6 +199,9 @@ func (s *curveServer) epochView(now int64) *policyView {
 	}
 	keys, ann := seed.keysAt(now, int64(p.Skew))
 	p.Epochs = &servercore.Epochs{Accepted: keys, Announce: ann.Append(nil)}
+	if ann.Index != seed.Epoch(time.UnixMilli(now)) || ann.Current == ([wire.KeySize]byte{}) {
+		p.Epochs.Announce = nil // the seed is ahead of this clock: accept what it derives, announce nothing
+	}
 	s.policy.Store(v)
 	s.until.Store(seed.nextChange(now, int64(p.Skew)))
 	keep := map[[wire.EpochIDSize]byte]bool{}

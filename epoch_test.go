@@ -436,10 +436,56 @@ func TestEpochUnknownFallsBack(t *testing.T) {
 			case mode == EpochsAuto && sv.count("to a worker without the seed") != 1:
 				t.Fatal("auto: the application did not see the request once")
 			}
-			if got, err := roundTrip(cl, "again"); err != nil || string(got) != "echo:again" {
-				t.Fatalf("afterwards: %q %v", got, err)
+			got, err = roundTrip(cl, "again")
+			if mode == EpochsRequire && !errors.Is(err, ErrUnknownEpoch) {
+				t.Fatalf("require, afterwards: %q %v; want ErrUnknownEpoch (no key, no fallback)", got, err)
+			}
+			if mode == EpochsAuto && (err != nil || string(got) != "echo:again") {
+				t.Fatalf("auto, afterwards: %q %v", got, err)
 			}
 		})
+	}
+}
+
+// TestEpochIdleClientPingsFirst: a client whose epoch keys no longer cover
+// the time (it sat idle for epochs) pings for fresh keys before sealing
+// its next request, which is sealed with an epoch key, not silently with
+// the long-term key alone.
+func TestEpochIdleClientPingsFirst(t *testing.T) {
+	const L = 5 * time.Minute
+	origin := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: origin.Add(time.Minute)}
+	seed, err := newEpochSeed(rand.Reader, origin, L)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := mustKey(t)
+	tp, dialFront, listenBack := newTap(t, "inproc", "inproc")
+	rep := newRep(t, sk)
+	useClock(rep, clock)
+	mustSet(t, rep, OptionEpochSeed, seed)
+	listenBack(rep)
+	serveEcho(t, 0, rep)
+	cl := newReq(t, sk.Public(), OptionAuthenticateFirst, true, OptionShortTermLifetime, 24*time.Hour)
+	useClock(cl, clock)
+	dialFront(cl)
+	if _, err := roundTrip(cl, "epoch 0"); err != nil {
+		t.Fatal(err)
+	}
+	clock.set(origin.Add(3*L + time.Minute)) // epoch 3: the keys of 0 and 1 are no use
+	if got, err := roundTrip(cl, "after a long pause"); err != nil || string(got) != "echo:after a long pause" {
+		t.Fatalf("%q %v", got, err)
+	}
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	// ping, request (epoch 0), ping, request (epoch 3)
+	if n := len(tp.requests); n != 4 {
+		t.Fatalf("%d messages, want 4 (a ping before each request)", n)
+	}
+	for _, i := range []int{1, 3} {
+		if tp.requests[i][3]&1 == 0 {
+			t.Fatalf("request %d sealed without an epoch key (flags %02x)", i, tp.requests[i][3])
+		}
 	}
 }
 

@@ -97,22 +97,28 @@ func (s *EpochSeed) Index() uint32 {
 
 // Advance ratchets s so that it holds the seed of the epoch before the one
 // at t (the oldest still accepted), erasing the older seeds, and returns
-// how many steps it took. A seed ahead of t (more than one epoch) is an
-// error: a clock far behind, or a file from the future.
+// how many steps it took. A seed ahead of t (more than one epoch: a clock
+// far behind, or a file from the future) is an error.
 func (s *EpochSeed) Advance(t time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c := s.epochAt(t.UnixMilli()); s.index > c {
+		return 0, fmt.Errorf("secsock: epoch seed is at epoch %d, ahead of the clock's epoch %d: %w", s.index, c, ErrBadKey)
+	}
 	return s.advance(t.UnixMilli())
 }
 
+// advance ratchets s up to the epoch before the one at ms. A seed already
+// there or ahead stays: a serving socket whose clock stepped back keeps
+// serving the epochs it can still derive (SPEC.md §14.1) rather than none.
 func (s *EpochSeed) advance(ms int64) (int, error) {
 	c := s.epochAt(ms)
 	want := c
 	if c > 0 {
 		want = c - 1
 	}
-	if s.index > c {
-		return 0, fmt.Errorf("secsock: epoch seed is at epoch %d, ahead of the clock's epoch %d: %w", s.index, c, ErrBadKey)
+	if s.index >= want {
+		return 0, nil
 	}
 	n := 0
 	if skipRatchetForTest {
@@ -137,6 +143,9 @@ func (s *EpochSeed) keysAt(ms, z int64) ([]wire.EpochKey, wire.Announcement) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.epochAt(ms)
+	if s.index > c+1 {
+		return nil, wire.Announcement{} // nothing derivable is accepted at ms
+	}
 	seed := **s.seed
 	defer clear(seed[:])
 	var keys []wire.EpochKey
@@ -290,6 +299,9 @@ func LoadEpochSeedFile(path string, now time.Time) (s *EpochSeed, advanced int, 
 	s.path = path
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c := s.epochAt(now.UnixMilli()); s.index > c {
+		return nil, 0, withPath(path, fmt.Errorf("secsock: epoch seed is at epoch %d, ahead of the clock's epoch %d: %w", s.index, c, ErrBadKey))
+	}
 	if advanced, err = s.advance(now.UnixMilli()); err != nil {
 		return nil, 0, withPath(path, err)
 	}

@@ -544,19 +544,31 @@ func (s *Socket) send(p msgPipe, x *exchange, b []byte) error {
 // when OptionAuthenticateFirst asks for it, so that the server's epoch
 // keys are known and the request is forward-secret (SPEC.md §14.2). Until
 // one succeeds, every first Send tries again.
+//
+// It also pings when the client's epoch keys no longer cover the time (or
+// it requires them and has none): the data is then sealed with the fresh
+// keys the ping learns, not silently to the long-term key alone (SPEC.md
+// §14.2). With EpochsRequire, still no key is ErrUnknownEpoch.
 func (s *Socket) authenticateFirst(e *engine) error {
-	if !e.authFirst || e.client == nil || s.authDone.Load() {
+	c, _ := e.client.(*curveClient)
+	if c == nil {
+		return nil
+	}
+	_, stale := c.epochState(c.cfg.now())
+	if !stale && (!e.authFirst || s.authDone.Load()) {
 		return nil
 	}
 	s.authMu.Lock()
 	defer s.authMu.Unlock()
-	if s.authDone.Load() {
-		return nil
+	if _, stale = c.epochState(c.cfg.now()); stale || (e.authFirst && !s.authDone.Load()) {
+		if err := s.Authenticate(); err != nil {
+			return err
+		}
+		s.authDone.Store(true)
 	}
-	if err := s.Authenticate(); err != nil {
-		return err
+	if have, _ := c.epochState(c.cfg.now()); !have && c.cfg.epochs == EpochsRequire {
+		return fmt.Errorf("secsock: the server announced no epoch key (OptionEpochs is %q): %w", EpochsRequire, ErrUnknownEpoch)
 	}
-	s.authDone.Store(true)
 	return nil
 }
 

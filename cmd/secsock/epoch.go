@@ -19,7 +19,8 @@ state cannot read traffic of epochs that have ended.
   new      write a new seed file (mode 0600, never replacing a file); the
            chain starts now. --length is the epoch length (default 1h, at
            least the server's freshness window plus its clock skew).
-  advance  ratchet FILE to the current epoch and rewrite it; idempotent.
+  advance  ratchet FILE to the oldest epoch still accepted (the one
+           before the current) and rewrite it; idempotent.
            Run it from a timer on every stored copy (backups, provisioning
            copies, stopped workers' disks): a copy left behind voids
            forward secrecy for the epochs it still holds. Keep seed files
