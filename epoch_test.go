@@ -619,7 +619,7 @@ func TestEpochWorkersBehindDevice(t *testing.T) {
 	}
 	send(time.Minute, 5)
 	a.Close()
-	a = worker(files[0], clockA.now) // restarted mid-epoch from its file
+	worker(files[0], clockA.now) // restarted mid-epoch from its file
 	send(2*time.Minute, 5)
 	send(L-5*time.Second, 5) // B is already past the boundary
 	send(L+time.Minute, 5)

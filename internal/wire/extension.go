@@ -8,9 +8,6 @@ import "encoding/binary"
 // EpochIDSize is the size of an epoch key id (SPEC.md §14.1).
 const EpochIDSize = 8
 
-// epochElementSize is the EPOCH request element with its type and length.
-const epochElementSize = 3 + EpochIDSize
-
 // extensions is what a request's extension field says.
 type extensions struct {
 	epoch   []byte // the whole EPOCH element (11 bytes), nil without one
