@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -63,11 +64,21 @@ type atkSession struct {
 
 func newAtkSession(t testing.TB, r *rand.ChaCha8, server PublicKey) *atkSession {
 	t.Helper()
-	secret, eph, err := wire.GenerateShortTerm(r)
+	secret, eph := atkShortTerm(t, r)
+	return atkSessionFrom(t, &secret, eph, server)
+}
+
+// atkShortTerm makes a short-term key pair from r.
+func atkShortTerm(t testing.TB, r io.Reader) (secret, public [wire.KeySize]byte) {
+	t.Helper()
+	if _, err := io.ReadFull(r, secret[:]); err != nil {
+		t.Fatal(err)
+	}
+	public, err := wire.Public(&secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return atkSessionFrom(t, &secret, eph, server)
+	return secret, public
 }
 
 func atkSessionFrom(t testing.TB, secret *[wire.KeySize]byte, eph [wire.KeySize]byte, server PublicKey) *atkSession {
@@ -630,10 +641,7 @@ func newAttacker(t testing.TB, seed uint64, server, victim PublicKey, l *nonceLe
 		equivTab: map[[wire.KeySize]byte][][32]byte{}}
 	a.own = atkSeeded(fmt.Sprint("attacker ", seed))
 	r := atkRand(fmt.Sprint("attacker eph ", seed))
-	secret, eph, err := wire.GenerateShortTerm(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret, eph := atkShortTerm(t, r)
 	a.sess = atkSessionFrom(t, &secret, eph, server)
 	a.wrong = atkSessionFrom(t, &secret, eph, atkSeeded("not the server").Public())
 	e := uint64(time.Now().Add(time.Hour).UnixMilli())

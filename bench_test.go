@@ -7,7 +7,6 @@ package secsock
 // mangos. The side-by-side socket benchmark is cmd/secsock-bench.
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"testing"
@@ -452,41 +451,4 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 			})
 		})
 	}
-}
-
-// TestShortTermKeyMatchesX25519 checks the fast short-term key generation
-// (Ed25519 fixed-base and the birational map) against the X25519 ladder.
-func TestShortTermKeyMatchesX25519(t *testing.T) {
-	for i := 0; i < 500; i++ {
-		secret, pub, err := wire.GenerateShortTerm(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := wire.Public(&secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pub != want {
-			t.Fatalf("public key %x, want %x", pub, want)
-		}
-	}
-}
-
-// BenchmarkShortTermKey compares the fast short-term key generation with
-// GenerateKey (the X25519 ladder on the base point).
-func BenchmarkShortTermKey(b *testing.B) {
-	b.Run("fixed-base", func(b *testing.B) {
-		for b.Loop() {
-			if _, _, err := wire.GenerateShortTerm(rand.Reader); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("ladder", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := GenerateKeyFrom(rand.Reader); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }

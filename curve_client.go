@@ -37,7 +37,7 @@ type clientSession struct {
 	expires time.Time
 
 	mu     sync.Mutex
-	secret *[wire.KeySize]byte // c', cleared when the session is replaced
+	secret *wire.PrivateKey // c', dropped when the session is replaced
 	epochs []clientEpoch
 	// noEpochs: a server answered a WANT_EPOCH with a plain REPLY (it has
 	// no epoch seed); this session stops asking. The next one asks again.
@@ -103,24 +103,32 @@ func (c *curveClient) session(now time.Time) (*clientSession, uint64, error) {
 	}
 	if old := c.cur.Swap(s); old != nil {
 		old.mu.Lock()
-		clear(old.secret[:])
+		old.secret = nil // crypto/ecdh keeps its copy until collected
 		old.mu.Unlock()
 	}
 	return s, 1, nil
 }
 
 func (c *curveClient) newSession(now time.Time) (*clientSession, error) {
-	secret, eph, err := wire.GenerateShortTerm(c.cfg.rand)
+	// c' is 32 random bytes prepared as a crypto/ecdh key: its public key
+	// and each agreement (dh1, and dhE per epoch) one scalar
+	// multiplication each.
+	var seed [wire.KeySize]byte
+	if _, err := io.ReadFull(c.cfg.rand, seed[:]); err != nil {
+		return nil, fmt.Errorf("secsock: reading randomness: %w", err)
+	}
+	priv, err := wire.NewPrivateKey(&seed)
+	clear(seed[:])
 	if err != nil {
 		return nil, err
 	}
+	eph := priv.Public()
 	srv := [wire.KeySize]byte(c.cfg.server)
-	dh, err := wire.X25519(&secret, &srv)
+	dh, err := priv.Agree(&srv)
 	if err != nil {
-		clear(secret[:])
 		return nil, err
 	}
-	s := &clientSession{eph: eph, prk0: wire.RequestSecret(&dh, &eph, &srv), expires: now.Add(c.cfg.maxAge), secret: &secret}
+	s := &clientSession{eph: eph, prk0: wire.RequestSecret(&dh, &eph, &srv), expires: now.Add(c.cfg.maxAge), secret: priv}
 	clear(dh[:])
 	s.keys = wire.SessionKeys(&s.prk0, c.cfg.suite)
 	if c.prkV != nil {
@@ -211,7 +219,10 @@ func (s *clientSession) agree(pub *[wire.KeySize]byte) (*clientEpoch, error) {
 			return &s.epochs[i], nil
 		}
 	}
-	dhE, err := wire.X25519(s.secret, pub)
+	if s.secret == nil {
+		return nil, fmt.Errorf("secsock: short-term key already replaced: %w", ErrNoKey)
+	}
+	dhE, err := s.secret.Agree(pub)
 	if err != nil {
 		return nil, err
 	}

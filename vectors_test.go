@@ -309,7 +309,11 @@ func vectorOutstanding(t *testing.T, st map[string][]string, server PublicKey, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &clientSession{eph: pub, prk0: wire.RequestSecret(&dh, &pub, &srv), secret: &eph}
+	priv, err := wire.NewPrivateKey(&eph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &clientSession{eph: pub, prk0: wire.RequestSecret(&dh, &pub, &srv), secret: priv}
 	s.keys = wire.SessionKeys(&s.prk0, byte(fieldUint(t, st, "suite", 1)))
 	o := outstanding{sess: s, keys: s.keys, counter: fieldUint(t, st, "client_counter", fieldUint(t, st, "counter", 0))}
 	if k := fieldHex(t, st, "epoch_key"); k != nil {

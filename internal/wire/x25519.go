@@ -5,12 +5,7 @@ package wire
 
 import (
 	"crypto/ecdh"
-	"crypto/ed25519"
-	"crypto/sha512"
 	"crypto/subtle"
-	"fmt"
-	"io"
-	"math/big"
 	"sync/atomic"
 
 	"filippo.io/edwards25519"
@@ -148,54 +143,9 @@ var orderMinusOne = func() *edwards25519.Scalar {
 	return s
 }()
 
-// GenerateShortTerm makes a short-term key pair from 32 bytes of r. The
-// secret is the clamped SHA-512 of the seed (Ed25519's secret scalar), so
-// crypto/ed25519's fixed-base table computes its public key on the
-// Edwards curve, and the birational map u = (1 + y) / (1 - y) gives the
-// X25519 public key: about a quarter of the ladder's time, which shortens
-// the first request of every fresh socket. A test checks it against
-// X25519(c', 9). The inversion is not constant time; its input is public.
-func GenerateShortTerm(r io.Reader) (secret, public [KeySize]byte, err error) {
-	var seed [32]byte
-	if _, err = io.ReadFull(r, seed[:]); err != nil {
-		return secret, public, fmt.Errorf("secsock: reading randomness: %w", err)
-	}
-	h := sha512.Sum512(seed[:])
-	copy(secret[:], h[:32])
-	clear(h[:])
-	secret[0] &= 248
-	secret[31] &= 127
-	secret[31] |= 64
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	clear(seed[:])
-	var be [32]byte // y, big-endian, without the sign bit of x
-	for i := range be {
-		be[i] = priv[63-i]
-	}
-	clear(priv)
-	be[0] &= 0x7f
-	yv := new(big.Int).SetBytes(be[:])
-	num := new(big.Int).Add(yv, big1)
-	num.Mod(num, p25519)
-	den := new(big.Int).Sub(p25519, yv)
-	den.Add(den, big1)
-	den.Mod(den, p25519)
-	if den.Sign() == 0 || num.Sign() == 0 || den.ModInverse(den, p25519) == nil {
-		// c'·B is the identity or of order 2: a 2^-250 chance; the
-		// ladder decides.
-		public, err = Public(&secret)
-		return secret, public, err
-	}
-	u := num.Mul(num, den)
-	u.Mod(u, p25519)
-	u.FillBytes(be[:])
-	for i := range public {
-		public[i] = be[31-i]
-	}
-	return secret, public, nil
+// Public returns the public key of p.
+func (p *PrivateKey) Public() [KeySize]byte {
+	var pub [KeySize]byte
+	copy(pub[:], p.k.PublicKey().Bytes())
+	return pub
 }
-
-var (
-	big1   = big.NewInt(1)
-	p25519 = new(big.Int).Sub(new(big.Int).Lsh(big1, 255), big.NewInt(19))
-)
