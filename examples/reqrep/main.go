@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/secsock/secsock"
@@ -43,7 +44,12 @@ func run() error {
 	fmt.Println("alice public key: ", aliceKey.Public(), "(authorized)")
 	fmt.Println("mallory public key:", malloryKey.Public(), "(not authorized)")
 
-	// The server: a REP socket that only serves alice.
+	// The server: a REP socket that only serves alice, with an epoch seed
+	// so that requests sealed with epoch keys are forward-secret.
+	seed, err := secsock.NewEpochSeed(0)
+	if err != nil {
+		return err
+	}
 	rep, err := secsock.NewRepSocket()
 	if err != nil {
 		return err
@@ -56,6 +62,7 @@ func run() error {
 		{secsock.OptionMechanism, secsock.MechanismCurve},
 		{secsock.OptionSecretKey, serverKey},
 		{secsock.OptionAuthorizedKeys, []secsock.PublicKey{aliceKey.Public()}},
+		{secsock.OptionEpochSeed, seed},
 	} {
 		if err := rep.SetOption(kv.name, kv.value); err != nil {
 			return err
@@ -121,7 +128,15 @@ func run() error {
 	}
 
 	st := rep.Stats()
-	fmt.Printf("server stats: delivered %d, answered itself %d, rejected %v\n", st.Opened, st.Answered, st.Rejected)
+	var rejected []string
+	for _, r := range secsock.Reasons() {
+		if n := st.Rejected[r]; n > 0 {
+			rejected = append(rejected, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	fmt.Printf("server stats: delivered %d, answered itself %d, rejected: %s\n", st.Opened, st.Answered, strings.Join(rejected, ", "))
+	ss := rep.ServerStats()
+	fmt.Printf("forward secrecy: %d requests sealed with epoch keys, %d with the server key alone\n", ss.ForwardSecret, ss.LongTermOnly)
 	return nil
 }
 
