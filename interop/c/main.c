@@ -210,7 +210,11 @@ static const char *run_item(nng_socket s, struct client *cl, const struct client
                             const char **how)
 {
 	int epoch;
-	if (o->epochs == EPOCHS_REQUIRE && !ping && require_key(s, cl, o, N, req, got, glen) != 0)
+	/* §14.2: a client that once held epoch keys pings for fresh ones when
+	 * they no longer cover T, rather than seal to the long-term key alone;
+	 * with -E require it never seals without one. */
+	int refresh = o->epochs == EPOCHS_REQUIRE || (o->epochs == EPOCHS_AUTO && cl->ann.have);
+	if (refresh && !ping && require_key(s, cl, o, N, req, got, glen) != 0 && o->epochs == EPOCHS_REQUIRE)
 		return "unknown-epoch";
 	size_t reqlen = seal_item(cl, o, ping, *N, now_ms() + (uint64_t)o->skew, body, size, &epoch, req);
 	const char *err = request(s, cl, o, req, reqlen, *N, got, glen);
