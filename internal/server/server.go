@@ -385,6 +385,16 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		tk.announce = pol.Epochs.Announce
 	}
 	dec.Epoch = r.epoch != nil
+	// A ping's reply is sealed before the lock, so that its reply-cache
+	// slot goes from empty to answered at once: a copy of the ping never
+	// sees it pending (nothing would ever answer that copy's route).
+	var pong []byte
+	if wire.IsPing(r.Kind) {
+		var err error
+		if pong, err = s.seal(nil, tk, nil, rnd); err != nil {
+			return *drop(ReasonMalformed)
+		}
+	}
 	s.mu.Lock()
 	if sl := s.replies.slot(key); sl != nil {
 		d, code := s.duplicate(sl, tk, dec)
@@ -412,14 +422,13 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 	p.maxT, p.maxN = max(p.maxT, t), max(p.maxN, r.Counter)
 	s.peers.touch(p)
 	s.replies.begin(key)
+	if pong != nil {
+		s.replies.finish(key, pong)
+	}
 	s.mu.Unlock()
 	dec.Ticket = tk
-	if wire.IsPing(r.Kind) {
-		out, err := s.SealReply(nil, tk, nil, rnd)
-		if err != nil {
-			return *drop(ReasonMalformed)
-		}
-		dec.Respond = out
+	if pong != nil {
+		dec.Respond = pong
 		return dec
 	}
 	dec.Deliver, dec.Body = true, body
@@ -451,6 +460,19 @@ var replyRand = sync.Pool{New: func() any { return new([wire.ReplyRandSize]byte)
 // SealReply seals the reply to t, appends it to dst and keeps it for
 // retries. rnd supplies R (crypto/rand when nil).
 func (s *Server) SealReply(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]byte, error) {
+	start := len(dst)
+	out, err := s.seal(dst, t, body, rnd)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.replies.finish(t.key, out[start:])
+	s.mu.Unlock()
+	return out, nil
+}
+
+// seal seals the reply to t and appends it to dst.
+func (s *Server) seal(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]byte, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -461,17 +483,10 @@ func (s *Server) SealReply(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]
 	if _, err := io.ReadFull(rnd, r[:]); err != nil {
 		return nil, err
 	}
-	start := len(dst)
-	var out []byte
 	if t.announce != nil {
-		out = wire.AppendReplyExt(dst, t.keys, t.key.counter, r, t.announce, body)
-	} else {
-		out = wire.AppendReply(dst, t.keys, t.key.counter, r, body)
+		return wire.AppendReplyExt(dst, t.keys, t.key.counter, r, t.announce, body), nil
 	}
-	s.mu.Lock()
-	s.replies.finish(t.key, out[start:])
-	s.mu.Unlock()
-	return out, nil
+	return wire.AppendReply(dst, t.keys, t.key.counter, r, body), nil
 }
 
 // Size reports the number of cached peers and tombstones, and the bytes
