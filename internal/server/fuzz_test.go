@@ -19,14 +19,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"go/build"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/secsock/secsock/internal/fuzzcorpus"
 
 	"github.com/secsock/secsock/internal/wire"
 )
@@ -233,7 +232,7 @@ const (
 
 // fuzzSeeds returns the seed inputs of each target, by target and seed
 // name. f.Add and the committed files both come from here.
-func fuzzSeeds() map[string]map[string][]any {
+func fuzzSeeds() fuzzcorpus.Seeds {
 	out := map[string]map[string][]any{"FuzzServerOpen": {}}
 	so := out["FuzzServerOpen"]
 	cases := fzCases()
@@ -482,86 +481,7 @@ func FuzzServerOpen(f *testing.F) {
 	})
 }
 
-// fuzzTargets lists the Fuzz functions declared in the test files of dir
-// that the default build context compiles.
-func fuzzTargets(t *testing.T, dir string) []string {
-	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(\w+ \*testing\.F\)`)
-	var names []string
-	for _, f := range files {
-		if ok, err := build.Default.MatchFile(dir, filepath.Base(f)); err != nil || !ok {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range re.FindAllSubmatch(src, -1) {
-			names = append(names, string(m[1]))
-		}
-	}
-	return names
-}
-
-// corpusFile is one seed in Go's corpus file format ("go test fuzz v1").
-func corpusFile(args []any) []byte {
-	var b strings.Builder
-	b.WriteString("go test fuzz v1\n")
-	for _, a := range args {
-		switch v := a.(type) {
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", v)
-		default:
-			fmt.Fprintf(&b, "%T(%v)\n", v, v)
-		}
-	}
-	return []byte(b.String())
-}
-
 // TestFuzzCorpora fails when a fuzz target of this package has an empty
 // or missing corpus directory, or when a seed of fuzzSeeds is not
 // committed as it is generated.
-func TestFuzzCorpora(t *testing.T) {
-	seeds := fuzzSeeds()
-	if *updateFuzz {
-		for target, byName := range seeds {
-			dir := filepath.Join("testdata", "fuzz", target)
-			old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-			for _, f := range old {
-				os.Remove(f) // seeds that no longer exist; bug- files stay
-			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			for name, args := range byName {
-				if err := os.WriteFile(filepath.Join(dir, "seed-"+name), corpusFile(args), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	targets := fuzzTargets(t, ".")
-	if len(targets) == 0 {
-		t.Fatal("no fuzz targets found")
-	}
-	for _, target := range targets {
-		if _, ok := seeds[target]; !ok {
-			t.Errorf("%s: no seeds in fuzzSeeds", target)
-		}
-		files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
-		if len(files) == 0 {
-			t.Errorf("%s: corpus testdata/fuzz/%s is empty or missing", target, target)
-		}
-	}
-	for target, byName := range seeds {
-		for name, args := range byName {
-			got, err := os.ReadFile(filepath.Join("testdata", "fuzz", target, "seed-"+name))
-			if err != nil || !bytes.Equal(got, corpusFile(args)) {
-				t.Errorf("%s: seed %s missing or stale (run go test -run TestFuzzCorpora -update-fuzz)", target, name)
-			}
-		}
-	}
-}
+func TestFuzzCorpora(t *testing.T) { fuzzcorpus.Check(t, fuzzSeeds(), *updateFuzz) }
