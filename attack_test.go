@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/edwards25519"
-	"filippo.io/edwards25519/field"
+	"github.com/secsock/secsock/internal/equivalent"
+
 	"go.nanomsg.org/mangos/v3"
 	"go.nanomsg.org/mangos/v3/protocol/xrep"
 	"go.nanomsg.org/mangos/v3/protocol/xreq"
@@ -149,45 +148,13 @@ func atkCanonical(k []byte) bool {
 	return false
 }
 
-// atkOrder8 is the edwards25519 encoding of a point of order 8; its
-// multiples are the 8 points of order dividing 8.
-const atkOrder8 = "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"
-
-// atkEquivalents returns the 16 byte strings that X25519 treats as pub:
-// u(P+T) for each T of order dividing 8, with bit 255 clear (even
-// indices) and set (odd indices). pub itself is the first. Copied from
-// internal/server/equivalent_test.go (equivalents), which checks it
-// against testdata/x25519-equivalent.
+// atkEquivalents returns the 16 byte strings that X25519 treats as pub
+// (internal/equivalent), pub itself first.
 func atkEquivalents(t testing.TB, pub [32]byte) [][32]byte {
 	t.Helper()
-	var u, one, y field.Element
-	u.SetBytes(pub[:])
-	one.One()
-	y.Multiply(new(field.Element).Subtract(&u, &one), new(field.Element).Invert(new(field.Element).Add(&u, &one)))
-	p, err := new(edwards25519.Point).SetBytes(y.Bytes())
+	out, err := equivalent.Encodings(pub)
 	if err != nil {
 		t.Fatal(err)
-	}
-	tb, _ := hex.DecodeString(atkOrder8)
-	t8, err := new(edwards25519.Point).SetBytes(tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tor := edwards25519.NewIdentityPoint()
-	var out [][32]byte
-	for range 8 {
-		q := new(edwards25519.Point).Add(p, tor)
-		tor.Add(tor, t8)
-		// u = (1 + y) / (1 - y) from the encoded y.
-		enc := q.Bytes()
-		enc[31] &= 0x7f
-		var qy field.Element
-		qy.SetBytes(enc)
-		var e [32]byte
-		copy(e[:], new(field.Element).Multiply(new(field.Element).Add(&one, &qy), new(field.Element).Invert(new(field.Element).Subtract(&one, &qy))).Bytes())
-		hi := e
-		hi[31] |= 0x80
-		out = append(out, e, hi)
 	}
 	return out
 }

@@ -7,48 +7,18 @@ import (
 	"slices"
 	"testing"
 
-	"filippo.io/edwards25519"
-	"filippo.io/edwards25519/field"
+	"github.com/secsock/secsock/internal/equivalent"
+
 	"github.com/secsock/secsock/internal/wire"
 )
 
-// order8 is the edwards25519 encoding of a point of order 8; its
-// multiples are the 8 points of order dividing 8.
-const order8 = "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"
-
-// equivalents returns the 16 byte strings that X25519 treats as pub: u(P+T)
-// for each T of order dividing 8, with bit 255 clear and set. pub itself
-// is the first.
+// equivalents returns the 16 byte strings that X25519 treats as pub,
+// pub itself first (internal/equivalent).
 func equivalents(t testing.TB, pub [32]byte) [][32]byte {
 	t.Helper()
-	var u, one, y field.Element
-	u.SetBytes(pub[:])
-	one.One()
-	y.Multiply(new(field.Element).Subtract(&u, &one), new(field.Element).Invert(new(field.Element).Add(&u, &one)))
-	p, err := new(edwards25519.Point).SetBytes(y.Bytes())
+	out, err := equivalent.Encodings(pub)
 	if err != nil {
 		t.Fatal(err)
-	}
-	tb, _ := hex.DecodeString(order8)
-	t8, err := new(edwards25519.Point).SetBytes(tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tor := edwards25519.NewIdentityPoint()
-	var out [][32]byte
-	for range 8 {
-		q := new(edwards25519.Point).Add(p, tor)
-		tor.Add(tor, t8)
-		// u = (1 + y) / (1 - y) from the encoded y.
-		enc := q.Bytes()
-		enc[31] &= 0x7f
-		var qy field.Element
-		qy.SetBytes(enc)
-		var e [32]byte
-		copy(e[:], new(field.Element).Multiply(new(field.Element).Add(&one, &qy), new(field.Element).Invert(new(field.Element).Subtract(&one, &qy))).Bytes())
-		hi := e
-		hi[31] |= 0x80
-		out = append(out, e, hi)
 	}
 	return out
 }
