@@ -262,8 +262,13 @@ static const char *open_reply(struct client *cl, const uint8_t *H, size_t hlen, 
 	if (rv != 0)
 		return "auth-failed";
 	*body_len = len - REPLY_OVERHEAD;
-	if (in[1] == KIND_REPLY)
+	if (in[1] == KIND_REPLY) {
+		/* §14.2: a verified REPLY to a request that asked for epoch keys
+		 * means the server has no seed: forget the keys learned before. */
+		if (want)
+			cl->ann.have = 0;
 		return NULL;
+	}
 	size_t elen = *body_len >= 2 ? get16(body) : SIZE_MAX;
 	if (elen > *body_len - 2)
 		return *body_len = 0, "malformed";
