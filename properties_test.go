@@ -750,7 +750,7 @@ func TestManyContexts(t *testing.T) {
 // is configured (the wire is covered by the test vectors).
 func TestWeakKeysRefused(t *testing.T) {
 	m := readFields(t, "testdata/nacl_box_kat.txt")
-	small := PublicKey(fieldHex(t, m, "small_order_public"))
+	small := PublicKey(m.Hex(t, "small_order_public"))
 	s, _ := NewReqSocket()
 	defer s.Close()
 	for _, k := range []PublicKey{{}, small} {

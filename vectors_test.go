@@ -8,7 +8,6 @@ package secsock
 // implementation.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
@@ -25,89 +24,41 @@ import (
 	"golang.org/x/crypto/nacl/box"
 	"golang.org/x/crypto/nacl/secretbox"
 
+	"github.com/secsock/secsock/internal/vectorfile"
 	"github.com/secsock/secsock/internal/wire"
 )
 
-// readFields parses "name: value" lines; repeated names accumulate.
-func readFields(t *testing.T, path string) map[string][]string {
+// readFields returns the header block of the vector file at path.
+func readFields(t *testing.T, path string) vectorfile.Fields {
 	t.Helper()
-	blocks := readBlocks(t, path)
-	return blocks[0]
+	return readBlocks(t, path)[0]
 }
 
-// readBlocks parses a file of "name: value" lines into blocks, a new one
-// at each "step:" line.
-func readBlocks(t *testing.T, path string) []map[string][]string {
+// readBlocks returns the blocks of the vector file at path: the header
+// block first, then one block per step.
+func readBlocks(t *testing.T, path string) []vectorfile.Fields {
 	t.Helper()
-	f, err := os.Open(path)
+	head, steps, err := vectorfile.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	blocks := []map[string][]string{{}}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<22)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			t.Fatalf("%s: bad line %q", path, line)
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if k == "step" {
-			blocks = append(blocks, map[string][]string{})
-		}
-		blocks[len(blocks)-1][k] = append(blocks[len(blocks)-1][k], v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return blocks
+	return append([]vectorfile.Fields{head}, steps...)
 }
 
-func fieldHex(t *testing.T, m map[string][]string, k string) []byte {
-	t.Helper()
-	if len(m[k]) == 0 {
-		return nil
-	}
-	b, err := hex.DecodeString(m[k][0])
-	if err != nil {
-		t.Fatalf("field %s: %v", k, err)
-	}
-	return b
-}
-
-func fieldUint(t *testing.T, m map[string][]string, k string, def uint64) uint64 {
-	t.Helper()
-	if len(m[k]) == 0 {
-		return def
-	}
-	n, err := strconv.ParseUint(m[k][0], 10, 64)
-	if err != nil {
-		t.Fatalf("field %s: %v", k, err)
-	}
-	return n
-}
-
-// TestNaClBoxKnownAnswer checks x/crypto's XSalsa20-Poly1305 (the BOX
-// suite's secretbox) against libsodium's crypto_box known answer.
 func TestNaClBoxKnownAnswer(t *testing.T) {
 	m := readFields(t, "testdata/nacl_box_kat.txt")
 	var sk, pk, small, key [32]byte
 	var nonce [24]byte
-	copy(sk[:], fieldHex(t, m, "alice_secret"))
-	copy(pk[:], fieldHex(t, m, "bob_public"))
-	copy(small[:], fieldHex(t, m, "small_order_public"))
-	copy(nonce[:], fieldHex(t, m, "nonce"))
-	want := fieldHex(t, m, "box")
-	if got := box.Seal(nil, fieldHex(t, m, "message"), &nonce, &pk, &sk); !bytes.Equal(got, want) {
+	copy(sk[:], m.Hex(t, "alice_secret"))
+	copy(pk[:], m.Hex(t, "bob_public"))
+	copy(small[:], m.Hex(t, "small_order_public"))
+	copy(nonce[:], m.Hex(t, "nonce"))
+	want := m.Hex(t, "box")
+	if got := box.Seal(nil, m.Hex(t, "message"), &nonce, &pk, &sk); !bytes.Equal(got, want) {
 		t.Fatalf("box.Seal disagrees with libsodium")
 	}
 	box.Precompute(&key, &pk, &sk)
-	if got := secretbox.Seal(nil, fieldHex(t, m, "message"), &nonce, &key); !bytes.Equal(got, want) {
+	if got := secretbox.Seal(nil, m.Hex(t, "message"), &nonce, &key); !bytes.Equal(got, want) {
 		t.Fatalf("secretbox under crypto_box_beforenm disagrees with libsodium crypto_box_afternm")
 	}
 	if _, err := wire.X25519(&sk, &small); !errors.Is(err, wire.ErrWeakKey) {
@@ -230,9 +181,9 @@ func replayThroughAdapters(t *testing.T, path string) {
 	}
 	cfg.secret, cfg.previous = keys[0], keys[1:]
 	cfg.allowAnonymous = head["allow_anonymous"][0] == "true"
-	cfg.peerCache = int(fieldUint(t, head, "peer_cache", 4096))
-	cfg.replySlots = int(fieldUint(t, head, "reply_slots", 1024))
-	cfg.budget = int(fieldUint(t, head, "budget", 0))
+	cfg.peerCache = int(head.Uint(t, "peer_cache", 4096))
+	cfg.replySlots = int(head.Uint(t, "reply_slots", 1024))
+	cfg.budget = int(head.Uint(t, "budget", 0))
 	if len(head["authorized"]) > 0 || len(head["policy"]) > 0 {
 		cfg.authorized = map[PublicKey]struct{}{}
 		for _, h := range head["authorized"] {
@@ -240,16 +191,16 @@ func replayThroughAdapters(t *testing.T, path string) {
 			cfg.authorized[PublicKey(b)] = struct{}{}
 		}
 	}
-	if seed := fieldHex(t, head, "epoch_seed"); seed != nil {
-		e := &EpochSeed{origin: int64(fieldUint(t, head, "epoch_origin", 0)), length: int64(fieldUint(t, head, "epoch_length", 0)),
-			index: uint32(fieldUint(t, head, "epoch_index", 0))}
+	if seed := head.Hex(t, "epoch_seed"); seed != nil {
+		e := &EpochSeed{origin: int64(head.Uint(t, "epoch_origin", 0)), length: int64(head.Uint(t, "epoch_length", 0)),
+			index: uint32(head.Uint(t, "epoch_index", 0))}
 		b := new([32]byte)
 		copy(b[:], seed)
 		e.seed = &b
 		cfg.epochSeed = e
 	}
-	sealTo := keys[fieldUint(t, head, "seal_to", 0)].Public()
-	if k := fieldHex(t, head, "client_server_key"); k != nil {
+	sealTo := keys[head.Uint(t, "seal_to", 0)].Public()
+	if k := head.Hex(t, "client_server_key"); k != nil {
 		sealTo = PublicKey(k)
 	}
 	var clock uint64
@@ -262,21 +213,21 @@ func replayThroughAdapters(t *testing.T, path string) {
 	}
 	srv := m.(*curveServer)
 	for _, st := range steps {
-		clock = fieldUint(t, st, "now", 0)
-		rnd.b = fieldHex(t, st, "reply_random")
+		clock = st.Uint(t, "now", 0)
+		rnd.b = st.Hex(t, "reply_random")
 		srv.configure(rnd, cfg.now, cfg.limits()) // a fresh buffered reader for this step's R
-		req := fieldHex(t, st, "request")
+		req := st.Hex(t, "request")
 		in := srv.openRequest(nil, req)
 		if got, want := vectorServerOutcome(in), st["expect_server"][0]; got != want {
 			t.Fatalf("step %s: server: got %s, want %s", st["step"][0], got, want)
 		}
 		answer := in.respond
 		if in.deliver {
-			if answer, err = srv.sealReply(nil, in.ticket, fieldHex(t, st, "reply_body")); err != nil {
+			if answer, err = srv.sealReply(nil, in.ticket, st.Hex(t, "reply_body")); err != nil {
 				t.Fatal(err)
 			}
 		}
-		reply := fieldHex(t, st, "reply")
+		reply := st.Hex(t, "reply")
 		if reply == nil {
 			continue
 		}
@@ -284,7 +235,7 @@ func replayThroughAdapters(t *testing.T, path string) {
 			t.Fatalf("step %s: answer differs from reply", st["step"][0])
 		}
 		sent := req
-		if c := fieldHex(t, st, "client_request"); c != nil {
+		if c := st.Hex(t, "client_request"); c != nil {
 			sent = c
 		}
 		o := vectorOutstanding(t, st, sealTo, sent)
@@ -297,9 +248,9 @@ func replayThroughAdapters(t *testing.T, path string) {
 
 // vectorOutstanding rebuilds what a client remembers about the request
 // sent (SPEC.md §7).
-func vectorOutstanding(t *testing.T, st map[string][]string, server PublicKey, sent []byte) outstanding {
+func vectorOutstanding(t *testing.T, st vectorfile.Fields, server PublicKey, sent []byte) outstanding {
 	var eph, srv [32]byte
-	copy(eph[:], fieldHex(t, st, "eph_secret"))
+	copy(eph[:], st.Hex(t, "eph_secret"))
 	srv = server
 	pub, err := wire.Public(&eph)
 	if err != nil {
@@ -314,9 +265,9 @@ func vectorOutstanding(t *testing.T, st map[string][]string, server PublicKey, s
 		t.Fatal(err)
 	}
 	s := &clientSession{eph: pub, prk0: wire.RequestSecret(&dh, &pub, &srv), secret: priv}
-	s.keys = wire.SessionKeys(&s.prk0, byte(fieldUint(t, st, "suite", 1)))
-	o := outstanding{sess: s, keys: s.keys, counter: fieldUint(t, st, "client_counter", fieldUint(t, st, "counter", 0))}
-	if k := fieldHex(t, st, "epoch_key"); k != nil {
+	s.keys = wire.SessionKeys(&s.prk0, byte(st.Uint(t, "suite", 1)))
+	o := outstanding{sess: s, keys: s.keys, counter: st.Uint(t, "client_counter", st.Uint(t, "counter", 0))}
+	if k := st.Hex(t, "epoch_key"); k != nil {
 		e, err := s.agree((*[32]byte)(k))
 		if err != nil {
 			t.Fatal(err)

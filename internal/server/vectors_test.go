@@ -509,11 +509,11 @@ func replayFile(t *testing.T, path string) {
 	if len(steps) == 0 {
 		t.Fatal("no steps")
 	}
-	lim := vectorLimits(int(head.uint(t, "peer_cache", 4096)), int(head.uint(t, "reply_slots", 1024)))
-	lim.MaxResends = int(head.uint(t, "max_resends", 4))
-	lim.Budget = int(head.uint(t, "budget", 0))
-	pol := &Policy{AllowAnonymous: head.str("allow_anonymous") == "true",
-		Window: head.uint(t, "freshness", 0), Skew: head.uint(t, "max_skew", 0)}
+	lim := vectorLimits(int(head.Uint(t, "peer_cache", 4096)), int(head.Uint(t, "reply_slots", 1024)))
+	lim.MaxResends = int(head.Uint(t, "max_resends", 4))
+	lim.Budget = int(head.Uint(t, "budget", 0))
+	pol := &Policy{AllowAnonymous: head.Str("allow_anonymous") == "true",
+		Window: head.Uint(t, "freshness", 0), Skew: head.Uint(t, "max_skew", 0)}
 	for _, h := range head["server_secret"] {
 		var s [32]byte
 		b, _ := hex.DecodeString(h)
@@ -524,7 +524,7 @@ func replayFile(t *testing.T, path string) {
 		}
 		pol.Keys = append(pol.Keys, KeyPair{Secret: s, Public: p})
 	}
-	if head.has("authorized") || head.str("policy") == "on" {
+	if head.Has("authorized") || head.Str("policy") == "on" {
 		pol.Authorized = map[[32]byte]struct{}{}
 		for _, h := range head["authorized"] {
 			var k [32]byte
@@ -535,20 +535,20 @@ func replayFile(t *testing.T, path string) {
 	}
 	srv := New(lim)
 	var chain *epochChain
-	if head.has("epoch_seed") {
+	if head.Has("epoch_seed") {
 		var seed [32]byte
-		copy(seed[:], head.hex(t, "epoch_seed"))
-		chain = &epochChain{seed: seed, index: uint32(head.uint(t, "epoch_index", 0)),
-			origin: head.uint(t, "epoch_origin", 0), length: head.uint(t, "epoch_length", 0)}
+		copy(seed[:], head.Hex(t, "epoch_seed"))
+		chain = &epochChain{seed: seed, index: uint32(head.Uint(t, "epoch_index", 0)),
+			origin: head.Uint(t, "epoch_origin", 0), length: head.Uint(t, "epoch_length", 0)}
 	}
-	sealTo := pol.Keys[head.uint(t, "seal_to", 0)].Public
-	if head.has("client_server_key") {
-		copy(sealTo[:], head.hex(t, "client_server_key"))
+	sealTo := pol.Keys[head.Uint(t, "seal_to", 0)].Public
+	if head.Has("client_server_key") {
+		copy(sealTo[:], head.Hex(t, "client_server_key"))
 	}
 	for _, st := range steps {
-		t.Run("step"+st.str("step"), func(t *testing.T) {
+		t.Run("step"+st.Str("step"), func(t *testing.T) {
 			p := *pol
-			p.Epochs = chain.at(st.uint(t, "now", 0), p.Skew)
+			p.Epochs = chain.at(st.Uint(t, "now", 0), p.Skew)
 			replayStep(t, head, st, srv, &p, sealTo)
 		})
 	}
@@ -556,43 +556,43 @@ func replayFile(t *testing.T, path string) {
 
 func replayStep(t *testing.T, head, st fields, srv *Server, pol *Policy, sealTo [32]byte) {
 	var eph, cs [32]byte
-	copy(eph[:], st.hex(t, "eph_secret"))
+	copy(eph[:], st.Hex(t, "eph_secret"))
 	c := &client{eph: eph}
 	c.ephPub, _ = wire.Public(&eph)
 	dh, err := wire.X25519(&eph, &sealTo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	suite := byte(st.uint(t, "suite", 1))
+	suite := byte(st.Uint(t, "suite", 1))
 	c.prk0 = wire.RequestSecret(&dh, &c.ephPub, &sealTo)
 	c.keys = wire.SessionKeys(&c.prk0, suite)
-	if head.has("client_secret") {
-		copy(cs[:], head.hex(t, "client_secret"))
+	if head.Has("client_secret") {
+		copy(cs[:], head.Hex(t, "client_secret"))
 		cp, _ := wire.Public(&cs)
 		dh2, _ := wire.X25519(&cs, &sealTo)
 		v := wire.VouchSecret(&dh2, &cp, &sealTo)
-		e := st.uint(t, "vouch_expiry", 0)
+		e := st.Uint(t, "vouch_expiry", 0)
 		c.id = &wire.Identity{Client: cp, Vouch: wire.Vouch(&v, &c.ephPub, &cp, &sealTo, e), Expiry: e}
 	}
-	if st.has("epoch_key") {
+	if st.Has("epoch_key") {
 		var pub [32]byte
-		copy(pub[:], st.hex(t, "epoch_key"))
+		copy(pub[:], st.Hex(t, "epoch_key"))
 		id := wire.EpochID(&pub)
-		if st.has("epoch_id") {
-			copy(id[:], st.hex(t, "epoch_id"))
+		if st.Has("epoch_id") {
+			copy(id[:], st.Hex(t, "epoch_id"))
 		}
 		c.useEpoch(pub, id)
 	}
-	c.want = st.str("want_epoch") == "true"
-	n, ts := st.uint(t, "counter", 0), st.uint(t, "timestamp", 0)
-	req, body := st.hex(t, "request"), st.hex(t, "request_body")
-	if st.str("mutated") == "false" {
-		if got := c.seal(suite, n, ts, st.str("ping") == "true", body); !bytes.Equal(got, req) {
+	c.want = st.Str("want_epoch") == "true"
+	n, ts := st.Uint(t, "counter", 0), st.Uint(t, "timestamp", 0)
+	req, body := st.Hex(t, "request"), st.Hex(t, "request_body")
+	if st.Str("mutated") == "false" {
+		if got := c.seal(suite, n, ts, st.Str("ping") == "true", body); !bytes.Equal(got, req) {
 			t.Fatalf("sealing request_body does not reproduce request:\n got %x\nwant %x", got, req)
 		}
 	}
-	d := srv.Open(nil, req, st.uint(t, "now", 0), pol, &seqReader{b: st.hex(t, "reply_random")})
-	if got, want := outcome(d), st.str("expect_server"); got != want {
+	d := srv.Open(nil, req, st.Uint(t, "now", 0), pol, &seqReader{b: st.Hex(t, "reply_random")})
+	if got, want := outcome(d), st.Str("expect_server"); got != want {
 		t.Fatalf("server: got %s, want %s", got, want)
 	}
 	if d.Deliver && !bytes.Equal(d.Body, body) {
@@ -600,30 +600,30 @@ func replayStep(t *testing.T, head, st fields, srv *Server, pol *Policy, sealTo 
 	}
 	answer := d.Respond
 	if d.Deliver {
-		if answer, err = srv.SealReply(nil, d.Ticket, st.hex(t, "reply_body"), &seqReader{b: st.hex(t, "reply_random")}); err != nil {
+		if answer, err = srv.SealReply(nil, d.Ticket, st.Hex(t, "reply_body"), &seqReader{b: st.Hex(t, "reply_random")}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wireAnswer := st.hex(t, "reply")
+	wireAnswer := st.Hex(t, "reply")
 	if wireAnswer == nil {
-		if answer != nil || st.has("expect_client") {
+		if answer != nil || st.Has("expect_client") {
 			t.Fatalf("server answered %x; the vector has no reply", answer)
 		}
 		return
 	}
-	if st.str("reply_mutated") == "false" && !bytes.Equal(answer, wireAnswer) {
+	if st.Str("reply_mutated") == "false" && !bytes.Equal(answer, wireAnswer) {
 		t.Fatalf("server answer does not reproduce reply:\n got %x\nwant %x", answer, wireAnswer)
 	}
 	sent := req
-	if st.has("client_request") {
-		sent = st.hex(t, "client_request")
+	if st.Has("client_request") {
+		sent = st.Hex(t, "client_request")
 	}
-	got, opened := c.open(headerOf(sent), st.uint(t, "client_counter", n), wireAnswer)
-	if want := st.str("expect_client"); got != want {
+	got, opened := c.open(headerOf(sent), st.Uint(t, "client_counter", n), wireAnswer)
+	if want := st.Str("expect_client"); got != want {
 		t.Fatalf("client: got %s, want %s", got, want)
 	}
-	if got == "ok" && d.Deliver && !bytes.Equal(opened, st.hex(t, "reply_body")) {
-		t.Fatalf("client opened %x, want %x", opened, st.hex(t, "reply_body"))
+	if got == "ok" && d.Deliver && !bytes.Equal(opened, st.Hex(t, "reply_body")) {
+		t.Fatalf("client opened %x, want %x", opened, st.Hex(t, "reply_body"))
 	}
 }
 
