@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 
 	"go.nanomsg.org/mangos/v3"
 	"golang.org/x/crypto/curve25519"
+
+	"github.com/secsock/secsock/internal/equivalent"
 )
 
 // equivalentKey is one entry of testdata/x25519-equivalent: a public key
@@ -25,44 +26,23 @@ type equivalentKey struct {
 
 func loadEquivalentKeys(t *testing.T) []equivalentKey {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/x25519-equivalent/equivalent.json")
+	entries, err := equivalent.Load("testdata/x25519-equivalent/equivalent.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Entries []struct {
-			Comment      string
-			Public       string
-			Equivalent   []string
-			PeerSecret   string `json:"peer_secret"`
-			SharedSecret string `json:"shared_secret"`
-		}
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	mustHex := func(s string) []byte {
-		b, err := hex.DecodeString(s)
-		if err != nil || len(b) != KeySize {
-			t.Fatalf("bad hex %q in equivalent.json", s)
-		}
-		return b
-	}
 	var out []equivalentKey
-	for _, e := range doc.Entries {
-		k := equivalentKey{comment: e.Comment, public: PublicKey(mustHex(e.Public))}
+	for _, e := range entries {
+		k := equivalentKey{comment: e.Comment, public: PublicKey(e.Public)}
 		seen := map[PublicKey]bool{}
-		peer, shared := mustHex(e.PeerSecret), mustHex(e.SharedSecret)
-		for _, s := range append([]string{e.Public}, e.Equivalent...) {
-			p := PublicKey(mustHex(s))
+		for _, p := range e.All {
 			// The data means what it says: every encoding agrees with
 			// the peer, so a test that accepted two would accept two
 			// names for one key.
-			if got, err := curve25519.X25519(peer, p[:]); err != nil || !bytes.Equal(got, shared) {
-				t.Fatalf("%s: %s does not give the shared secret", e.Comment, s)
+			if got, err := curve25519.X25519(e.PeerSecret[:], p[:]); err != nil || !bytes.Equal(got, e.SharedSecret[:]) {
+				t.Fatalf("%s: %x does not give the shared secret", e.Comment, p)
 			}
 			if seen[p] {
-				t.Fatalf("%s: %s listed twice", e.Comment, s)
+				t.Fatalf("%s: %x listed twice", e.Comment, p)
 			}
 			seen[p] = true
 			k.all = append(k.all, p)

@@ -1,14 +1,11 @@
 package server
 
 import (
-	"encoding/hex"
-	"encoding/json"
-	"os"
+	"bytes"
 	"slices"
 	"testing"
 
 	"github.com/secsock/secsock/internal/equivalent"
-
 	"github.com/secsock/secsock/internal/wire"
 )
 
@@ -23,35 +20,28 @@ func equivalents(t testing.TB, pub [32]byte) [][32]byte {
 	return out
 }
 
+// equivalentData is the shared data of ../../testdata/x25519-equivalent,
+// computed without this project's code.
+func equivalentData(t *testing.T) []equivalent.Entry {
+	t.Helper()
+	entries, err := equivalent.Load("../../testdata/x25519-equivalent/equivalent.json")
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("equivalent.json: %d entries, %v", len(entries), err)
+	}
+	return entries
+}
+
 // TestEquivalentsMatchIndependentData checks the helper above against
 // shared data computed without this project's code.
 func TestEquivalentsMatchIndependentData(t *testing.T) {
-	raw, err := os.ReadFile("../../testdata/x25519-equivalent/equivalent.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Entries []struct {
-			Public, Peer_secret, Shared_secret string
-			Equivalent                         []string
-		}
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil || len(doc.Entries) != 3 {
-		t.Fatalf("equivalent.json: %v", err)
-	}
-	for _, e := range doc.Entries {
-		var pub [32]byte
-		b, _ := hex.DecodeString(e.Public)
-		copy(pub[:], b)
-		var got []string
-		for _, q := range equivalents(t, pub) {
-			got = append(got, hex.EncodeToString(q[:]))
-		}
-		want := append([]string{e.Public}, e.Equivalent...)
-		slices.Sort(got)
-		slices.Sort(want)
+	for _, e := range equivalentData(t) {
+		got := equivalents(t, e.Public)
+		want := slices.Clone(e.All)
+		cmp := func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
+		slices.SortFunc(got, cmp)
+		slices.SortFunc(want, cmp)
 		if !slices.Equal(got, want) {
-			t.Fatalf("equivalents of %s differ from the shared data", e.Public)
+			t.Fatalf("equivalents of %x differ from the shared data", e.Public)
 		}
 	}
 }
@@ -60,43 +50,22 @@ func TestEquivalentsMatchIndependentData(t *testing.T) {
 // the one X25519(c, 9) gives is a valid long-term key (SPEC.md §4.1), and
 // all of them agree in X25519, which is why the rule is needed.
 func TestOneValidEncodingPerKey(t *testing.T) {
-	raw, err := os.ReadFile("../../testdata/x25519-equivalent/equivalent.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Entries []struct {
-			Public     string
-			PeerSecret string `json:"peer_secret"`
-			Shared     string `json:"shared_secret"`
-			Equivalent []string
-		}
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range doc.Entries {
-		ps, _ := hex.DecodeString(e.PeerSecret)
-		var peer [32]byte
-		copy(peer[:], ps)
+	for _, e := range equivalentData(t) {
 		valid := 0
-		for _, h := range append([]string{e.Public}, e.Equivalent...) {
-			b, _ := hex.DecodeString(h)
-			var k [32]byte
-			copy(k[:], b)
-			dh, err := wire.X25519(&peer, &k)
-			if err != nil || hex.EncodeToString(dh[:]) != e.Shared {
-				t.Fatalf("%s: X25519 does not give the shared secret", h)
+		for _, k := range e.All {
+			dh, err := wire.X25519(&e.PeerSecret, &k)
+			if err != nil || dh != e.SharedSecret {
+				t.Fatalf("%x: X25519 does not give the shared secret", k)
 			}
 			if wire.CheckLongTermKey(&k) == nil {
 				valid++
-				if h != e.Public {
-					t.Fatalf("%s accepted; only %s should be", h, e.Public)
+				if k != e.Public {
+					t.Fatalf("%x accepted; only %x should be", k, e.Public)
 				}
 			}
 		}
 		if valid != 1 {
-			t.Fatalf("%s: %d valid encodings, want 1", e.Public, valid)
+			t.Fatalf("%x: %d valid encodings, want 1", e.Public, valid)
 		}
 	}
 }

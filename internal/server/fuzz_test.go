@@ -15,16 +15,14 @@ package server
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/secsock/secsock/internal/equivalent"
 	"github.com/secsock/secsock/internal/fuzzcorpus"
 
 	"github.com/secsock/secsock/internal/wire"
@@ -66,29 +64,12 @@ func (g *fzCase) id() ID { return ID{eph: g.c.ephPub, counter: g.n} }
 // fzEquivalentKeys are the canonical public keys of
 // ../../testdata/x25519-equivalent with their 15 other encodings.
 var fzEquivalentKeys = sync.OnceValue(func() (out [][][32]byte) {
-	raw, err := os.ReadFile("../../testdata/x25519-equivalent/equivalent.json")
+	entries, err := equivalent.Load("../../testdata/x25519-equivalent/equivalent.json")
 	if err != nil {
 		panic(err)
 	}
-	var doc struct {
-		Entries []struct {
-			Public     string
-			Equivalent []string
-		}
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		panic(err)
-	}
-	for _, e := range doc.Entries {
-		var keys [][32]byte
-		for _, h := range append([]string{e.Public}, e.Equivalent...) {
-			b, err := hex.DecodeString(h)
-			if err != nil || len(b) != 32 {
-				panic("equivalent.json: bad key " + h)
-			}
-			keys = append(keys, [32]byte(b))
-		}
-		out = append(out, keys)
+	for _, e := range entries {
+		out = append(out, e.All)
 	}
 	return out
 })

@@ -20,16 +20,15 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math/big"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/secsock/secsock/internal/equivalent"
 	"github.com/secsock/secsock/internal/fuzzcorpus"
 
 	"filippo.io/edwards25519"
@@ -61,34 +60,13 @@ type fzEquivalent struct {
 	others [][32]byte
 }
 
-var fzEquivalents = sync.OnceValue(func() []fzEquivalent {
-	raw, err := os.ReadFile("../../testdata/x25519-equivalent/equivalent.json")
+var fzEquivalents = sync.OnceValue(func() (out []fzEquivalent) {
+	entries, err := equivalent.Load("../../testdata/x25519-equivalent/equivalent.json")
 	if err != nil {
 		panic(err)
 	}
-	var doc struct {
-		Entries []struct {
-			Public     string
-			Equivalent []string
-		}
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		panic(err)
-	}
-	key := func(h string) (k [32]byte) {
-		b, err := hex.DecodeString(h)
-		if err != nil || len(b) != 32 {
-			panic("equivalent.json: bad key " + h)
-		}
-		return [32]byte(b)
-	}
-	var out []fzEquivalent
-	for _, e := range doc.Entries {
-		q := fzEquivalent{public: key(e.Public)}
-		for _, h := range e.Equivalent {
-			q.others = append(q.others, key(h))
-		}
-		out = append(out, q)
+	for _, e := range entries {
+		out = append(out, fzEquivalent{public: e.Public, others: e.All[1:]})
 	}
 	return out
 })
