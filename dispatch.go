@@ -273,7 +273,7 @@ func (d *dispatcher) acquire() *ictx {
 	}
 	d.mu.Unlock()
 	if c == nil {
-		mc, err := d.s.Socket.OpenContext()
+		mc, err := d.s.sock.OpenContext()
 		if err != nil {
 			return nil
 		}

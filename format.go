@@ -30,5 +30,5 @@ func (s *Socket) describe() string {
 	s.mu.Lock()
 	mech := s.cfg.mechanism
 	s.mu.Unlock()
-	return fmt.Sprintf("secsock.Socket(%s, mechanism=%s)", s.Socket.Info().SelfName, mech)
+	return fmt.Sprintf("secsock.Socket(%s, mechanism=%s)", s.sock.Info().SelfName, mech)
 }

@@ -962,7 +962,7 @@ func TestMaxRecvSizeCountsBodies(t *testing.T) {
 	defer plain.Close()
 	plain.SetOption(mangos.OptionMaxRecvSize, 1000)
 	mustSet(t, plain, OptionMechanism, MechanismNone)
-	if v, _ := plain.Socket.GetOption(mangos.OptionMaxRecvSize); v != 1000 {
+	if v, _ := plain.sock.GetOption(mangos.OptionMaxRecvSize); v != 1000 {
 		t.Fatalf("none: wrapped socket limit %v, want 1000", v)
 	}
 }

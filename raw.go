@@ -17,16 +17,16 @@ package secsock
 // answered, and requests queued for Recv are dropped unanswered.
 
 // SendRaw sends b as it is, without sealing.
-func (s *Socket) SendRaw(b []byte) error { return sendRaw(s.Socket, &s.def, b) }
+func (s *Socket) SendRaw(b []byte) error { return sendRaw(s.sock, &s.def, b) }
 
 // RecvRaw receives a body as it arrived, without opening or checking it.
-func (s *Socket) RecvRaw() ([]byte, error) { return s.recvRaw(s.Socket, &s.def) }
+func (s *Socket) RecvRaw() ([]byte, error) { return s.recvRaw(s.sock, &s.def) }
 
 // SendRaw is Socket.SendRaw on this context.
-func (c *Context) SendRaw(b []byte) error { return sendRaw(c.Context, &c.x, b) }
+func (c *Context) SendRaw(b []byte) error { return sendRaw(c.ctx, &c.x, b) }
 
 // RecvRaw is Socket.RecvRaw on this context.
-func (c *Context) RecvRaw() ([]byte, error) { return c.s.recvRaw(c.Context, &c.x) }
+func (c *Context) RecvRaw() ([]byte, error) { return c.s.recvRaw(c.ctx, &c.x) }
 
 type rawPipe interface {
 	Send([]byte) error

@@ -43,9 +43,10 @@ import (
 )
 
 // Socket is a mangos.Socket whose message bodies are sealed end to end.
-// Methods not listed here are those of the wrapped socket.
+// The wrapped mangos socket is not reachable: every data method seals and
+// opens, and SendRaw and RecvRaw are the only bypass.
 type Socket struct {
-	mangos.Socket
+	sock   mangos.Socket
 	server bool // REP (true) or REQ (false)
 	stats  counters
 
@@ -182,7 +183,7 @@ func Wrap(sock mangos.Socket) (*Socket, error) {
 	if raw, err := sock.GetOption(mangos.OptionRaw); err == nil && raw == true {
 		return nil, ErrRawSocket
 	}
-	s := &Socket{Socket: sock, cfg: defaultConfig(), def: newExchange()}
+	s := &Socket{sock: sock, cfg: defaultConfig(), def: newExchange()}
 	s.closedCh = s.def.closedCh
 	switch sock.Info().Self {
 	case mangos.ProtoRep:
@@ -196,7 +197,7 @@ func Wrap(sock mangos.Socket) (*Socket, error) {
 }
 
 func (s *Socket) isReqRep() bool {
-	self := s.Socket.Info().Self
+	self := s.sock.Info().Self
 	return self == mangos.ProtoReq || self == mangos.ProtoRep
 }
 
@@ -250,7 +251,7 @@ func (s *Socket) SetOption(name string, v any) error {
 	}
 	s.mu.Unlock()
 	if !ok {
-		return s.Socket.SetOption(name, v)
+		return s.sock.SetOption(name, v)
 	}
 	if err == nil && s.server {
 		// Goroutines already waiting in Recv hold the current engine:
@@ -289,7 +290,7 @@ func (s *Socket) setMaxRecvSize(v any) error {
 // applyMaxRecvSize sets the wrapped socket's limit; s.mu is held.
 func (s *Socket) applyMaxRecvSize() error {
 	if s.maxRecv == nil {
-		v, err := s.Socket.GetOption(mangos.OptionMaxRecvSize)
+		v, err := s.sock.GetOption(mangos.OptionMaxRecvSize)
 		if err != nil {
 			return nil // the protocol has no such option
 		}
@@ -303,7 +304,7 @@ func (s *Socket) applyMaxRecvSize() error {
 	if s.cfg.mechanism != MechanismNone && n > 0 {
 		n += maxSealOverhead
 	}
-	return s.Socket.SetOption(mangos.OptionMaxRecvSize, n)
+	return s.sock.SetOption(mangos.OptionMaxRecvSize, n)
 }
 
 // GetOption reads a secsock option or passes the name on to mangos.
@@ -318,7 +319,7 @@ func (s *Socket) GetOption(name string) (any, error) {
 	if ok {
 		return v, err
 	}
-	return s.Socket.GetOption(name)
+	return s.sock.GetOption(name)
 }
 
 // Stats returns the socket's counters (contexts included).
@@ -327,28 +328,28 @@ func (s *Socket) Stats() Stats { return s.stats.snapshot() }
 // Send seals b and sends it: a request on REQ, the reply to the request
 // last received on REP. After Close it returns mangos.ErrClosed; on REP
 // without a request to answer, mangos.ErrProtoState.
-func (s *Socket) Send(b []byte) error { return s.send(s.Socket, &s.def, b) }
+func (s *Socket) Send(b []byte) error { return s.send(s.sock, &s.def, b) }
 
 // SendMsg is Send for a mangos.Message. As with mangos, the socket owns m
 // after a successful call; on error the caller keeps m unchanged.
-func (s *Socket) SendMsg(m *mangos.Message) error { return s.sendMsg(s.Socket, &s.def, m) }
+func (s *Socket) SendMsg(m *mangos.Message) error { return s.sendMsg(s.sock, &s.def, m) }
 
 // Recv receives a message and returns its opened body. On REP with a
 // sealing mechanism it takes the next request from the socket's backlog
 // (see OptionBacklog), waiting at most mangos.OptionRecvDeadline.
-func (s *Socket) Recv() ([]byte, error) { return s.recv(s.Socket, &s.def) }
+func (s *Socket) Recv() ([]byte, error) { return s.recv(s.sock, &s.def) }
 
 // RecvMsg is Recv returning a mangos.Message.
-func (s *Socket) RecvMsg() (*mangos.Message, error) { return s.recvMsg(s.Socket, &s.def) }
+func (s *Socket) RecvMsg() (*mangos.Message, error) { return s.recvMsg(s.sock, &s.def) }
 
 // OpenContext opens a mangos context whose Send and Recv seal and open
 // like the socket's. It returns a *Context.
 func (s *Socket) OpenContext() (mangos.Context, error) {
-	c, err := s.Socket.OpenContext()
+	c, err := s.sock.OpenContext()
 	if err != nil {
 		return nil, err
 	}
-	return &Context{Context: c, s: s, x: newExchange()}, nil
+	return &Context{ctx: c, s: s, x: newExchange()}, nil
 }
 
 // Close closes the socket and its contexts, as mangos does; every method
@@ -356,7 +357,7 @@ func (s *Socket) OpenContext() (mangos.Context, error) {
 func (s *Socket) Close() error {
 	s.closed.Store(true)
 	s.def.close()
-	err := s.Socket.Close() // first: internal contexts fail at once
+	err := s.sock.Close() // first: internal contexts fail at once
 	s.stopDispatch()
 	return err
 }
@@ -415,7 +416,7 @@ func (s *Socket) Authenticate() error {
 	if s.closed.Load() {
 		return mangos.ErrClosed
 	}
-	c, err := s.Socket.OpenContext()
+	c, err := s.sock.OpenContext()
 	if err != nil {
 		return err
 	}
@@ -431,34 +432,34 @@ func (s *Socket) Authenticate() error {
 
 // Context is a mangos.Context of a Socket; its data methods seal and open.
 type Context struct {
-	mangos.Context
-	s *Socket
-	x exchange
+	ctx mangos.Context
+	s   *Socket
+	x   exchange
 }
 
 // Send is Socket.Send on this context.
-func (c *Context) Send(b []byte) error { return c.s.send(c.Context, &c.x, b) }
+func (c *Context) Send(b []byte) error { return c.s.send(c.ctx, &c.x, b) }
 
 // SendMsg is Socket.SendMsg on this context.
-func (c *Context) SendMsg(m *mangos.Message) error { return c.s.sendMsg(c.Context, &c.x, m) }
+func (c *Context) SendMsg(m *mangos.Message) error { return c.s.sendMsg(c.ctx, &c.x, m) }
 
 // Recv is Socket.Recv on this context.
-func (c *Context) Recv() ([]byte, error) { return c.s.recv(c.Context, &c.x) }
+func (c *Context) Recv() ([]byte, error) { return c.s.recv(c.ctx, &c.x) }
 
 // RecvMsg is Socket.RecvMsg on this context.
-func (c *Context) RecvMsg() (*mangos.Message, error) { return c.s.recvMsg(c.Context, &c.x) }
+func (c *Context) RecvMsg() (*mangos.Message, error) { return c.s.recvMsg(c.ctx, &c.x) }
 
 // Close closes the context; its methods return mangos.ErrClosed
 // afterwards. A request it holds is dropped without a reply, as on mangos.
 func (c *Context) Close() error {
-	err := c.Context.Close()
+	err := c.ctx.Close()
 	c.x.close()
 	return err
 }
 
 // SetOption sets a mangos option of the context. secsock options are
 // socket-wide: setting them on a context gives mangos.ErrBadOption.
-func (c *Context) SetOption(name string, v any) error { return c.Context.SetOption(name, v) }
+func (c *Context) SetOption(name string, v any) error { return c.ctx.SetOption(name, v) }
 
 // GetOption reads a context option; secsock options read the socket's.
 func (c *Context) GetOption(name string) (any, error) {
@@ -468,7 +469,7 @@ func (c *Context) GetOption(name string) (any, error) {
 	if ok {
 		return v, err
 	}
-	return c.Context.GetOption(name)
+	return c.ctx.GetOption(name)
 }
 
 // msgPipe is what the socket and its contexts have in common.
@@ -862,7 +863,7 @@ func (s *Socket) advisory(p msgPipe, x *exchange, e *engine, o outstanding, wire
 			return
 		}
 		sent++
-		c, err := s.Socket.OpenContext()
+		c, err := s.sock.OpenContext()
 		if err != nil {
 			return
 		}
@@ -935,7 +936,7 @@ func (s *Socket) advisory(p msgPipe, x *exchange, e *engine, o outstanding, wire
 // s.resendMu is held.
 func (s *Socket) skipRequestIDs(n int) {
 	if s.skipCtx == nil {
-		c, err := s.Socket.OpenContext()
+		c, err := s.sock.OpenContext()
 		if err != nil {
 			return
 		}

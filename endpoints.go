@@ -1,0 +1,43 @@
+package secsock
+
+import "go.nanomsg.org/mangos/v3"
+
+// The mangos.Socket methods that carry no message bodies, forwarded to the
+// wrapped socket. They are written out rather than promoted from an
+// embedded field so that the wrapped socket's Send and Recv stay out of
+// reach: a sealed socket never puts a body on the wire in clear.
+
+// Info returns the wrapped socket's protocol information.
+func (s *Socket) Info() mangos.ProtocolInfo { return s.sock.Info() }
+
+// Dial connects to addr, as mangos.Socket.Dial.
+func (s *Socket) Dial(addr string) error { return s.sock.Dial(addr) }
+
+// DialOptions connects to addr with dialer options, as mangos.Socket.DialOptions.
+func (s *Socket) DialOptions(addr string, options map[string]any) error {
+	return s.sock.DialOptions(addr, options)
+}
+
+// NewDialer returns a dialer for addr, as mangos.Socket.NewDialer.
+func (s *Socket) NewDialer(addr string, options map[string]any) (mangos.Dialer, error) {
+	return s.sock.NewDialer(addr, options)
+}
+
+// Listen listens on addr, as mangos.Socket.Listen.
+func (s *Socket) Listen(addr string) error { return s.sock.Listen(addr) }
+
+// ListenOptions listens on addr with listener options, as mangos.Socket.ListenOptions.
+func (s *Socket) ListenOptions(addr string, options map[string]any) error {
+	return s.sock.ListenOptions(addr, options)
+}
+
+// NewListener returns a listener for addr, as mangos.Socket.NewListener.
+func (s *Socket) NewListener(addr string, options map[string]any) (mangos.Listener, error) {
+	return s.sock.NewListener(addr, options)
+}
+
+// SetPipeEventHook sets the pipe event hook and returns the previous one,
+// as mangos.Socket.SetPipeEventHook.
+func (s *Socket) SetPipeEventHook(h mangos.PipeEventHook) mangos.PipeEventHook {
+	return s.sock.SetPipeEventHook(h)
+}
