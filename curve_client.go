@@ -23,6 +23,9 @@ type clientConfig struct {
 	epochs      string // EpochsAuto, EpochsRequire or EpochsOff
 	rand        io.Reader
 	now         func() time.Time
+	// push: a PUSH socket's sealer (SPEC.md §15): PUSH kinds, the PUSH
+	// key, never WANT_EPOCH (nothing could answer it).
+	push bool
 }
 
 // clientSession is one short-term key C'. Its secret stays in memory for
@@ -130,7 +133,7 @@ func (c *curveClient) newSession(now time.Time) (*clientSession, error) {
 	}
 	s := &clientSession{eph: eph, prk0: wire.RequestSecret(&dh, &eph, &srv), expires: now.Add(c.cfg.maxAge), secret: priv}
 	clear(dh[:])
-	s.keys = wire.SessionKeys(&s.prk0, c.cfg.suite)
+	s.keys = c.derive(&s.prk0, c.cfg.suite)
 	if c.prkV != nil {
 		me := [wire.KeySize]byte(c.cfg.longTerm.public)
 		e := uint64(s.expires.UnixMilli())
@@ -138,6 +141,15 @@ func (c *curveClient) newSession(now time.Time) (*clientSession, error) {
 	}
 	s.counter.Store(1)
 	return s, nil
+}
+
+// derive returns the keys of the session secret prk for suite: a REQ
+// socket's request and reply keys, or a pusher's PUSH key.
+func (c *curveClient) derive(prk *wire.Secret, suite byte) *wire.Keys {
+	if c.cfg.push {
+		return wire.PushKeys(prk, suite)
+	}
+	return wire.SessionKeys(prk, suite)
 }
 
 // Client limits on one short-term key (SPEC.md §4.2): counters up to 2^24
@@ -186,7 +198,7 @@ func (c *curveClient) epochFor(s *clientSession, now time.Time) (*clientEpoch, b
 	if k == 1 {
 		pub = a.Next
 	}
-	e, err := s.agree(&pub)
+	e, err := s.agree(&pub, c.derive)
 	return e, k == 1, err
 }
 
@@ -211,7 +223,7 @@ func (c *curveClient) epochState(now time.Time) (have, ping bool) {
 
 // agree returns the session's agreement with the epoch key pub, making it
 // on first use (one X25519 per session and epoch).
-func (s *clientSession) agree(pub *[wire.KeySize]byte) (*clientEpoch, error) {
+func (s *clientSession) agree(pub *[wire.KeySize]byte, derive func(*wire.Secret, byte) *wire.Keys) (*clientEpoch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.epochs {
@@ -229,7 +241,7 @@ func (s *clientSession) agree(pub *[wire.KeySize]byte) (*clientEpoch, error) {
 	defer clear(dhE[:])
 	e := clientEpoch{public: *pub, element: wire.EpochElement(wire.EpochID(pub))}
 	prk := wire.EpochSecret(&s.prk0, &dhE, pub, e.element)
-	e.keys = wire.SessionKeys(&prk, s.keys.Suite)
+	e.keys = derive(&prk, s.keys.Suite)
 	clear(prk[:])
 	s.epochs = append(s.epochs, e)
 	return &s.epochs[len(s.epochs)-1], nil
@@ -246,6 +258,9 @@ func (c *curveClient) sealRequest(dst, body []byte, ping bool) ([]byte, outstand
 	if ping {
 		f.Kind = wire.KindPing
 	}
+	if c.cfg.push {
+		f.Kind = wire.KindPush
+	}
 	if s.id != nil {
 		f.Kind++ // the vouched variant of each kind
 	}
@@ -257,6 +272,7 @@ func (c *curveClient) sealRequest(dst, body []byte, ping bool) ([]byte, outstand
 	if e != nil {
 		f.Epoch, o.keys = e.element, e.keys
 	}
+	want = want && !c.cfg.push
 	f.WantEpoch, o.want = want, want
 	start := len(dst)
 	out := wire.AppendRequest(dst, &f, o.keys, s.id, body)

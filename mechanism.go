@@ -96,6 +96,7 @@ func (curveMechanism) newClient(c *config) (clientMechanism, error) {
 		epochs:      c.epochs,
 		rand:        c.rand,
 		now:         c.now,
+		push:        c.oneWay,
 	})
 }
 

@@ -237,6 +237,7 @@ type config struct {
 	logger         *slog.Logger
 	backlog        int
 	grace          time.Duration
+	oneWay         bool // a PUSH or PULL socket (SPEC.md §15); set by Wrap
 
 	// Injected only by tests in this package.
 	rand io.Reader
@@ -553,5 +554,6 @@ func publicKeyValue(v any) (PublicKey, error) {
 func (c *config) limits() servercore.Limits {
 	l := servercore.DefaultLimits()
 	l.Peers, l.ReplySlots, l.ReplyBytes, l.Budget = c.peerCache, c.replySlots, c.replyBytes, c.budget
+	l.OneWay = c.oneWay
 	return l
 }

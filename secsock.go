@@ -47,7 +47,8 @@ import (
 // opens, and SendRaw and RecvRaw are the only bypass.
 type Socket struct {
 	sock   mangos.Socket
-	server bool // REP (true) or REQ (false)
+	server bool // REP or PULL (true), REQ or PUSH (false)
+	oneWay bool // PUSH or PULL (SPEC.md §15)
 	stats  counters
 
 	mu      sync.Mutex // guards cfg, srv, maxRecv and building eng
@@ -171,8 +172,8 @@ func newSocket(open func() (mangos.Socket, error)) (*Socket, error) {
 	return Wrap(s)
 }
 
-// Wrap wraps an existing cooked mangos socket. REQ and REP sockets can use
-// every mechanism; other protocols only "none" for now. Raw sockets are
+// Wrap wraps an existing cooked mangos socket. REQ and REP, PUSH and PULL
+// sockets can use every mechanism; other protocols only "none" for now. Raw sockets are
 // refused with ErrRawSocket: a device forwards sealed bodies as they are.
 // A nil socket gives mangos.ErrBadValue. The caller must not use sock
 // directly afterwards.
@@ -189,6 +190,10 @@ func Wrap(sock mangos.Socket) (*Socket, error) {
 	case mangos.ProtoRep:
 		s.server = true
 	case mangos.ProtoReq:
+	case mangos.ProtoPull:
+		s.server, s.oneWay, s.cfg.oneWay = true, true, true
+	case mangos.ProtoPush:
+		s.oneWay, s.cfg.oneWay = true, true
 	default:
 		s.server = false
 		s.eng.Store(&engine{}) // pass-through until a mechanism says otherwise
@@ -198,7 +203,7 @@ func Wrap(sock mangos.Socket) (*Socket, error) {
 
 func (s *Socket) isReqRep() bool {
 	self := s.sock.Info().Self
-	return self == mangos.ProtoReq || self == mangos.ProtoRep
+	return self == mangos.ProtoReq || self == mangos.ProtoRep || s.oneWay
 }
 
 // engine returns the current mechanism state, building it after an
@@ -410,6 +415,9 @@ func (s *Socket) Authenticate() error {
 	if e.err != nil {
 		return e.err
 	}
+	if s.oneWay {
+		return errNoBackChannel
+	}
 	if e.client == nil {
 		return fmt.Errorf("secsock: Authenticate needs a REQ socket with mechanism curve: %w", mangos.ErrProtoOp)
 	}
@@ -520,6 +528,9 @@ func (s *Socket) send(p msgPipe, x *exchange, b []byte) error {
 	if s.isClosed(x) {
 		return mangos.ErrClosed
 	}
+	if s.oneWay {
+		return s.sendOneWay(nil, b)
+	}
 	if s.server {
 		if ok, err := s.sendReply(p, x, b); ok {
 			return err
@@ -576,6 +587,9 @@ func (s *Socket) authenticateFirst(e *engine) error {
 func (s *Socket) sendMsg(p msgPipe, x *exchange, m *mangos.Message) error {
 	if s.isClosed(x) {
 		return mangos.ErrClosed
+	}
+	if s.oneWay {
+		return s.sendOneWayMsg(m)
 	}
 	if s.server {
 		if ok, err := s.sendReply(p, x, m.Body); ok {
@@ -664,6 +678,9 @@ func (s *Socket) receive(p msgPipe, x *exchange) (*mangos.Message, bool, error) 
 	for {
 		if s.isClosed(x) {
 			return nil, false, mangos.ErrClosed
+		}
+		if s.oneWay {
+			return s.recvOneWay()
 		}
 		e := s.engine()
 		if e.passThrough() {

@@ -140,6 +140,8 @@ func vectorServerOutcome(in inbound) string {
 	switch {
 	case in.deliver:
 		return "deliver"
+	case in.respond == nil && in.reason == ReasonUnsupported:
+		return "drop:unsupported-feature"
 	case in.respond == nil:
 		return "drop:" + in.reason.String()
 	case in.reason == ReasonRetry:
@@ -184,6 +186,7 @@ func replayThroughAdapters(t *testing.T, path string) {
 	cfg.peerCache = int(head.Uint(t, "peer_cache", 4096))
 	cfg.replySlots = int(head.Uint(t, "reply_slots", 1024))
 	cfg.budget = int(head.Uint(t, "budget", 0))
+	cfg.oneWay = head.Str("pattern") == "pipeline"
 	if len(head["authorized"]) > 0 || len(head["policy"]) > 0 {
 		cfg.authorized = map[PublicKey]struct{}{}
 		for _, h := range head["authorized"] {
@@ -217,12 +220,15 @@ func replayThroughAdapters(t *testing.T, path string) {
 		rnd.b = st.Hex(t, "reply_random")
 		srv.configure(rnd, cfg.now, cfg.limits()) // a fresh buffered reader for this step's R
 		req := st.Hex(t, "request")
+		if cfg.oneWay {
+			checkPusherSeals(t, head, st, sealTo, req)
+		}
 		in := srv.openRequest(nil, req)
 		if got, want := vectorServerOutcome(in), st["expect_server"][0]; got != want {
 			t.Fatalf("step %s: server: got %s, want %s", st["step"][0], got, want)
 		}
 		answer := in.respond
-		if in.deliver {
+		if in.deliver && !cfg.oneWay {
 			if answer, err = srv.sealReply(nil, in.ticket, st.Hex(t, "reply_body")); err != nil {
 				t.Fatal(err)
 			}
@@ -243,6 +249,36 @@ func replayThroughAdapters(t *testing.T, path string) {
 		if got, want := vectorClientOutcome(err), st["expect_client"][0]; got != want {
 			t.Fatalf("step %s: client: got %s, want %s", st["step"][0], got, want)
 		}
+	}
+}
+
+// checkPusherSeals checks that a PUSH socket's sealer, given the step's
+// c', c, S, clock and body, makes the step's request (for the steps it can
+// make as they are: a first message, no epoch key, its own vouch).
+func checkPusherSeals(t *testing.T, head, st vectorfile.Fields, server PublicKey, req []byte) {
+	t.Helper()
+	ts := st.Uint(t, "timestamp", 0)
+	e := st.Uint(t, "vouch_expiry", ts+3600000)
+	if st.Str("mutated") != "false" || st.Uint(t, "counter", 0) != 1 || st.Has("epoch_key") || e <= ts {
+		return
+	}
+	cfg := clientConfig{server: server, suite: byte(st.Uint(t, "suite", 1)), maxMessages: 1 << 20,
+		maxAge: time.Duration(e-ts) * time.Millisecond, epochs: EpochsAuto, push: true,
+		rand: bytes.NewReader(st.Hex(t, "eph_secret")), now: func() time.Time { return time.UnixMilli(int64(ts)) }}
+	if c := head.Hex(t, "client_secret"); c != nil {
+		k, err := NewSecretKey(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.longTerm = k
+	}
+	c, err := newCurveClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := c.sealRequest(nil, st.Hex(t, "request_body"), false)
+	if err != nil || !bytes.Equal(got, req) {
+		t.Fatalf("step %s: the pusher seals %x (%v), want %x", st["step"][0], got, err, req)
 	}
 }
 
@@ -268,7 +304,7 @@ func vectorOutstanding(t *testing.T, st vectorfile.Fields, server PublicKey, sen
 	s.keys = wire.SessionKeys(&s.prk0, byte(st.Uint(t, "suite", 1)))
 	o := outstanding{sess: s, keys: s.keys, counter: st.Uint(t, "client_counter", st.Uint(t, "counter", 0))}
 	if k := st.Hex(t, "epoch_key"); k != nil {
-		e, err := s.agree((*[32]byte)(k))
+		e, err := s.agree((*[32]byte)(k), wire.SessionKeys)
 		if err != nil {
 			t.Fatal(err)
 		}

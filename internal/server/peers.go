@@ -26,6 +26,16 @@ type peer struct {
 	accepted uint64
 	elem     *list.Element
 	seg      *list.List // which segment holds elem
+	oneWay   bool       // a pusher's: its keys are PUSH keys (SPEC.md §15)
+}
+
+// derive returns the keys of p's session secret prk for suite: request
+// and reply keys, or a pusher's PUSH key.
+func (p *peer) derive(prk *wire.Secret, suite byte) *wire.Keys {
+	if p.oneWay {
+		return wire.PushKeys(prk, suite)
+	}
+	return wire.SessionKeys(prk, suite)
 }
 
 // peerEpoch is what a peer agreed with one epoch key.
@@ -42,7 +52,7 @@ func (p *peer) epochKeys(id []byte, suite byte) *wire.Keys {
 		e := &p.epochs[i]
 		if string(e.id[:]) == string(id) {
 			if e.keys[suite] == nil {
-				e.keys[suite] = wire.SessionKeys(&e.prk, suite)
+				e.keys[suite] = p.derive(&e.prk, suite)
 			}
 			return e.keys[suite]
 		}

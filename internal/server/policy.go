@@ -72,6 +72,9 @@ type Limits struct {
 	MaxRoutes  int // duplicates of a pending request that get its reply (default 4)
 	Budget     int // scalar multiplications per second for unknown keys; 0: unlimited (default 2048)
 	VouchKeys  int // cached prkV (default 1024)
+	// OneWay makes a PULL instance (SPEC.md §15): it opens PUSH messages
+	// only, and drops instead of answering (default false: REP).
+	OneWay bool
 }
 
 // DefaultLimits are the Go implementation's defaults (SPEC.md §6).

@@ -115,8 +115,12 @@ func (r *request) refuse(reason Reason, code byte) *Decision {
 
 // Open runs the checks of SPEC.md §6 on one received body at time now
 // (ms since the Unix epoch) under policy pol, appending a delivered body
-// to dst. rnd supplies the R of a ping's reply.
+// to dst. rnd supplies the R of a ping's reply. A OneWay (PULL) server
+// runs SPEC.md §15's checks instead and never answers.
 func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Decision {
+	if s.lim.OneWay {
+		return s.openPush(dst, b, now, pol)
+	}
 	parsed, err := wire.ParseRequest(b)
 	switch err {
 	case nil:
@@ -249,7 +253,7 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 	if r.p != nil { // a cached peer's first request in this epoch
 		prk := wire.EpochSecret(&r.p.prk0, &dhE, &r.epoch.Public, r.Epoch)
 		defer clear(prk[:])
-		r.keys = wire.SessionKeys(&prk, r.Suite)
+		r.keys = r.p.derive(&prk, r.Suite)
 		body, err := wire.OpenBody(dst, &r.Request, r.keys)
 		if err != nil {
 			return nil, hint(ReasonForged, wire.HintCannotOpen)
@@ -265,13 +269,13 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 		if err != nil {
 			return nil, drop(ReasonWeakKey)
 		}
-		p := &peer{eph: r.Eph, server: i, serverPK: k.Public, prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public)}
+		p := &peer{eph: r.Eph, server: i, serverPK: k.Public, prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public), oneWay: s.lim.OneWay}
 		clear(dh[:])
 		prk := p.prk0
 		if r.epoch != nil {
 			prk = wire.EpochSecret(&p.prk0, &dhE, &r.epoch.Public, r.Epoch)
 		}
-		keys := wire.SessionKeys(&prk, r.Suite)
+		keys := p.derive(&prk, r.Suite)
 		body, err := wire.OpenBody(dst, &r.Request, keys)
 		if err == nil {
 			if r.epoch != nil {
@@ -293,7 +297,7 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 // server's lock is held.
 func (p *peer) keysFor(suite byte) *wire.Keys {
 	if p.keys[suite] == nil {
-		p.keys[suite] = wire.SessionKeys(&p.prk0, suite)
+		p.keys[suite] = p.derive(&p.prk0, suite)
 	}
 	return p.keys[suite]
 }
@@ -460,6 +464,9 @@ var replyRand = sync.Pool{New: func() any { return new([wire.ReplyRandSize]byte)
 // SealReply seals the reply to t, appends it to dst and keeps it for
 // retries. rnd supplies R (crypto/rand when nil).
 func (s *Server) SealReply(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]byte, error) {
+	if s.lim.OneWay {
+		return nil, errOneWay
+	}
 	start := len(dst)
 	out, err := s.seal(dst, t, body, rnd)
 	if err != nil {

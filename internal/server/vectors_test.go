@@ -57,6 +57,7 @@ type vecFile struct {
 	epochSeed     string // label of seed_0; "" for a server without epoch keys
 	epochIndex    uint32 // the epoch whose seed the server holds
 	epochLength   uint64 // ms (default 300000)
+	pipeline      bool   // a PULL server and a pusher (SPEC.md §15; "pattern: pipeline")
 	steps         []vecStep
 }
 
@@ -82,6 +83,7 @@ type vecStep struct {
 	epochKey      uint32 // its index
 	epochID       []byte // name it by this id instead (a forged or unknown id)
 	want          bool   // add WANT_EPOCH
+	sealAs        string // "push" or "request": seal as the other pattern's sender (a cross-pattern case)
 	expectServer  string
 	expectClient  string
 }
@@ -121,7 +123,22 @@ type client struct {
 	keys        *wire.Keys // long-term only, or with the epoch key of useEpoch
 	epochElem   []byte     // the EPOCH element, when sealing with an epoch key
 	want        bool       // WANT_EPOCH
+	push        bool       // a pusher: PUSH kinds and the PUSH key (SPEC.md §15)
 	id          *wire.Identity
+}
+
+// pushing makes c a pusher (SPEC.md §15): PUSH kinds, and Kp for Kq.
+func (c *client) pushing() {
+	c.push = true
+	c.keys = wire.PushKeys(&c.prk0, c.keys.Suite)
+}
+
+// derive returns c's keys of prk: request and reply keys, or Kp.
+func (c *client) derive(prk *wire.Secret, suite byte) *wire.Keys {
+	if c.push {
+		return wire.PushKeys(prk, suite)
+	}
+	return wire.SessionKeys(prk, suite)
 }
 
 func newClient(ephLabel, clientLabel string, server [32]byte, suite byte, expiry uint64, forge func(*wire.Identity)) *client {
@@ -157,7 +174,7 @@ func (c *client) useEpoch(pub [32]byte, id [wire.EpochIDSize]byte) {
 	}
 	c.epochElem = wire.EpochElement(id)
 	prk := wire.EpochSecret(&c.prk0, &dhE, &pub, c.epochElem)
-	c.keys = wire.SessionKeys(&prk, c.keys.Suite)
+	c.keys = c.derive(&prk, c.keys.Suite)
 }
 
 func (c *client) seal(suite byte, n, ts uint64, ping bool, body []byte) []byte {
@@ -165,6 +182,9 @@ func (c *client) seal(suite byte, n, ts uint64, ping bool, body []byte) []byte {
 		Epoch: c.epochElem, WantEpoch: c.want}
 	if ping {
 		f.Kind = wire.KindPing
+	}
+	if c.push {
+		f.Kind = wire.KindPush
 	}
 	if c.id != nil {
 		f.Kind++
@@ -308,6 +328,9 @@ func generate(v vecFile) string {
 	var w vectorWriter
 	w.comment(v.comment)
 	w.field("name", v.name)
+	if v.pipeline {
+		w.field("pattern", "pipeline")
+	}
 	for _, l := range v.servers {
 		s := secret(l)
 		w.field("server_secret", s[:])
@@ -333,6 +356,7 @@ func generate(v vecFile) string {
 	w.field("allow_anonymous", v.allowAnon)
 	lim := vectorLimits(v.peerCache, v.replySlots)
 	lim.Budget = v.budget
+	lim.OneWay = v.pipeline
 	w.field("peer_cache", lim.Peers)
 	w.field("reply_slots", lim.ReplySlots)
 	w.field("max_resends", lim.MaxResends)
@@ -381,6 +405,9 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 	}
 	c := newClient(st.eph, v.client, to, st.suite, expiry, st.identity)
 	c.want = st.want
+	if (v.pipeline && st.sealAs != "request") || st.sealAs == "push" {
+		c.pushing()
+	}
 	var epochPub []byte
 	if st.sealEpoch {
 		label := v.epochSeed
@@ -397,7 +424,8 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 	}
 	req := c.seal(st.suite, st.counter, ts, st.ping, st.body)
 	// A ping with a body is not something a client sends (SPEC.md §5.1).
-	mutated := st.identity != nil || st.clientSent != nil || (st.ping && len(st.body) > 0)
+	mutated := st.identity != nil || st.clientSent != nil || (st.ping && len(st.body) > 0) || st.sealAs != "" ||
+		(v.pipeline && st.want) // a pusher never asks for epoch keys (SPEC.md §15)
 	if st.clientSent != nil {
 		req = st.clientSent(req)
 	}
@@ -447,6 +475,12 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 	}
 	w.field("expect_server", st.expectServer)
 	answer := d.Respond
+	if d.Deliver && v.pipeline {
+		if answer != nil {
+			panic(fmt.Sprintf("vector %s step %d: a PULL server answered", v.name, n))
+		}
+		return sent // one-way: nothing to open
+	}
 	if d.Deliver {
 		w.field("reply_random", rnd)
 		w.field("reply_body", st.reply)
@@ -512,6 +546,7 @@ func replayFile(t *testing.T, path string) {
 	lim := vectorLimits(int(head.Uint(t, "peer_cache", 4096)), int(head.Uint(t, "reply_slots", 1024)))
 	lim.MaxResends = int(head.Uint(t, "max_resends", 4))
 	lim.Budget = int(head.Uint(t, "budget", 0))
+	lim.OneWay = head.Str("pattern") == "pipeline"
 	pol := &Policy{AllowAnonymous: head.Str("allow_anonymous") == "true",
 		Window: head.Uint(t, "freshness", 0), Skew: head.Uint(t, "max_skew", 0)}
 	for _, h := range head["server_secret"] {
@@ -566,6 +601,9 @@ func replayStep(t *testing.T, head, st fields, srv *Server, pol *Policy, sealTo 
 	suite := byte(st.Uint(t, "suite", 1))
 	c.prk0 = wire.RequestSecret(&dh, &c.ephPub, &sealTo)
 	c.keys = wire.SessionKeys(&c.prk0, suite)
+	if head.Str("pattern") == "pipeline" {
+		c.pushing()
+	}
 	if head.Has("client_secret") {
 		copy(cs[:], head.Hex(t, "client_secret"))
 		cp, _ := wire.Public(&cs)
@@ -599,7 +637,7 @@ func replayStep(t *testing.T, head, st fields, srv *Server, pol *Policy, sealTo 
 		t.Fatalf("server delivered %x, want %x", d.Body, body)
 	}
 	answer := d.Respond
-	if d.Deliver {
+	if d.Deliver && !srv.lim.OneWay {
 		if answer, err = srv.SealReply(nil, d.Ticket, st.Hex(t, "reply_body"), &seqReader{b: st.Hex(t, "reply_random")}); err != nil {
 			t.Fatal(err)
 		}
@@ -629,5 +667,5 @@ func replayStep(t *testing.T, head, st fields, srv *Server, pol *Policy, sealTo 
 
 // vectorFiles are the cases written to testdata/vectors.
 func vectorFiles() []vecFile {
-	return append(append(singleVectors(), multiVectors()...), epochVectors()...)
+	return append(append(append(singleVectors(), multiVectors()...), epochVectors()...), pushVectors()...)
 }

@@ -9,6 +9,8 @@ const (
 	KindRequestVouched byte = 0x02
 	KindPing           byte = 0x03
 	KindPingVouched    byte = 0x04
+	KindPush           byte = 0x05 // one-way message, anonymous pusher (§15)
+	KindPushVouched    byte = 0x06 // one-way message from a pusher with a long-term key
 	KindReply          byte = 0x11
 	KindRefusal        byte = 0x12
 	KindHint           byte = 0x13
@@ -43,6 +45,7 @@ var (
 	labelVouch    = []byte("secsock v2 vouch")     // first field of V
 	labelS2CExt   = []byte("secsock v2 s2c ext")   // info prefix of the REPLY_EXT key
 	labelExt      = []byte("secsock v2 ext")       // first field of an extension's Extract
+	labelPush     = []byte("secsock v2 push")      // info prefix of Kp, the PUSH key (§15)
 	labelRatchet  = []byte("secsock v2 epoch ratchet")
 	labelEpochKey = []byte("secsock v2 epoch key")
 )
@@ -79,8 +82,13 @@ const (
 // IsRequestKind reports whether k is one of the four request kinds.
 func IsRequestKind(k byte) bool { return k >= KindRequest && k <= KindPingVouched }
 
+// IsPushKind reports whether k is one of the two PUSH kinds (§15).
+func IsPushKind(k byte) bool { return k == KindPush || k == KindPushVouched }
+
 // IsVouched reports whether k carries an identity box.
-func IsVouched(k byte) bool { return k == KindRequestVouched || k == KindPingVouched }
+func IsVouched(k byte) bool {
+	return k == KindRequestVouched || k == KindPingVouched || k == KindPushVouched
+}
 
 // IsPing reports whether k is a ping (empty body).
 func IsPing(k byte) bool { return k == KindPing || k == KindPingVouched }

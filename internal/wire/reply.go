@@ -8,6 +8,7 @@ import (
 // AppendReply seals a reply to the request with counter n (SPEC.md §5.2)
 // and appends it to dst. r is the 16 fresh random bytes R.
 func AppendReply(dst []byte, k *Keys, n uint64, r *[ReplyRandSize]byte, body []byte) []byte {
+	k.mustAnswer()
 	start := len(dst)
 	dst = append(dst, Version, KindReply, k.Suite)
 	dst = append(dst, r[:]...)
@@ -26,6 +27,7 @@ func AppendReply(dst []byte, k *Keys, n uint64, r *[ReplyRandSize]byte, body []b
 // AppendReplyExt seals a REPLY_EXT carrying elements before body (SPEC.md
 // §10) under its own key, and appends it to dst.
 func AppendReplyExt(dst []byte, k *Keys, n uint64, r *[ReplyRandSize]byte, elements, body []byte) []byte {
+	k.mustAnswer()
 	plain := make([]byte, 0, 2+len(elements)+len(body))
 	plain = binary.BigEndian.AppendUint16(plain, uint16(len(elements)))
 	plain = append(append(plain, elements...), body...)
@@ -43,7 +45,7 @@ func AppendReplyExt(dst []byte, k *Keys, n uint64, r *[ReplyRandSize]byte, eleme
 // OpenReplyExt opens a REPLY_EXT to the request with counter n and
 // returns its elements and its body (appended to dst).
 func OpenReplyExt(dst []byte, k *Keys, n uint64, b []byte) (elements, body []byte, err error) {
-	if len(b) < ReplyOverhead+2 || b[1] != KindReplyExt || b[2] != k.Suite {
+	if k.oneWay || len(b) < ReplyOverhead+2 || b[1] != KindReplyExt || b[2] != k.Suite {
 		return nil, nil, ErrMalformed
 	}
 	var r [ReplyRandSize]byte
@@ -73,7 +75,7 @@ func OpenReplyExt(dst []byte, k *Keys, n uint64, b []byte) (elements, body []byt
 // OpenReply opens a REPLY (kind already checked by Classify) to the
 // request with counter n and appends the body to dst.
 func OpenReply(dst []byte, k *Keys, n uint64, b []byte) ([]byte, error) {
-	if len(b) < ReplyOverhead || b[1] != KindReply || b[2] != k.Suite {
+	if k.oneWay || len(b) < ReplyOverhead || b[1] != KindReply || b[2] != k.Suite {
 		return nil, ErrMalformed
 	}
 	var r [ReplyRandSize]byte

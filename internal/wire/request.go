@@ -23,7 +23,16 @@ type Request struct {
 // ParseRequest runs the length and field checks of SPEC.md §6 steps 1
 // and 2, before anything is opened: ErrVersion, ErrKind, ErrMalformed.
 // Unknown suites and flags parse (step 4 refuses them).
-func ParseRequest(b []byte) (Request, error) {
+func ParseRequest(b []byte) (Request, error) { return parseSealed(b, IsRequestKind) }
+
+// ParsePush is ParseRequest for a PULL socket: only the PUSH kinds parse
+// (SPEC.md §15), so a REQ request ends here as ErrKind, as a PUSH message
+// does in ParseRequest.
+func ParsePush(b []byte) (Request, error) { return parseSealed(b, IsPushKind) }
+
+// parseSealed parses the request layout of SPEC.md §5.1 for the kinds
+// that kindOK accepts.
+func parseSealed(b []byte, kindOK func(byte) bool) (Request, error) {
 	var r Request
 	if len(b) < 2 {
 		return r, ErrMalformed
@@ -32,7 +41,7 @@ func ParseRequest(b []byte) (Request, error) {
 		return r, ErrVersion
 	}
 	r.Kind = b[1]
-	if !IsRequestKind(r.Kind) {
+	if !kindOK(r.Kind) {
 		return r, ErrKind
 	}
 	if len(b) < HeaderSize {

@@ -50,6 +50,7 @@ type Keys struct {
 	Suite  byte
 	kq, kr [32]byte
 	krx    [32]byte // REPLY_EXT
+	oneWay bool     // PUSH keys (PushKeys): no reply key, kr and krx unset
 	once   sync.Once
 	gq, gr cipher.AEAD // AES-GCM of kq and kr, made on first use
 }
@@ -63,6 +64,22 @@ func SessionKeys(prk *Secret, suite byte) *Keys {
 		kq:    expand(p, labelC2S, []byte{suite}),
 		kr:    expand(p, labelS2C, []byte{suite}),
 		krx:   expand(p, labelS2CExt, []byte{suite}),
+	}
+}
+
+// PushKeys derives the PUSH key Kp = Expand(prk, "secsock v2 push" ‖ a)
+// for suite from the session secret prk (SPEC.md §15). It seals both
+// boxes of a PUSH message in place of Kq; there is no reply key, so the
+// returned Keys open and seal PUSH messages only.
+func PushKeys(prk *Secret, suite byte) *Keys {
+	return &Keys{Suite: suite, kq: expand((*[32]byte)(prk), labelPush, []byte{suite}), oneWay: true}
+}
+
+// mustAnswer panics when k are PUSH keys: their reply keys are unset, and
+// a reply sealed under them would be sealed under a known key.
+func (k *Keys) mustAnswer() {
+	if k.oneWay {
+		panic("wire: a reply sealed with PUSH keys (SPEC.md §15: PUSH messages have no answer)")
 	}
 }
 

@@ -1,0 +1,581 @@
+package secsock
+
+// Sealed PUSH/PULL (SPEC.md §15): each test plays the attacker (or the
+// network) and would fail without the defence it names.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/pull"
+	"go.nanomsg.org/mangos/v3/protocol/push"
+	"go.nanomsg.org/mangos/v3/protocol/rep"
+	"go.nanomsg.org/mangos/v3/protocol/xpull"
+	"go.nanomsg.org/mangos/v3/protocol/xpush"
+	_ "go.nanomsg.org/mangos/v3/transport/all"
+
+	"github.com/secsock/secsock/internal/wire"
+)
+
+// pullWorker is a curve PULL socket with every hook event kept.
+type pullWorker struct {
+	*Socket
+	mu     sync.Mutex
+	events []Event
+}
+
+func newPullWorker(t testing.TB, key SecretKey, opts ...any) *pullWorker {
+	t.Helper()
+	s, err := NewPullSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	w := &pullWorker{Socket: s}
+	mustSet(t, s, OptionMechanism, MechanismCurve, OptionSecretKey, key, mangos.OptionRecvDeadline, 10*time.Second,
+		OptionEventHook, func(ev Event) {
+			w.mu.Lock()
+			w.events = append(w.events, ev)
+			w.mu.Unlock()
+		})
+	mustSet(t, s, opts...)
+	return w
+}
+
+// rejected returns the events of Kind EventRejected so far.
+func (w *pullWorker) rejected() []Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Event
+	for _, e := range w.events {
+		if e.Kind == EventRejected {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func newPusher(t testing.TB, server PublicKey, opts ...any) *Socket {
+	t.Helper()
+	s, err := NewPushSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	mustSet(t, s, OptionMechanism, MechanismCurve, OptionServerKey, server, mangos.OptionSendDeadline, 10*time.Second)
+	mustSet(t, s, opts...)
+	return s
+}
+
+// plainSocket makes an unwrapped mangos socket with open.
+func plainSocket(t testing.TB, open func() (mangos.Socket, error)) mangos.Socket {
+	t.Helper()
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// capturePush returns the wire bytes of body as pusher seals it: the
+// pusher sends to a plain PULL socket, as a tap on the path would see it.
+func capturePush(t testing.TB, pusher *Socket, body []byte) []byte {
+	t.Helper()
+	tap := plainSocket(t, pull.NewSocket)
+	addr := inprocAddr(t)
+	if err := tap.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := pusher.Dial(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := pusher.Send(body); err != nil {
+		t.Fatal(err)
+	}
+	tap.SetOption(mangos.OptionRecvDeadline, 5*time.Second)
+	b, err := tap.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pushInjector is a plain PUSH socket connected to w: it sends bytes as they
+// are, as an attacker on the path would.
+func pushInjector(t testing.TB, w *pullWorker) mangos.Socket {
+	t.Helper()
+	addr := inprocAddr(t)
+	if err := w.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	in := plainSocket(t, push.NewSocket)
+	in.SetOption(mangos.OptionSendDeadline, 5*time.Second)
+	if err := in.Dial(addr); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// expectNothing checks that w delivers nothing more within a short wait
+// (a dropped message never reaches Recv).
+func expectNothing(t testing.TB, w *pullWorker) {
+	t.Helper()
+	mustSet(t, w, mangos.OptionRecvDeadline, 150*time.Millisecond)
+	defer mustSet(t, w, mangos.OptionRecvDeadline, 10*time.Second)
+	if b, err := w.Recv(); !errors.Is(err, mangos.ErrRecvTimeout) {
+		t.Fatalf("PULL delivered %q (err %v), want nothing", b, err)
+	}
+}
+
+// waitRejected receives on w (bounded) until it counted n rejections for
+// reason; a message delivered meanwhile fails the test.
+func waitRejected(t testing.TB, w *pullWorker, reason Reason, n uint64) {
+	t.Helper()
+	mustSet(t, w, mangos.OptionRecvDeadline, 20*time.Millisecond)
+	defer mustSet(t, w, mangos.OptionRecvDeadline, 10*time.Second)
+	for i := 0; i < 250; i++ {
+		if w.Stats().Rejected[reason] >= n {
+			return
+		}
+		if b, err := w.Recv(); err == nil {
+			t.Fatalf("PULL delivered %q, want it dropped", b)
+		}
+	}
+	t.Fatalf("rejected %v, want %d × %s", w.Stats().Rejected, n, reason)
+}
+
+func TestPushPullDelivers(t *testing.T) {
+	srv, me := mustKey(t), mustKey(t)
+	for _, tc := range []struct {
+		name       string
+		pull, push []any
+	}{
+		{"anonymous", nil, nil},
+		{"aesgcm", nil, []any{OptionCipher, CipherAESGCM}},
+		{"vouched-authorized", []any{OptionAuthorizedKeys, []PublicKey{me.Public()}}, []any{OptionSecretKey, me}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newPullWorker(t, srv, tc.pull...)
+			addr := inprocAddr(t)
+			if err := w.Listen(addr); err != nil {
+				t.Fatal(err)
+			}
+			p := newPusher(t, srv.Public(), tc.push...)
+			if err := p.Dial(addr); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 5 {
+				body := fmt.Appendf(nil, "job %d", i)
+				if err := p.Send(body); err != nil {
+					t.Fatal(err)
+				}
+				got, err := w.Recv()
+				if err != nil || !bytes.Equal(got, body) {
+					t.Fatalf("Recv = %q, %v; want %q", got, err, body)
+				}
+			}
+			if st := p.Stats(); st.Sealed != 5 {
+				t.Fatalf("pusher sealed %d, want 5", st.Sealed)
+			}
+			if st := w.Stats(); st.Opened != 5 || st.TotalRejected() != 0 {
+				t.Fatalf("worker stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestPushIsSealed: the bytes on the path are a PUSH message (kind 0x05,
+// or 0x06 vouched), not the body.
+func TestPushIsSealed(t *testing.T) {
+	srv, me := mustKey(t), mustKey(t)
+	body := []byte("secret job")
+	b := capturePush(t, newPusher(t, srv.Public()), body)
+	if bytes.Contains(b, body) || b[0] != wire.Version || b[1] != wire.KindPush || len(b) != len(body)+wire.AnonOverhead {
+		t.Fatalf("wire bytes %x", b)
+	}
+	b = capturePush(t, newPusher(t, srv.Public(), OptionSecretKey, me), body)
+	if b[1] != wire.KindPushVouched || len(b) != len(body)+wire.VouchOverhead {
+		t.Fatalf("vouched wire bytes %x", b)
+	}
+}
+
+func TestPullDropsReplay(t *testing.T) {
+	srv := mustKey(t)
+	b := capturePush(t, newPusher(t, srv.Public()), []byte("pay 10"))
+	w := newPullWorker(t, srv)
+	in := pushInjector(t, w)
+	for range 4 {
+		if err := in.Send(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := w.Recv(); err != nil || string(got) != "pay 10" {
+		t.Fatalf("first copy: %q, %v", got, err)
+	}
+	expectNothing(t, w)
+	waitRejected(t, w, ReasonReplayed, 3)
+	if ev := w.rejected(); len(ev) != 3 || ev[0].Reason != ReasonReplayed || ev[0].Time.IsZero() {
+		t.Fatalf("events %+v, want 3 replayed", ev)
+	}
+}
+
+// TestPullDropsForged: any changed byte of a captured message (header,
+// identity box, body box) and it does not open, or does not parse.
+func TestPullDropsForged(t *testing.T) {
+	srv, me := mustKey(t), mustKey(t)
+	b := capturePush(t, newPusher(t, srv.Public(), OptionSecretKey, me), []byte("job"))
+	w := newPullWorker(t, srv)
+	in := pushInjector(t, w)
+	positions := []int{1, 2, 3, 40, 50, 60, 54 + 88 - 1, len(b) - 1}
+	for _, i := range positions {
+		f := bytes.Clone(b)
+		f[i] ^= 0x01
+		if err := in.Send(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expectNothing(t, w)
+	waitRejected(t, w, ReasonForged, 1)
+	if st := w.Stats(); st.TotalRejected() != uint64(len(positions)) {
+		t.Fatalf("rejected %v, want %d", st.Rejected, len(positions))
+	}
+	if err := in.Send(b); err != nil { // the original still opens: nothing consumed it
+		t.Fatal(err)
+	}
+	if got, err := w.Recv(); err != nil || string(got) != "job" {
+		t.Fatalf("original: %q, %v", got, err)
+	}
+}
+
+func TestPullUnauthorizedSender(t *testing.T) {
+	srv, friend, stranger := mustKey(t), mustKey(t), mustKey(t)
+	w := newPullWorker(t, srv, OptionAuthorizedKeys, []PublicKey{friend.Public()})
+	addr := inprocAddr(t)
+	if err := w.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]any{{OptionSecretKey, stranger}, nil} {
+		p := newPusher(t, srv.Public(), opts...)
+		if err := p.Dial(addr); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Send([]byte("let me in")); err != nil {
+			t.Fatal(err) // a pusher cannot know: the drop is on the PULL side only
+		}
+		waitRejected(t, w, ReasonNotAuthorized, uint64(len(w.rejected())+1))
+	}
+	ev := w.rejected()
+	if len(ev) != 2 || ev[0].Peer != stranger.Public() || !ev[1].Peer.IsZero() {
+		t.Fatalf("events %+v: want the stranger's proven key, then an anonymous one", ev)
+	}
+	p := newPusher(t, srv.Public(), OptionSecretKey, friend)
+	if err := p.Dial(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.Recv(); err != nil || string(got) != "hello" {
+		t.Fatalf("friend: %q, %v", got, err)
+	}
+}
+
+// TestPullReencodedKeys: a captured message under each of the 15 other
+// encodings of its C' opens nothing; the pusher refuses the other
+// encodings of the server key, and the PULL side those of an authorized
+// key (SPEC.md §4.1).
+func TestPullReencodedKeys(t *testing.T) {
+	srv, me := mustKey(t), mustKey(t)
+	b := capturePush(t, newPusher(t, srv.Public()), []byte("once"))
+	w := newPullWorker(t, srv)
+	in := pushInjector(t, w)
+	var eph [32]byte
+	copy(eph[:], b[4:36])
+	encs := atkEquivalents(t, eph)
+	if len(encs) != 16 {
+		t.Fatalf("%d encodings", len(encs))
+	}
+	for _, e := range encs[1:] {
+		f := bytes.Clone(b)
+		copy(f[4:36], e[:])
+		if err := in.Send(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expectNothing(t, w)
+	st := w.Stats()
+	if st.Rejected[ReasonMalformed]+st.Rejected[ReasonForged] != 15 {
+		t.Fatalf("rejected %v, want 15 malformed or forged", st.Rejected)
+	}
+	if err := in.Send(b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.Recv(); err != nil || string(got) != "once" {
+		t.Fatalf("original after its encodings: %q, %v", got, err)
+	}
+	p, err := NewPushSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i, e := range atkEquivalents(t, [32]byte(srv.Public())) {
+		if err := p.SetOption(OptionServerKey, PublicKey(e)); (err == nil) != (i == 0) {
+			t.Errorf("server key encoding %d: SetOption = %v", i, err)
+		}
+	}
+	for i, e := range atkEquivalents(t, [32]byte(me.Public()))[1:] {
+		if err := w.SetOption(OptionAuthorizedKeys, []PublicKey{PublicKey(e)}); err == nil {
+			t.Errorf("authorized key encoding %d accepted", i+1)
+		}
+	}
+}
+
+// TestCrossPattern: a PUSH message is never accepted as a REQ request,
+// nor a request as a PUSH message, as sent or with its kind byte
+// relabelled (SPEC.md §15: other kinds and another key).
+func TestCrossPattern(t *testing.T) {
+	srv := mustKey(t)
+	t.Run("push-to-rep", func(t *testing.T) {
+		b := capturePush(t, newPusher(t, srv.Public()), []byte("job"))
+		r := newRep(t, srv)
+		addr := inprocAddr(t)
+		if err := r.Listen(addr); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				if _, err := r.Recv(); errors.Is(err, mangos.ErrClosed) {
+					return
+				}
+			}
+		}()
+		raw, err := NewReqSocket() // mechanism none: sends bytes as they are
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		mustSet(t, raw, mangos.OptionRecvDeadline, 300*time.Millisecond, mangos.OptionRetryTime, time.Duration(0))
+		if err := raw.Dial(addr); err != nil {
+			t.Fatal(err)
+		}
+		relabelled := bytes.Clone(b)
+		relabelled[1] = wire.KindRequest
+		raw.Send(b)
+		if _, err := raw.Recv(); !errors.Is(err, mangos.ErrRecvTimeout) {
+			t.Fatalf("REP answered a PUSH message: %v", err)
+		}
+		raw.Send(relabelled)
+		if ans, err := raw.Recv(); err != nil || !bytes.Equal(ans, []byte{wire.Version, wire.KindHint, wire.HintCannotOpen}) {
+			t.Fatalf("relabelled PUSH: answer %x, %v; want the CANNOT_OPEN hint", ans, err)
+		}
+		st := r.Stats()
+		if st.Opened != 0 || st.Rejected[ReasonUnknownKind] != 1 || st.Rejected[ReasonForged] != 1 {
+			t.Fatalf("REP stats %+v", st)
+		}
+	})
+	t.Run("request-to-pull", func(t *testing.T) {
+		tap := plainSocket(t, rep.NewSocket)
+		addr := inprocAddr(t)
+		if err := tap.Listen(addr); err != nil {
+			t.Fatal(err)
+		}
+		q := newReq(t, srv.Public(), mangos.OptionRecvDeadline, 50*time.Millisecond, OptionAdvisoryGrace, time.Duration(0), OptionEpochs, EpochsOff)
+		if err := q.Dial(addr); err != nil {
+			t.Fatal(err)
+		}
+		go q.Send([]byte("job"))
+		tap.SetOption(mangos.OptionRecvDeadline, 5*time.Second)
+		b, err := tap.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newPullWorker(t, srv)
+		in := pushInjector(t, w)
+		relabelled := bytes.Clone(b)
+		relabelled[1] = wire.KindPush
+		in.Send(b)
+		in.Send(relabelled)
+		expectNothing(t, w)
+		waitRejected(t, w, ReasonForged, 1)
+		if st := w.Stats(); st.Rejected[ReasonUnknownKind] != 1 {
+			t.Fatalf("PULL stats %+v", st)
+		}
+	})
+}
+
+// TestAuthenticateOnPipeline: a pusher cannot check its credentials
+// (nothing answers); Authenticate says so with a typed error.
+func TestAuthenticateOnPipeline(t *testing.T) {
+	srv := mustKey(t)
+	p := newPusher(t, srv.Public())
+	if err := p.Authenticate(); !errors.Is(err, mangos.ErrProtoOp) {
+		t.Fatalf("PUSH Authenticate = %v, want mangos.ErrProtoOp", err)
+	}
+	w := newPullWorker(t, srv)
+	if err := w.Authenticate(); !errors.Is(err, mangos.ErrProtoOp) {
+		t.Fatalf("PULL Authenticate = %v, want mangos.ErrProtoOp", err)
+	}
+	if err := w.Send([]byte("x")); !errors.Is(err, mangos.ErrProtoOp) {
+		t.Fatalf("PULL Send = %v, want mangos.ErrProtoOp", err)
+	}
+}
+
+// device runs a raw PULL/PUSH device from front (pushers dial it) to back
+// (PULL workers dial it) until stopped.
+type device struct{ front, back mangos.Socket }
+
+func startDevice(t testing.TB, front, back string) *device {
+	t.Helper()
+	d := &device{}
+	var err error
+	if d.front, err = xpull.NewSocket(); err != nil {
+		t.Fatal(err)
+	}
+	if d.back, err = xpush.NewSocket(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.front.Listen(front); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.back.Listen(back); err != nil {
+		t.Fatal(err)
+	}
+	if err := mangos.Device(d.front, d.back); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.stop)
+	return d
+}
+
+func (d *device) stop() { d.front.Close(); d.back.Close() }
+
+// collect receives from each worker until n messages arrived in all, and
+// returns how many each delivered, by body.
+func collect(t testing.TB, n int, workers ...*pullWorker) []map[string]int {
+	t.Helper()
+	got := make([]map[string]int, len(workers))
+	var mu sync.Mutex
+	total := 0
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for i, w := range workers {
+		got[i] = map[string]int{}
+		mustSet(t, w, mangos.OptionRecvDeadline, 200*time.Millisecond)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 400 { // bounded: 80 s at most
+				select {
+				case <-done:
+					return
+				default:
+				}
+				b, err := w.Recv()
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				got[i][string(b)]++
+				total++
+				if total == n {
+					close(done)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if total != n {
+		t.Fatalf("received %d of %d", total, n)
+	}
+	return got
+}
+
+// TestPullWorkersBehindDevice: two PULL workers behind a raw device share
+// the load; each message is delivered once, by one of them, and opens
+// the same whatever the hop.
+func TestPullWorkersBehindDevice(t *testing.T) {
+	srv, me := mustKey(t), mustKey(t)
+	front, back := inprocAddr(t), inprocAddr(t)
+	startDevice(t, front, back)
+	var workers []*pullWorker
+	for range 2 {
+		w := newPullWorker(t, srv, OptionAuthorizedKeys, []PublicKey{me.Public()})
+		if err := w.Dial(back); err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, w)
+	}
+	p := newPusher(t, srv.Public(), OptionSecretKey, me)
+	if err := p.Dial(front); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	go func() {
+		for i := range n {
+			p.Send(fmt.Appendf(nil, "job %d", i))
+		}
+	}()
+	got := collect(t, n, workers...)
+	for i := range n {
+		key := fmt.Sprintf("job %d", i)
+		if got[0][key]+got[1][key] != 1 {
+			t.Fatalf("%s delivered %d + %d times", key, got[0][key], got[1][key])
+		}
+	}
+	if len(got[0]) == 0 || len(got[1]) == 0 {
+		t.Fatalf("no load balancing: %d and %d messages", len(got[0]), len(got[1]))
+	}
+	for _, w := range workers {
+		if st := w.Stats(); st.TotalRejected() != 0 {
+			t.Fatalf("a worker rejected %v", st.Rejected)
+		}
+	}
+}
+
+// TestPullDeviceRestart: the device restarts on the same addresses; the
+// pusher and the worker reconnect, the pusher keeps its short-term key
+// and counters, and the worker's replay state accepts what follows.
+func TestPullDeviceRestart(t *testing.T) {
+	srv := mustKey(t)
+	dir := t.TempDir()
+	front, back := "ipc://"+filepath.Join(dir, "front"), "ipc://"+filepath.Join(dir, "back")
+	d := startDevice(t, front, back)
+	w := newPullWorker(t, srv)
+	mustSet(t, w, mangos.OptionReconnectTime, 20*time.Millisecond)
+	if err := w.Dial(back); err != nil {
+		t.Fatal(err)
+	}
+	p := newPusher(t, srv.Public(), mangos.OptionReconnectTime, 20*time.Millisecond)
+	if err := p.Dial(front); err != nil {
+		t.Fatal(err)
+	}
+	send := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := p.Send(fmt.Appendf(nil, "job %d", i)); err != nil {
+				t.Errorf("send %d: %v", i, err)
+			}
+		}
+	}
+	send(0, 10)
+	collect(t, 10, w)
+	d.stop()
+	startDevice(t, front, back)
+	go send(10, 20)
+	got := collect(t, 10, w)[0]
+	for i := 10; i < 20; i++ {
+		if got[fmt.Sprintf("job %d", i)] != 1 {
+			t.Fatalf("after the restart: %v", got)
+		}
+	}
+	if st := w.Stats(); st.TotalRejected() != 0 || w.ServerStats().Peers != 1 {
+		t.Fatalf("worker: %v rejected, %d peers (want one short-term key throughout)", st.Rejected, w.ServerStats().Peers)
+	}
+}

@@ -1,0 +1,73 @@
+package secsock
+
+// The PULL side of the pipeline pattern (SPEC.md §15): every received
+// message goes through the server's checks, as a REP worker's requests
+// do, and only those that pass reach the application. The rest are
+// dropped, counted (Stats) and reported (OptionEventHook): a PULL socket
+// has no way to tell the pusher.
+
+import (
+	"fmt"
+	"time"
+
+	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/pull"
+)
+
+// NewPullSocket returns a new PULL socket with mechanism "none". With
+// OptionMechanism "curve" and OptionSecretKey (the service's secret key,
+// which every PULL worker of the service holds, like a REP worker) it
+// opens and checks every message: the client policy (OptionAuthorizedKeys,
+// OptionAuthorizer, OptionAllowAnonymous), freshness (OptionFreshness,
+// OptionMaxClockSkew), replay (at most once per socket), the work budget
+// and epoch keys (OptionEpochSeed) apply as on REP. Recv returns only
+// messages that pass; the others are dropped and counted in Stats by
+// Reason and reported to OptionEventHook, as Recv reads them (a PULL
+// socket reads nothing until Recv is called, as on mangos). ServerStats
+// reports its caches.
+// With mangos.OptionRecvDeadline, Recv gives up once the deadline has
+// passed when a dropped message arrives, and otherwise waits for the
+// deadline counted from the last dropped message: at most twice the
+// deadline in all.
+func NewPullSocket() (*Socket, error) { return newSocket(pull.NewSocket) }
+
+// recvOneWay returns the next message that passes the checks; opened says
+// its body is a buffer of its own.
+func (s *Socket) recvOneWay() (*mangos.Message, bool, error) {
+	var end time.Time
+	if dl := durationOption(s.sock, mangos.OptionRecvDeadline); dl > 0 {
+		end = time.Now().Add(dl)
+	}
+	for {
+		if s.closed.Load() {
+			return nil, false, mangos.ErrClosed
+		}
+		m, err := s.sock.RecvMsg()
+		if err != nil {
+			return nil, false, err
+		}
+		e := s.engine() // the options in force when the message arrived
+		switch {
+		case e.err != nil:
+			m.Free()
+			return nil, false, e.err
+		case e.passThrough():
+			return m, false, nil
+		case e.server == nil:
+			m.Free() // a PUSH socket receives nothing
+			return nil, false, fmt.Errorf("secsock: a PUSH socket cannot receive: %w", mangos.ErrProtoOp)
+		}
+		in := e.server.openRequestFrom(newBody(len(m.Body)), m.Body, m.Pipe)
+		if in.deliver {
+			m.Body = in.body
+			s.stats.opened.Add(1)
+			return m, true, nil
+		}
+		pipe := m.Pipe
+		m.Free()
+		s.reject(e, Event{Reason: in.reason, Peer: in.client, Pipe: pipe})
+		if !end.IsZero() && !time.Now().Before(end) {
+			return nil, false, mangos.ErrRecvTimeout
+		}
+	}
+}

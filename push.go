@@ -1,0 +1,83 @@
+package secsock
+
+// The PUSH side of the pipeline pattern (SPEC.md §15): each message is
+// sealed like a REQ client's request, under the PUSH key and kinds, and
+// sent one way. Nothing comes back: a pusher never learns whether a PULL
+// worker delivered or dropped a message.
+
+import (
+	"fmt"
+
+	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/push"
+)
+
+// NewPushSocket returns a new PUSH socket with mechanism "none". With
+// OptionMechanism "curve" and OptionServerKey (the service's public key)
+// it seals every message it sends, as a REQ socket seals requests:
+// short-term keys (OptionShortTermMessages, OptionShortTermLifetime), the
+// suite of OptionCipher, and, with OptionSecretKey, a vouch for its
+// long-term key that the PULL side's client policy checks. PULL workers
+// drop what fails their checks and count it there (Stats, OptionEventHook
+// on the PULL socket); the pusher is never told (SPEC.md §15), and its
+// Authenticate returns mangos.ErrProtoOp.
+func NewPushSocket() (*Socket, error) { return newSocket(push.NewSocket) }
+
+// errNoBackChannel is Authenticate on a PUSH or PULL socket.
+var errNoBackChannel = fmt.Errorf("secsock: Authenticate on PUSH/PULL: a PULL worker cannot answer (SPEC.md §15); "+
+	"to check the keys, call Authenticate on a REQ socket with the same keys against a REP socket of the service: %w", mangos.ErrProtoOp)
+
+// sendOneWay seals b as a PUSH message and sends it with header.
+func (s *Socket) sendOneWay(header, b []byte) error {
+	e := s.engine()
+	if e.err != nil {
+		return e.err
+	}
+	n := len(b)
+	if e.client != nil {
+		n = e.client.sealedSize(n)
+	}
+	m := mangos.NewMessage(n)
+	if e.passThrough() {
+		m.Body = append(m.Body, b...)
+	} else if err := s.sealOneWay(e, m, b); err != nil {
+		m.Free()
+		return err
+	}
+	m.Header = append(m.Header, header...)
+	if err := s.sock.SendMsg(m); err != nil {
+		m.Free()
+		return err
+	}
+	if !e.passThrough() {
+		s.stats.sealed.Add(1)
+	}
+	return nil
+}
+
+// sendOneWayMsg is sendOneWay for a mangos.Message, which the socket owns
+// after a successful call.
+func (s *Socket) sendOneWayMsg(m *mangos.Message) error {
+	if e := s.engine(); e.err == nil && e.passThrough() {
+		return s.sock.SendMsg(m)
+	}
+	if err := s.sendOneWay(m.Header, m.Body); err != nil {
+		return err
+	}
+	m.Free()
+	return nil
+}
+
+// sealOneWay puts b sealed as a PUSH message in m's body.
+func (s *Socket) sealOneWay(e *engine, m *mangos.Message, b []byte) error {
+	if e.client == nil {
+		// A PULL socket sends nothing, and never anything unsealed.
+		return fmt.Errorf("secsock: a PULL socket cannot send: %w", mangos.ErrProtoOp)
+	}
+	body, _, err := e.client.sealRequest(m.Body[:0], b, false)
+	if err != nil {
+		return err
+	}
+	m.Body = body
+	return nil
+}
