@@ -136,6 +136,8 @@ size_t client_seal(struct client *cl, int ping, uint64_t N, uint64_t T, const ui
 {
 	uint8_t kind = ping ? (cl->vouched ? KIND_PING_VOUCHED : KIND_PING)
 	                    : (cl->vouched ? KIND_REQUEST_VOUCHED : KIND_REQUEST);
+	if (cl->push)
+		kind = cl->vouched ? KIND_PUSH_VOUCHED : KIND_PUSH; /* §15.1 */
 	uint8_t elems[EXT_MAX_REQ], kq[32];
 	const uint8_t *prk = cl->prk0, *id = x ? x->id : NULL;
 	int want = x && x->want;
@@ -152,7 +154,7 @@ size_t client_seal(struct client *cl, int ping, uint64_t N, uint64_t T, const ui
 	memcpy(out + HEADER_LEN, elems, X);
 	if (!aead_suite_known(cl->suite))
 		return 0;
-	sched_kq(kq, prk, cl->suite);
+	(cl->push ? sched_kp : sched_kq)(kq, prk, cl->suite);
 	if (cl->vouched) {
 		uint8_t id[IDENTITY_PLAIN];
 		memcpy(id, cl->C, 32);

@@ -22,6 +22,7 @@ struct client_epoch {
  * after at most 2^20 requests or one hour (§8). */
 struct client {
 	uint8_t suite, flags;    /* flags: for tests, an empty element of each type set here */
+	int push;                /* a pusher (§15): PUSH kinds, Kp for Kq, no answers */
 	int vouched;             /* has a long-term key */
 	uint8_t S[32];           /* server public key */
 	uint8_t C[32], V[32];    /* long-term public key and its vouch for C' */

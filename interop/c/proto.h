@@ -12,6 +12,7 @@ enum { /* §3 */
 	VERSION = 0x02,
 	KIND_REQUEST = 0x01, KIND_REQUEST_VOUCHED = 0x02,
 	KIND_PING = 0x03, KIND_PING_VOUCHED = 0x04,
+	KIND_PUSH = 0x05, KIND_PUSH_VOUCHED = 0x06, /* §15.1 */
 	KIND_REPLY = 0x11, KIND_REFUSAL = 0x12, KIND_HINT = 0x13,
 	KIND_REPLY_EXT = 0x14, KIND_REFUSAL_EXT = 0x15, /* §10 */
 	SUITE_BOX = 0x01, SUITE_AESGCM = 0x02,
@@ -59,8 +60,12 @@ static inline uint64_t get64(const uint8_t *p)
 
 static inline unsigned get16(const uint8_t *p) { return (unsigned)p[0] << 8 | p[1]; }
 
-static inline int kind_vouched(uint8_t kind) { return kind == KIND_REQUEST_VOUCHED || kind == KIND_PING_VOUCHED; }
+static inline int kind_vouched(uint8_t kind)
+{
+	return kind == KIND_REQUEST_VOUCHED || kind == KIND_PING_VOUCHED || kind == KIND_PUSH_VOUCHED;
+}
 static inline int kind_ping(uint8_t kind) { return kind == KIND_PING || kind == KIND_PING_VOUCHED; }
 static inline int kind_request(uint8_t kind) { return kind >= KIND_REQUEST && kind <= KIND_PING_VOUCHED; }
+static inline int kind_push(uint8_t kind) { return kind == KIND_PUSH || kind == KIND_PUSH_VOUCHED; }
 
 #endif

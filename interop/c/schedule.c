@@ -48,6 +48,8 @@ static void expand(uint8_t out[32], const uint8_t prk[32], const char *label, si
 void sched_kq(uint8_t kq[32], const uint8_t prk[32], uint8_t suite) { expand(kq, prk, LABEL("secsock v2 c2s"), suite); }
 void sched_kr(uint8_t kr[32], const uint8_t prk[32], uint8_t suite) { expand(kr, prk, LABEL("secsock v2 s2c"), suite); }
 
+void sched_kp(uint8_t kp[32], const uint8_t prk[32], uint8_t suite) { expand(kp, prk, LABEL("secsock v2 push"), suite); }
+
 void sched_krx(uint8_t krx[32], const uint8_t prk[32], uint8_t suite)
 {
 	expand(krx, prk, LABEL("secsock v2 s2c ext"), suite);

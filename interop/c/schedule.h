@@ -13,6 +13,8 @@ void sched_prk0(uint8_t prk0[32], const uint8_t dh1[32], const uint8_t Ce[32], c
 /* Kq = Expand(prk, "secsock v2 c2s" ‖ suite), Kr = Expand(prk, "secsock v2 s2c" ‖ suite) */
 void sched_kq(uint8_t kq[32], const uint8_t prk[32], uint8_t suite);
 void sched_kr(uint8_t kr[32], const uint8_t prk[32], uint8_t suite);
+/* §15.1: Kp = Expand(prk, "secsock v2 push" ‖ suite), in place of Kq for PUSH messages */
+void sched_kp(uint8_t kp[32], const uint8_t prk[32], uint8_t suite);
 /* prkV = Extract("secsock v2 vouch key", dh2 ‖ C ‖ S) */
 void sched_prkv(uint8_t prkv[32], const uint8_t dh2[32], const uint8_t C[32], const uint8_t S[32]);
 /* V = HMAC(prkV, "secsock v2 vouch" ‖ C' ‖ C ‖ S ‖ u64(E)) */

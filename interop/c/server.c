@@ -82,6 +82,7 @@ struct req {
 	const uint8_t *Ce;
 	uint64_t N, T;
 	int vouched, ping;
+	int pull;                /* §15.2 */
 	struct peer *p;          /* the cached peer, or NULL: then work is charged */
 	int key;                 /* index of the server key that opened it */
 	struct ext x;            /* the extension field (§10), parsed when flags has only known bits */
@@ -113,6 +114,9 @@ static int drop(struct verdict *v, const char *reason)
 static int hint(struct verdict *v, uint8_t reason)
 {
 	static const char *const what[] = {"hint:?", "hint:cannot-open", "hint:unsupported-version", "hint:busy"};
+	static const char *const dropped[] = {"?", "forged", "unknown-version", "busy"};
+	if (v->pull) /* §15.2: nothing is sent; the hint's case is counted as a drop */
+		return drop(v, dropped[reason <= HINT_BUSY ? reason : 0]);
 	v->buf[0] = VERSION;
 	v->buf[1] = KIND_HINT;
 	v->buf[2] = reason;
@@ -124,6 +128,8 @@ static int hint(struct verdict *v, uint8_t reason)
 /* §5.3: 0x02 ‖ 0x12 ‖ reason ‖ HMAC(prk0, "secsock v2 refusal" ‖ H ‖ reason)[0..16] */
 static int refuse(struct verdict *v, const struct req *r, const uint8_t prk0[32], uint8_t reason, const char *what)
 {
+	if (r->pull) /* §15.2: "refuse x" becomes "drop (x)" */
+		return drop(v, what + strlen("refuse:"));
 	v->buf[0] = VERSION;
 	v->buf[1] = KIND_REFUSAL;
 	v->buf[2] = reason;
@@ -156,8 +162,8 @@ static int step_kind(const struct req *r, struct verdict *v)
 		return drop(v, "malformed");
 	if (r->in[0] != VERSION)
 		return hint(v, HINT_UNSUPPORTED_VERSION);
-	if (!kind_request(r->in[1]))
-		return drop(v, "unknown-kind");
+	if (r->pull ? !kind_push(r->in[1]) : !kind_request(r->in[1]))
+		return drop(v, "unknown-kind"); /* §15.1: the patterns never mix */
 	return 1;
 }
 
@@ -194,7 +200,8 @@ static int step_layout(struct req *r, struct verdict *v)
  * server does not accept. */
 static void classify(struct server *sv, struct req *r, uint64_t now)
 {
-	if (!aead_suite_known(r->suite) || (r->flags & ~EXT_KNOWN) != 0)
+	unsigned known = r->pull ? 1u << EXT_EPOCH : EXT_KNOWN; /* §15.1: no WANT_EPOCH in a PUSH message */
+	if (!aead_suite_known(r->suite) || (r->flags & ~known) != 0)
 		r->feature = REFUSE_UNSUPPORTED_FEATURE;
 	else if (r->x.epoch && (!sv->cfg.epochs ||
 	                        !epoch_accepts(sv->cfg.epochs, r->x.id, now, sv->cfg.max_skew, &r->eslot, &r->k)))
@@ -209,6 +216,8 @@ static int step_budget(struct server *sv, struct req *r, struct verdict *v, uint
 	classify(sv, r, now);
 	r->p = peers_find(&sv->peers, r->Ce);
 	budget_refill(&sv->budget, now);
+	if (r->feature && r->pull) /* §15.2 step 3: before the budget, nothing charged */
+		return drop(v, r->feature == REFUSE_UNKNOWN_EPOCH ? "unknown-epoch" : "unsupported-feature");
 	if (r->feature)
 		return charge(sv, r, v, 1);
 	if (r->p)
@@ -263,7 +272,7 @@ static void chain_prk(const struct server *sv, struct req *r)
 
 static int open_body(struct req *r)
 {
-	sched_kq(r->kq, r->prk, r->suite);
+	(r->pull ? sched_kp : sched_kq)(r->kq, r->prk, r->suite); /* §15.1 */
 	return aead_open_request(r->body, r->kq, r->in, r->hlen, PART_BODY, r->in + r->body_off, r->len - r->body_off);
 }
 
@@ -420,7 +429,7 @@ static int step_fresh(struct server *sv, struct req *r, struct verdict *v, uint6
 /* 9. replay: the reply cache first (§6.3), then the floor and the window */
 static int step_replay(struct server *sv, struct req *r, struct verdict *v)
 {
-	struct kept *k = replies_find(&sv->replies, r->Ce, r->N);
+	struct kept *k = r->pull ? NULL : replies_find(&sv->replies, r->Ce, r->N); /* §15.2: no reply cache */
 	if (k && !k->answered)
 		return drop(v, "retry"); /* still with the application; a cooked NNG REP never gets here */
 	if (k && k->bytes && k->resends < sv->cfg.max_resends) {
@@ -465,6 +474,12 @@ static int step_accept(struct server *sv, struct req *r, struct verdict *v, uint
 	struct peer *p = peers_accept(&sv->peers, r->p, &fresh, r->N, r->T, now, sv->cfg.freshness);
 	if (r->x.epoch) /* the per-(C', k) secret (§14.3) */
 		peer_epoch_put(p, r->k, r->prk);
+	v->epoch = r->x.epoch;
+	v->k = r->k;
+	if (r->pull) { /* §15.2 step 10: deliver, nothing to answer later */
+		v->body_len = r->len - r->body_off - TAG_LEN;
+		return decide(v, DELIVER, "deliver");
+	}
 	replies_start(&sv->replies, r->Ce, r->N);
 	make_ticket(&v->t, r);
 	v->epoch = r->x.epoch;
@@ -487,6 +502,7 @@ enum action server_handle(struct server *sv, uint64_t now, const uint8_t *in, si
 	r.in = in;
 	r.len = len;
 	r.body = body;
+	r.pull = v->pull = sv->cfg.pull;
 	server_epoch_tick(sv, now);
 	(void)(step_kind(&r, v) && step_layout(&r, v) && step_budget(sv, &r, v, now) && step_feature(sv, &r, v) &&
 	       step_request_key(sv, &r, v) && step_identity(sv, &r, v) && step_anonymous(sv, &r, v) &&

@@ -30,6 +30,7 @@ struct server_config {
 	uint64_t budget_rate;           /* scalar multiplications per second (burst the same); 0: unlimited */
 	const uint8_t *fixed_R;         /* test vectors only: R instead of random bytes */
 	struct epoch_chain *epochs;     /* §14: the epoch seed chain; NULL: no seed */
+	int pull;                       /* §15.2: a PULL worker: PUSH kinds only, Kp, drops instead of answers */
 };
 
 /* Defaults of SPEC §6: W 120 s, Z 10 s, 4096 peers, 1024 reply slots, 4
@@ -79,6 +80,7 @@ struct verdict {
 	size_t body_len;        /* DELIVER: the opened body (in the caller's buffer) */
 	struct ticket t;        /* DELIVER: pass to server_seal_reply */
 	int epoch;              /* DELIVER or a ping's reply: sealed with epoch key k (§14.3) */
+	int pull;               /* set by server_handle: a PULL worker never answers (§15.2) */
 	uint64_t k;
 	uint8_t buf[ANSWER_OVERHEAD];
 };

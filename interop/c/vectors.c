@@ -45,6 +45,7 @@ struct vec {
 	uint8_t epoch_seed[32];
 	uint64_t epoch_origin, epoch_length, epoch_index;
 	struct epoch_chain chain;
+	int pipeline;         /* pattern: pipeline (§15): a PULL server and a pusher */
 	struct step *steps;
 	int nsteps;
 };
@@ -108,6 +109,11 @@ static int header_field(struct vec *v, const char *k, const char *val)
 	else if (!strcmp(k, "epoch_origin")) v->epoch_origin = u;
 	else if (!strcmp(k, "epoch_length")) v->epoch_length = u;
 	else if (!strcmp(k, "epoch_index")) v->epoch_index = u;
+	else if (!strcmp(k, "pattern")) {
+		if (strcmp(val, "pipeline") != 0)
+			return -1;
+		v->pipeline = c->pull = 1;
+	}
 	else return -1;
 	return 0;
 }
@@ -226,6 +232,7 @@ static const char *seal_step(const struct vec *v, const struct server *sv, struc
 		snprintf(why, whylen, "client refused its keys: %s", err);
 		return why;
 	}
+	cl->push = v->pipeline;
 	size_t n = client_seal(cl, s->ping, s->counter, s->timestamp, s->request_body.p, s->request_body.n, &x, out);
 	if (s->mutated)
 		return NULL;
@@ -256,8 +263,10 @@ static const char *serve_step(struct server *sv, struct step *s, uint8_t *body, 
 	if (vd.action == DELIVER) {
 		if (!same(body, vd.body_len, &s->request_body))
 			return "server opened another body than request_body";
-		*reply_len = server_seal_reply(sv, &vd.t, s->reply_body.p, s->reply_body.n, out);
-		*reply = out;
+		if (!sv->cfg.pull) { /* a PULL worker answers nothing (§15.2) */
+			*reply_len = server_seal_reply(sv, &vd.t, s->reply_body.p, s->reply_body.n, out);
+			*reply = out;
+		}
 	} else if (vd.action == ANSWER) {
 		*reply = vd.answer;
 		*reply_len = vd.answer_len;
