@@ -16,6 +16,7 @@ type peer struct {
 	prk0     wire.Secret
 	keys     [3]*wire.Keys // by suite byte, long-term key only
 	epochs   []peerEpoch   // keys with an epoch agreement mixed in (§14.3)
+	hybrids  []peerHybrid  // keys with a hybrid element mixed in as well (§15)
 	client   [wire.KeySize]byte
 	vouch    [wire.VouchSize]byte // the verified V
 	expiry   uint64               // and its E
@@ -83,6 +84,7 @@ func (p *peer) retainEpochs(keep func(id [wire.EpochIDSize]byte) bool) {
 	}
 	clear(p.epochs[len(kept):]) // the slots of the dropped (and moved) ones
 	p.epochs = kept
+	p.retainHybrids(keep)
 }
 
 // peerCache is a segmented LRU of peers (SPEC.md §6.2): new peers enter

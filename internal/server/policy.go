@@ -29,13 +29,29 @@ type Policy struct {
 	Window, Skew   uint64 // freshness window W and clock skew Z, ms
 	// Epochs are the epoch keys accepted now (SPEC.md §14); nil: none.
 	Epochs *Epochs
+	// Hybrid is the hybrid mode (SPEC.md §15): off, on (each accepted
+	// epoch key has its Hybrid part), or required for requests.
+	Hybrid HybridMode
 }
+
+// HybridMode says whether a server serves the hybrid mode (SPEC.md §15).
+type HybridMode uint8
+
+// Hybrid modes.
+const (
+	HybridOff     HybridMode = iota
+	HybridOn                 // serve hybrid requests and plain ones
+	HybridRequire            // refuse requests (not pings) without a ciphertext or a ticket
+)
 
 // Epochs is the epoch state a policy carries: the keys accepted at the
 // policy's time and the announcement for the current epoch.
 type Epochs struct {
 	Accepted []wire.EpochKey
 	Announce []byte // REPLY_EXT elements: the EPOCH_KEYS element
+	// Current is the hybrid key of the announced epoch, for a WANT_KEM
+	// without an EPOCH element (SPEC.md §15.2); nil without the mode.
+	Current *wire.HybridKey
 }
 
 func (e *Epochs) find(id []byte) *wire.EpochKey {

@@ -63,6 +63,7 @@ type Decision struct {
 	Vouched bool // Client proved itself with a vouch
 	Pending bool // a duplicate of a pending request (Ticket names it); its route should get the reply too
 	Epoch   bool // sealed with an epoch key: forward-secret once the epoch ends (§14)
+	Hybrid  bool // sealed in the hybrid mode: a ciphertext or a ticket mixed in (§15)
 	// ServerKey is the index in the policy of the key that opened it.
 	ServerKey int
 }
@@ -101,6 +102,11 @@ type request struct {
 	// epochCached whether the peer already agreed with it (r.keys set).
 	epoch       *wire.EpochKey
 	epochCached bool
+	// prkE is the cached peer's epoch secret when it agreed with the epoch
+	// but not with this hybrid element; ss is a decapsulated KEM secret.
+	prkE  *wire.Secret
+	ss    [wire.KEMSharedSize]byte
+	hasSS bool
 	// bound is what the cached peer had verified, read with its keys.
 	bound struct {
 		vouched bool
@@ -131,15 +137,22 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 	default:
 		return *drop(ReasonMalformed)
 	}
+	if parsed.HybridMalformed() && pol.Hybrid != HybridOff {
+		return *drop(ReasonMalformed)
+	}
 	r := &request{Request: parsed, now: now, pol: pol}
+	defer r.wipe()
 	if d := s.lookup(r); d != nil {
 		return *d
 	}
-	if !r.Supported() {
+	if !r.supported() {
 		return *s.refuseWithPrk0(r, ReasonUnsupported, wire.RefuseUnsupportedFeature)
 	}
 	if r.Epoch != nil && r.epoch == nil {
 		return *s.refuseWithPrk0(r, ReasonUnknownEpoch, wire.RefuseUnknownEpoch)
+	}
+	if r.hybridRequired() {
+		return *s.refuseWithPrk0(r, ReasonHybridRequired, wire.RefuseHybridRequired)
 	}
 	body, d := s.requestKey(dst, r)
 	if d != nil {
@@ -174,9 +187,19 @@ func (s *Server) lookup(r *request) *Decision {
 	if p != nil {
 		r.p = p
 		switch {
-		case !r.Supported():
+		case !r.supported():
 		case r.Epoch == nil:
 			r.keys = p.keysFor(r.Suite) // under the lock: p.keys is shared
+		case r.epoch != nil && r.hybridElement() != nil:
+			if r.keys = p.hybridKeys(r.Epoch[3:], r.hybridElement(), r.Suite); r.keys == nil {
+				cost := r.hybridCost()
+				if r.prkE, r.epochCached = p.epochSecret(r.Epoch[3:]); !r.epochCached {
+					cost++ // dhE
+				}
+				if !s.budget.take(cost, int64(r.now)) {
+					return hint(ReasonBusy, wire.HintBusy)
+				}
+			}
 		case r.epoch != nil:
 			r.keys = p.epochKeys(r.Epoch[3:], r.Suite)
 			r.epochCached = r.keys != nil
@@ -189,10 +212,10 @@ func (s *Server) lookup(r *request) *Decision {
 	}
 	cost := len(r.pol.Keys)
 	switch {
-	case !r.Supported():
+	case !r.supported():
 		cost = 1
 	case r.epoch != nil:
-		cost++ // dhE, once whatever the server key
+		cost += 1 + r.hybridCost() // dhE and a decapsulation, once whatever the server key
 	}
 	if !s.budget.take(cost, int64(r.now)) {
 		return hint(ReasonBusy, wire.HintBusy)
@@ -239,30 +262,26 @@ func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
 }
 
 // agree computes what a request from an unknown C', or a cached peer's
-// first request with an epoch key, needs: dh1 per server key tried, and
-// dhE once (SPEC.md §6 step 5, §14.3).
+// first request with an epoch key or hybrid element, needs: dh1 per
+// server key tried, dhE and a decapsulation once (SPEC.md §6 step 5,
+// §14.3, §15.3).
 func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 	var dhE [wire.KeySize]byte
 	defer clear(dhE[:])
-	if r.epoch != nil {
+	if r.epoch != nil && r.prkE == nil {
 		var err error
 		if dhE, err = r.epoch.Agree(&r.Eph); err != nil {
 			return nil, drop(ReasonWeakKey)
 		}
 	}
-	if r.p != nil { // a cached peer's first request in this epoch
-		prk := wire.EpochSecret(&r.p.prk0, &dhE, &r.epoch.Public, r.Epoch)
-		defer clear(prk[:])
-		r.keys = r.p.derive(&prk, r.Suite)
-		body, err := wire.OpenBody(dst, &r.Request, r.keys)
-		if err != nil {
-			return nil, hint(ReasonForged, wire.HintCannotOpen)
-		}
-		s.mu.Lock()
-		r.p.addEpoch(r.epoch.ID, &prk, r.Suite, r.keys)
-		s.mu.Unlock()
-		return body, nil
+	if d := r.decapsulate(); d != nil {
+		return nil, d
 	}
+	if r.p != nil { // a cached peer's first request in this epoch or with this element
+		return s.agreeCached(dst, r, &dhE)
+	}
+	ticketOpened := false
+	var refusal *peer // the current key's prk0, for an UNKNOWN_TICKET refusal
 	for i := range r.pol.Keys {
 		k := &r.pol.Keys[i]
 		dh, err := k.agree(&r.Eph)
@@ -271,26 +290,87 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 		}
 		p := &peer{eph: r.Eph, server: i, serverPK: k.Public, prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public), oneWay: s.lim.OneWay}
 		clear(dh[:])
-		prk := p.prk0
-		if r.epoch != nil {
-			prk = wire.EpochSecret(&p.prk0, &dhE, &r.epoch.Public, r.Epoch)
+		if refusal == nil {
+			refusal = p
 		}
+		prkE := p.prk0
+		if r.epoch != nil {
+			prkE = wire.EpochSecret(&p.prk0, &dhE, &r.epoch.Public, r.Epoch)
+		}
+		prk, ok := r.hybridSecret(&prkE, &k.Public)
+		if !ok {
+			clear(prkE[:])
+			continue // a ticket made for another server key, or for none
+		}
+		ticketOpened = true
 		keys := p.derive(&prk, r.Suite)
 		body, err := wire.OpenBody(dst, &r.Request, keys)
 		if err == nil {
-			if r.epoch != nil {
+			switch {
+			case r.hybridElement() != nil:
+				p.addEpoch(r.epoch.ID, &prkE, r.Suite, nil)
+				p.addHybrid(r.epoch.ID, r.hybridElement(), &prk, r.Suite, keys)
+			case r.epoch != nil:
 				p.addEpoch(r.epoch.ID, &prk, r.Suite, keys)
-			} else {
+			default:
 				p.keys[r.Suite] = keys
 			}
 			r.p, r.new, r.keys = p, true, keys
 		}
 		clear(prk[:])
+		clear(prkE[:])
 		if err == nil {
 			return body, nil
 		}
 	}
+	if !ticketOpened && refusal != nil {
+		r.p = refusal
+		return nil, r.refuse(ReasonUnknownTicket, wire.RefuseUnknownTicket)
+	}
 	return nil, hint(ReasonForged, wire.HintCannotOpen)
+}
+
+// agreeCached derives the keys of a cached peer's request under an epoch
+// or hybrid element it has not used before.
+func (s *Server) agreeCached(dst []byte, r *request, dhE *[wire.KeySize]byte) ([]byte, *Decision) {
+	var prkE wire.Secret
+	if r.prkE != nil {
+		prkE = *r.prkE
+	} else {
+		prkE = wire.EpochSecret(&r.p.prk0, dhE, &r.epoch.Public, r.Epoch)
+	}
+	defer clear(prkE[:])
+	prk, ok := r.hybridSecret(&prkE, &r.p.serverPK)
+	if !ok {
+		return nil, r.refuse(ReasonUnknownTicket, wire.RefuseUnknownTicket)
+	}
+	defer clear(prk[:])
+	r.keys = r.p.derive(&prk, r.Suite)
+	body, err := wire.OpenBody(dst, &r.Request, r.keys)
+	if err != nil {
+		return nil, hint(ReasonForged, wire.HintCannotOpen)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if elem := r.hybridElement(); elem != nil {
+		r.p.addEpoch(r.epoch.ID, &prkE, r.Suite, nil)
+		r.p.addHybrid(r.epoch.ID, elem, &prk, r.Suite, r.keys)
+	} else {
+		r.p.addEpoch(r.epoch.ID, &prk, r.Suite, r.keys)
+	}
+	return body, nil
+}
+
+// supported reports whether this server opens r's suite and elements
+// under its policy (SPEC.md §6 step 4, §15.5).
+func (r *request) supported() bool { return r.Supported() && r.hybridServed() }
+
+// wipe clears r's secrets once it is decided.
+func (r *request) wipe() {
+	clear(r.ss[:])
+	if r.prkE != nil {
+		clear(r.prkE[:])
+	}
 }
 
 // keysFor returns p's keys for suite, deriving them on first use. The
@@ -385,16 +465,16 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 	}
 	key := ID{eph: r.Eph, counter: r.Counter}
 	tk := Ticket{key: key, keys: r.keys}
-	if r.WantEpoch && pol.Epochs != nil {
-		tk.announce = pol.Epochs.Announce
+	var err error
+	if tk.announce, err = r.replyElements(rnd); err != nil {
+		return *drop(ReasonMalformed)
 	}
-	dec.Epoch = r.epoch != nil
+	dec.Epoch, dec.Hybrid = r.epoch != nil, r.KEM != nil || r.Ticket != nil
 	// A ping's reply is sealed before the lock, so that its reply-cache
 	// slot goes from empty to answered at once: a copy of the ping never
 	// sees it pending (nothing would ever answer that copy's route).
 	var pong []byte
 	if wire.IsPing(r.Kind) {
-		var err error
 		if pong, err = s.seal(nil, tk, nil, rnd); err != nil {
 			return *drop(ReasonMalformed)
 		}

@@ -12,7 +12,14 @@ const EpochIDSize = 8
 type extensions struct {
 	epoch   []byte // the whole EPOCH element (11 bytes), nil without one
 	want    bool   // WANT_EPOCH present
-	unknown bool   // a type this implementation does not have
+	kem     []byte // the whole KEM ciphertext element (§15), nil without one
+	ticket  []byte // the whole ticket element (§15), nil without one
+	wantKEM bool   // WANT_KEM present
+	// hybrid: an element of type 1, 2 or 6 is present; hybridBad: one of
+	// them has a wrong size, or they are combined wrongly (§15.2). A
+	// server without the mode refuses them, one with it drops them.
+	hybrid, hybridBad bool
+	unknown           bool // a type this implementation does not have
 }
 
 // parseExtensions checks the framing of ext against flags.
@@ -41,6 +48,8 @@ func parseExtensions(flags byte, ext []byte) (extensions, error) {
 				return x, ErrMalformed
 			}
 			x.want = true
+		case ElemKEMCiphertext, ElemKEMTicket, ElemWantKEM:
+			x.hybridElement(t, n, ext[:3+n])
 		default:
 			x.unknown = true
 		}
@@ -49,7 +58,28 @@ func parseExtensions(flags byte, ext []byte) (extensions, error) {
 	if seen != flags {
 		return x, ErrMalformed
 	}
+	// A ciphertext or a ticket names its epoch's key (§15.2), and a
+	// request carries at most one of them.
+	if (x.kem != nil || x.ticket != nil) && (x.epoch == nil || (x.kem != nil && x.ticket != nil)) {
+		x.hybridBad = true
+	}
 	return x, nil
+}
+
+// hybridElement records one of the hybrid mode's elements, checking its
+// size (SPEC.md §15.2).
+func (x *extensions) hybridElement(t byte, n int, elem []byte) {
+	x.hybrid = true
+	switch {
+	case t == ElemKEMCiphertext && n == KEMCiphertextSize:
+		x.kem = elem
+	case t == ElemKEMTicket && n == TicketSize:
+		x.ticket = elem
+	case t == ElemWantKEM && n == 0:
+		x.wantKEM = true
+	default:
+		x.hybridBad = true
+	}
 }
 
 // AppendElement appends one element.

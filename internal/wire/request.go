@@ -14,7 +14,11 @@ type Request struct {
 	Ext                []byte        // extension field (SPEC.md §10)
 	Epoch              []byte        // the EPOCH element (11 bytes), nil without one (§14)
 	WantEpoch          bool          // WANT_EPOCH present
+	KEM                []byte        // the KEM ciphertext element (§15), nil without one
+	Ticket             []byte        // the ticket element (§15), nil without one
+	WantKEM            bool          // WANT_KEM present
 	unknownExt         bool          // an element type this implementation lacks
+	hybrid, hybridBad  bool          // hybrid elements present; malformed ones (§15.2)
 	Header             []byte        // H: bytes 0 .. 54+X
 	Identity           []byte        // IdentitySize bytes, vouched kinds only
 	Sealed             []byte        // the body box
@@ -71,6 +75,8 @@ func parseSealed(b []byte, kindOK func(byte) bool) (Request, error) {
 		return r, err
 	}
 	r.Epoch, r.WantEpoch, r.unknownExt = ext.epoch, ext.want, ext.unknown
+	r.KEM, r.Ticket, r.WantKEM = ext.kem, ext.ticket, ext.wantKEM
+	r.hybrid, r.hybridBad = ext.hybrid, ext.hybridBad
 	rest := b[HeaderSize+x:]
 	if IsVouched(r.Kind) {
 		r.Identity, rest = rest[:IdentitySize], rest[IdentitySize:]
@@ -86,6 +92,19 @@ func parseSealed(b []byte, kindOK func(byte) bool) (Request, error) {
 // extension elements (SPEC.md §6 step 4).
 func (r *Request) Supported() bool { return SuiteKnown(r.Suite) && !r.unknownExt }
 
+// Hybrid reports whether r carries an element of the hybrid mode (§15).
+func (r *Request) Hybrid() bool { return r.hybrid }
+
+// HybridMalformed reports whether r's hybrid elements have a wrong size
+// or combination: malformed for a server with the mode on (§15.2).
+func (r *Request) HybridMalformed() bool { return r.hybridBad }
+
+// KEMValue returns the ciphertext of r's KEM element.
+func (r *Request) KEMValue() []byte { return r.KEM[3:] }
+
+// TicketValue returns the ticket of r's ticket element.
+func (r *Request) TicketValue() []byte { return r.Ticket[3:] }
+
 // RequestFields are what a client puts in a request header.
 type RequestFields struct {
 	Kind, Suite byte
@@ -93,7 +112,33 @@ type RequestFields struct {
 	Counter     uint64
 	Timestamp   uint64
 	Epoch       []byte // the EPOCH element, or nil
+	KEM         []byte // the KEM ciphertext element (§15), or nil
+	Ticket      []byte // the ticket element (§15), or nil
 	WantEpoch   bool
+	WantKEM     bool
+}
+
+// extension returns the flags and the extension field of f, elements in
+// type order (SPEC.md §10).
+func (f *RequestFields) extension() (byte, []byte) {
+	var flags byte
+	var ext []byte
+	add := func(t byte, elem []byte) {
+		if elem != nil {
+			flags |= 1 << t
+			ext = append(ext, elem...)
+		}
+	}
+	add(ElemEpoch, f.Epoch)
+	add(ElemKEMCiphertext, f.KEM)
+	add(ElemKEMTicket, f.Ticket)
+	if f.WantEpoch {
+		add(ElemWantEpoch, AppendElement(nil, ElemWantEpoch, nil))
+	}
+	if f.WantKEM {
+		add(ElemWantKEM, AppendElement(nil, ElemWantKEM, nil))
+	}
+	return flags, ext
 }
 
 // Identity is what a vouched request carries in its identity box.
@@ -113,22 +158,31 @@ var identityScratch = sync.Pool{New: func() any { return new([IdentityPlain]byte
 func AppendRequest(dst []byte, f *RequestFields, k *Keys, id *Identity, body []byte) []byte {
 	start := len(dst)
 	var flags byte
-	x := len(f.Epoch)
-	if f.Epoch != nil {
-		flags |= 1 << ElemEpoch
-	}
-	if f.WantEpoch {
-		flags |= 1 << ElemWantEpoch
-		x += 3
+	var ext []byte
+	switch {
+	case f.KEM != nil || f.Ticket != nil || f.WantKEM:
+		flags, ext = f.extension()
+	default: // the common cases without an allocation
+		if f.Epoch != nil {
+			flags |= 1 << ElemEpoch
+		}
+		if f.WantEpoch {
+			flags |= 1 << ElemWantEpoch
+		}
 	}
 	dst = append(dst, Version, f.Kind, f.Suite, flags)
 	dst = append(dst, f.Eph[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, f.Counter)
 	dst = binary.BigEndian.AppendUint64(dst, f.Timestamp)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(x))
-	dst = append(dst, f.Epoch...)
-	if f.WantEpoch {
-		dst = AppendElement(dst, ElemWantEpoch, nil)
+	if ext != nil {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(ext)))
+		dst = append(dst, ext...)
+	} else {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(f.Epoch)+3*btoi(f.WantEpoch)))
+		dst = append(dst, f.Epoch...)
+		if f.WantEpoch {
+			dst = AppendElement(dst, ElemWantEpoch, nil)
+		}
 	}
 	hl := len(dst) - start
 	if id != nil {
@@ -208,4 +262,11 @@ func OpenIdentity(r *Request, k *Keys) (Identity, error) {
 	copy(id.Vouch[:], plain[KeySize:KeySize+VouchSize])
 	id.Expiry = binary.BigEndian.Uint64(plain[KeySize+VouchSize:])
 	return id, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
