@@ -14,14 +14,14 @@ import (
 
 // Hybrid sizes (SPEC.md §15.2).
 const (
-	KEMCiphertextSize = mlkem.CiphertextSize768         // 1088
-	KEMKeySize        = mlkem.EncapsulationKeySize768   // 1184
-	KEMSharedSize     = mlkem.SharedKeySize             // 32
-	KEMKeyValueSize   = 4 + KEMKeySize                  // KEM_KEY: u32(k) ‖ ek
-	KEMElementSize    = 3 + KEMCiphertextSize           // 1091
-	TicketElementSize = 3 + TicketSize                  // 67
-	HybridID          = 0x01                            // X25519 + ML-KEM-768, bound into tickets
-	kemSeedSize       = mlkem.SeedSize                  // 64: d ‖ z
+	KEMCiphertextSize = mlkem.CiphertextSize768           // 1088
+	KEMKeySize        = mlkem.EncapsulationKeySize768     // 1184
+	KEMSharedSize     = mlkem.SharedKeySize               // 32
+	KEMKeyValueSize   = 4 + KEMKeySize                    // KEM_KEY: u32(k) ‖ ek
+	KEMElementSize    = 3 + KEMCiphertextSize             // 1091
+	TicketElementSize = 3 + TicketSize                    // 67
+	HybridID          = 0x01                              // X25519 + ML-KEM-768, bound into tickets
+	kemSeedSize       = mlkem.SeedSize                    // 64: d ‖ z
 	_                 = uint(kemSeedSize - 2*sha256.Size) // two HMAC blocks make the seed
 )
 
