@@ -1,6 +1,6 @@
 package server
 
-// Hybrid mode on the server (SPEC.md §15): the KEM ciphertext or ticket
+// Hybrid mode on the server (SPEC.md §16): the KEM ciphertext or ticket
 // of a request chained into its keys, tickets issued in REPLY_EXT, the
 // encapsulation key announced on WANT_KEM, and the per-peer cache that
 // makes a ticket request cost what an epoch request costs.
@@ -101,7 +101,7 @@ func (r *request) hybridElement() []byte {
 }
 
 // hybridCost is what r's hybrid part charges to the budget: one
-// decapsulation for a ciphertext (SPEC.md §15.5); tickets cost none.
+// decapsulation for a ciphertext (SPEC.md §16.5); tickets cost none.
 func (r *request) hybridCost() int {
 	if r.KEM != nil {
 		return 1
@@ -125,7 +125,7 @@ func (r *request) decapsulate() *Decision {
 
 // hybridSecret chains r's hybrid element into the epoch secret prkE for
 // server key S. ok is false for a ticket that does not open for this
-// session (SPEC.md §15.4).
+// session (SPEC.md §16.4).
 func (r *request) hybridSecret(prkE *wire.Secret, server *[wire.KeySize]byte) (prk wire.Secret, ok bool) {
 	switch {
 	case r.KEM != nil:
@@ -155,11 +155,16 @@ func (r *request) replyElements(rnd io.Reader) ([]byte, error) {
 		return el, nil
 	}
 	if r.WantKEM {
-		h := pol.Epochs.Current
-		if r.epoch != nil {
-			h = r.epoch.Hybrid
+		// The key of the request's epoch to a client that lacks it (no
+		// hybrid element), of the next epoch to one that has it.
+		want := pol.Epochs.Current
+		switch {
+		case r.epoch != nil && r.hybridElement() != nil:
+			want = r.epoch.Index + 1
+		case r.epoch != nil:
+			want = r.epoch.Index
 		}
-		if h != nil {
+		if h := pol.Epochs.kemKey(want); h != nil {
 			el = wire.AppendElement(el, wire.ElemKEMCiphertext, wire.KEMKeyValue(h.Index, h.Public))
 		}
 	}
@@ -181,4 +186,12 @@ func (r *request) replyElements(rnd io.Reader) ([]byte, error) {
 // request (not a ping) without a ciphertext or a ticket.
 func (r *request) hybridRequired() bool {
 	return r.pol.Hybrid == HybridRequire && !wire.IsPing(r.Kind) && r.KEM == nil && r.Ticket == nil
+}
+
+// keyFetch reports whether r is an anonymous ping asking for the hybrid
+// keys: answered even where anonymous clients are not served (it delivers
+// nothing and learns only public keys), so that a vouched client never
+// sends its identity box outside the mode (SPEC.md §16.5).
+func (r *request) keyFetch() bool {
+	return r.pol.Hybrid != HybridOff && r.Kind == wire.KindPing && r.WantKEM && r.hybridElement() == nil
 }

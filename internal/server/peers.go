@@ -16,7 +16,7 @@ type peer struct {
 	prk0     wire.Secret
 	keys     [3]*wire.Keys // by suite byte, long-term key only
 	epochs   []peerEpoch   // keys with an epoch agreement mixed in (§14.3)
-	hybrids  []peerHybrid  // keys with a hybrid element mixed in as well (§15)
+	hybrids  []peerHybrid  // keys with a hybrid element mixed in as well (§16)
 	client   [wire.KeySize]byte
 	vouch    [wire.VouchSize]byte // the verified V
 	expiry   uint64               // and its E

@@ -29,12 +29,12 @@ type Policy struct {
 	Window, Skew   uint64 // freshness window W and clock skew Z, ms
 	// Epochs are the epoch keys accepted now (SPEC.md §14); nil: none.
 	Epochs *Epochs
-	// Hybrid is the hybrid mode (SPEC.md §15): off, on (each accepted
+	// Hybrid is the hybrid mode (SPEC.md §16): off, on (each accepted
 	// epoch key has its Hybrid part), or required for requests.
 	Hybrid HybridMode
 }
 
-// HybridMode says whether a server serves the hybrid mode (SPEC.md §15).
+// HybridMode says whether a server serves the hybrid mode (SPEC.md §16).
 type HybridMode uint8
 
 // Hybrid modes.
@@ -49,9 +49,21 @@ const (
 type Epochs struct {
 	Accepted []wire.EpochKey
 	Announce []byte // REPLY_EXT elements: the EPOCH_KEYS element
-	// Current is the hybrid key of the announced epoch, for a WANT_KEM
-	// without an EPOCH element (SPEC.md §15.2); nil without the mode.
-	Current *wire.HybridKey
+	// KEM are the hybrid keys of the epochs this server can derive, and
+	// Current the index of the announced epoch (SPEC.md §16.2); KEM is nil
+	// without the hybrid mode.
+	KEM     []*wire.HybridKey
+	Current uint32
+}
+
+// kemKey returns the hybrid key of epoch index, nil if not derivable.
+func (e *Epochs) kemKey(index uint32) *wire.HybridKey {
+	for _, h := range e.KEM {
+		if h.Index == index {
+			return h
+		}
+	}
+	return nil
 }
 
 func (e *Epochs) find(id []byte) *wire.EpochKey {

@@ -21,7 +21,7 @@ const (
 	ReasonBusy           // hinted BUSY: the budget for scalar multiplications is spent
 	ReasonInDoubt        // refused IN_DOUBT: maybe delivered before, cannot tell
 	ReasonUnknownEpoch   // refused UNKNOWN_EPOCH: the request names an epoch key not accepted here
-	ReasonUnknownTicket  // refused UNKNOWN_TICKET: a hybrid ticket that does not open here (§15)
-	ReasonHybridRequired // refused HYBRID_REQUIRED: a request without the hybrid mode (§15)
+	ReasonUnknownTicket  // refused UNKNOWN_TICKET: a hybrid ticket that does not open here (§16)
+	ReasonHybridRequired // refused HYBRID_REQUIRED: a request without the hybrid mode (§16)
 	NumReasons
 )

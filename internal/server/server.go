@@ -63,7 +63,7 @@ type Decision struct {
 	Vouched bool // Client proved itself with a vouch
 	Pending bool // a duplicate of a pending request (Ticket names it); its route should get the reply too
 	Epoch   bool // sealed with an epoch key: forward-secret once the epoch ends (§14)
-	Hybrid  bool // sealed in the hybrid mode: a ciphertext or a ticket mixed in (§15)
+	Hybrid  bool // sealed in the hybrid mode: a ciphertext or a ticket mixed in (§16)
 	// ServerKey is the index in the policy of the key that opened it.
 	ServerKey int
 }
@@ -164,7 +164,7 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 			return *d
 		}
 		dec.Client, dec.Vouched = r.client, true
-	} else if pol.Restricted() && !pol.AllowAnonymous {
+	} else if pol.Restricted() && !pol.AllowAnonymous && !r.keyFetch() {
 		return *r.refuse(ReasonNotAuthorized, wire.RefuseNotAuthorized)
 	}
 	dec.ServerKey = r.p.server
@@ -264,7 +264,7 @@ func (s *Server) requestKey(dst []byte, r *request) ([]byte, *Decision) {
 // agree computes what a request from an unknown C', or a cached peer's
 // first request with an epoch key or hybrid element, needs: dh1 per
 // server key tried, dhE and a decapsulation once (SPEC.md §6 step 5,
-// §14.3, §15.3).
+// §14.3, §16.3).
 func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 	var dhE [wire.KeySize]byte
 	defer clear(dhE[:])
@@ -362,7 +362,7 @@ func (s *Server) agreeCached(dst []byte, r *request, dhE *[wire.KeySize]byte) ([
 }
 
 // supported reports whether this server opens r's suite and elements
-// under its policy (SPEC.md §6 step 4, §15.5).
+// under its policy (SPEC.md §6 step 4, §16.5).
 func (r *request) supported() bool { return r.Supported() && r.hybridServed() }
 
 // wipe clears r's secrets once it is decided.

@@ -13,7 +13,7 @@ type EpochKey struct {
 	Secret [KeySize]byte // esk
 	Public [KeySize]byte // E
 	ID     [EpochIDSize]byte
-	// Hybrid is the epoch's ML-KEM key and ticket key (SPEC.md §15), nil
+	// Hybrid is the epoch's ML-KEM key and ticket key (SPEC.md §16), nil
 	// when the hybrid mode is off.
 	Hybrid *HybridKey
 	priv   *PrivateKey

@@ -12,11 +12,11 @@ const EpochIDSize = 8
 type extensions struct {
 	epoch   []byte // the whole EPOCH element (11 bytes), nil without one
 	want    bool   // WANT_EPOCH present
-	kem     []byte // the whole KEM ciphertext element (§15), nil without one
-	ticket  []byte // the whole ticket element (§15), nil without one
+	kem     []byte // the whole KEM ciphertext element (§16), nil without one
+	ticket  []byte // the whole ticket element (§16), nil without one
 	wantKEM bool   // WANT_KEM present
 	// hybrid: an element of type 1, 2 or 6 is present; hybridBad: one of
-	// them has a wrong size, or they are combined wrongly (§15.2). A
+	// them has a wrong size, or they are combined wrongly (§16.2). A
 	// server without the mode refuses them, one with it drops them.
 	hybrid, hybridBad bool
 	unknown           bool // a type this implementation does not have
@@ -58,7 +58,7 @@ func parseExtensions(flags byte, ext []byte) (extensions, error) {
 	if seen != flags {
 		return x, ErrMalformed
 	}
-	// A ciphertext or a ticket names its epoch's key (§15.2), and a
+	// A ciphertext or a ticket names its epoch's key (§16.2), and a
 	// request carries at most one of them.
 	if (x.kem != nil || x.ticket != nil) && (x.epoch == nil || (x.kem != nil && x.ticket != nil)) {
 		x.hybridBad = true
@@ -67,7 +67,7 @@ func parseExtensions(flags byte, ext []byte) (extensions, error) {
 }
 
 // hybridElement records one of the hybrid mode's elements, checking its
-// size (SPEC.md §15.2).
+// size (SPEC.md §16.2).
 func (x *extensions) hybridElement(t byte, n int, elem []byte) {
 	x.hybrid = true
 	switch {

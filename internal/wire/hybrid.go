@@ -1,6 +1,6 @@
 package wire
 
-// Hybrid mode (SPEC.md §15): an ML-KEM-768 shared secret chained into the
+// Hybrid mode (SPEC.md §16): an ML-KEM-768 shared secret chained into the
 // session secret after the epoch agreement, so that a request and its
 // reply stay confidential unless both X25519 and ML-KEM-768 are broken.
 
@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 )
 
-// Hybrid sizes (SPEC.md §15.2).
+// Hybrid sizes (SPEC.md §16.2).
 const (
 	KEMCiphertextSize = mlkem.CiphertextSize768           // 1088
 	KEMKeySize        = mlkem.EncapsulationKeySize768     // 1184
@@ -87,7 +87,7 @@ func KEMElement(ct []byte) []byte { return AppendElement(nil, ElemKEMCiphertext,
 func TicketElement(t []byte) []byte { return AppendElement(nil, ElemKEMTicket, t) }
 
 // HybridSecret chains a KEM shared secret into the epoch session secret
-// (SPEC.md §15.3):
+// (SPEC.md §16.3):
 // Extract(prkE, "secsock v2 ext" ‖ 0x01 ‖ ss ‖ ek ‖ element).
 func HybridSecret(prkE *Secret, ss *[KEMSharedSize]byte, ek, element []byte) Secret {
 	return Secret(mac(prkE[:], labelExt, []byte{ElemKEMCiphertext}, ss[:], ek, element))

@@ -28,8 +28,8 @@ const (
 	RefuseUnsupportedFeature byte = 0x04
 	RefuseInDoubt            byte = 0x05
 	RefuseUnknownEpoch       byte = 0x06
-	RefuseUnknownTicket      byte = 0x07 // hybrid mode (§15): the ticket does not open here
-	RefuseHybridRequired     byte = 0x08 // hybrid mode (§15): this server requires it
+	RefuseUnknownTicket      byte = 0x08 // hybrid mode (§16): the ticket does not open here
+	RefuseHybridRequired     byte = 0x09 // hybrid mode (§16): this server requires it
 
 	HintCannotOpen         byte = 0x01
 	HintUnsupportedVersion byte = 0x02
@@ -50,7 +50,7 @@ var (
 	labelPush     = []byte("secsock v2 push")      // info prefix of Kp, the PUSH key (§15)
 	labelRatchet  = []byte("secsock v2 epoch ratchet")
 	labelEpochKey = []byte("secsock v2 epoch key")
-	// Hybrid mode (SPEC.md §15).
+	// Hybrid mode (SPEC.md §16).
 	labelEpochKEM    = []byte("secsock v2 epoch kem")    // seed_e -> ML-KEM-768 seed (d, z)
 	labelEpochTicket = []byte("secsock v2 epoch ticket") // seed_e -> the epoch's ticket key
 	labelTicket      = []byte("secsock v2 ticket")       // ticket key -> one ticket's key
@@ -60,7 +60,7 @@ var (
 const (
 	ElemEpoch     byte = 0 // request: id of the epoch key used; REPLY_EXT: epoch keys announced
 	ElemWantEpoch byte = 5 // request: announce epoch keys, please
-	// Hybrid mode (SPEC.md §15).
+	// Hybrid mode (SPEC.md §16).
 	ElemKEMCiphertext byte = 1 // request: ML-KEM-768 ciphertext; REPLY_EXT: KEM_KEY (an encapsulation key)
 	ElemKEMTicket     byte = 2 // request and REPLY_EXT: a ticket
 	ElemWantKEM       byte = 6 // request: announce the epoch's encapsulation key, please

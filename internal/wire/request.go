@@ -14,11 +14,11 @@ type Request struct {
 	Ext                []byte        // extension field (SPEC.md §10)
 	Epoch              []byte        // the EPOCH element (11 bytes), nil without one (§14)
 	WantEpoch          bool          // WANT_EPOCH present
-	KEM                []byte        // the KEM ciphertext element (§15), nil without one
-	Ticket             []byte        // the ticket element (§15), nil without one
+	KEM                []byte        // the KEM ciphertext element (§16), nil without one
+	Ticket             []byte        // the ticket element (§16), nil without one
 	WantKEM            bool          // WANT_KEM present
 	unknownExt         bool          // an element type this implementation lacks
-	hybrid, hybridBad  bool          // hybrid elements present; malformed ones (§15.2)
+	hybrid, hybridBad  bool          // hybrid elements present; malformed ones (§16.2)
 	Header             []byte        // H: bytes 0 .. 54+X
 	Identity           []byte        // IdentitySize bytes, vouched kinds only
 	Sealed             []byte        // the body box
@@ -92,11 +92,11 @@ func parseSealed(b []byte, kindOK func(byte) bool) (Request, error) {
 // extension elements (SPEC.md §6 step 4).
 func (r *Request) Supported() bool { return SuiteKnown(r.Suite) && !r.unknownExt }
 
-// Hybrid reports whether r carries an element of the hybrid mode (§15).
+// Hybrid reports whether r carries an element of the hybrid mode (§16).
 func (r *Request) Hybrid() bool { return r.hybrid }
 
 // HybridMalformed reports whether r's hybrid elements have a wrong size
-// or combination: malformed for a server with the mode on (§15.2).
+// or combination: malformed for a server with the mode on (§16.2).
 func (r *Request) HybridMalformed() bool { return r.hybridBad }
 
 // KEMValue returns the ciphertext of r's KEM element.
@@ -112,8 +112,8 @@ type RequestFields struct {
 	Counter     uint64
 	Timestamp   uint64
 	Epoch       []byte // the EPOCH element, or nil
-	KEM         []byte // the KEM ciphertext element (§15), or nil
-	Ticket      []byte // the ticket element (§15), or nil
+	KEM         []byte // the KEM ciphertext element (§16), or nil
+	Ticket      []byte // the ticket element (§16), or nil
 	WantEpoch   bool
 	WantKEM     bool
 }

@@ -1,6 +1,6 @@
 package wire
 
-// Hybrid tickets (SPEC.md §15.4): the KEM shared secret of a client's
+// Hybrid tickets (SPEC.md §16.4): the KEM shared secret of a client's
 // first hybrid request, sealed under the epoch's ticket key so that its
 // later requests carry 64 bytes instead of a 1,088-byte ciphertext and
 // any worker with the same seed opens them without an ML-KEM operation.
