@@ -115,6 +115,9 @@ func (r *request) decapsulate() *Decision {
 	if r.KEM == nil {
 		return nil
 	}
+	if r.epoch == nil || r.epoch.Hybrid == nil {
+		return drop(ReasonUnsupported) // supported() refused it before; never reached
+	}
 	ss, err := r.epoch.Hybrid.Decapsulate(r.KEMValue())
 	if err != nil {
 		return drop(ReasonMalformed)

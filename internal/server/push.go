@@ -30,8 +30,8 @@ func (s *Server) openPush(dst, b []byte, now uint64, pol *Policy) Decision {
 	r := &request{Request: parsed, now: now, pol: pol}
 	// Checks that need no secret come before the budget: without a
 	// refusal to make, they cost no scalar multiplication.
-	if !r.Supported() || r.WantEpoch {
-		return *drop(ReasonUnsupported) // a pusher cannot be announced anything
+	if !r.Supported() || r.WantEpoch || r.Hybrid() {
+		return *drop(ReasonUnsupported) // a pusher cannot be announced anything (nor given a ticket, SPEC.md §16)
 	}
 	if r.Epoch != nil && pol.Epochs.find(r.Epoch[3:]) == nil {
 		return *drop(ReasonUnknownEpoch)
