@@ -95,7 +95,9 @@ func hybridVectorFiles() []hyFile {
 		{name: "hybrid-ticket-after-epoch", comment: "a ticket replayed after its epoch left the accepted set: UNKNOWN_EPOCH",
 			steps: []hyStep{first, {ticketFrom: 1, counter: 3, dt: 3 * 300000, body: []byte("late"), expectServer: "refuse:unknown-epoch", expectClient: "error:unknown-epoch"}}},
 		{name: "hybrid-ciphertext-bit-flip", comment: "a ciphertext changed in transit: implicit rejection, nothing opens",
-			steps: []hyStep{hyWith(first, func(s *hyStep) { s.mutate, s.expectServer, s.expectClient = flip(kemOffset+100), "hint:cannot-open", "error:server-key-mismatch" })}},
+			steps: []hyStep{hyWith(first, func(s *hyStep) {
+				s.mutate, s.expectServer, s.expectClient = flip(kemOffset+100), "hint:cannot-open", "error:server-key-mismatch"
+			})}},
 		{name: "hybrid-ciphertext-short", comment: "a ciphertext one byte short is malformed",
 			steps: []hyStep{hyWith(first, func(s *hyStep) {
 				s.clientSent = func(b []byte) []byte {
@@ -119,7 +121,9 @@ func hybridVectorFiles() []hyFile {
 				s.expectServer, s.expectClient = "drop:malformed", ""
 			})}},
 		{name: "hybrid-server-off", comment: "a server without the mode refuses the elements UNSUPPORTED_FEATURE (the client reports it, never falls back)", hybrid: "off",
-			steps: []hyStep{hyWith(fetch, func(s *hyStep) { s.expectServer, s.expectClient = "refuse:unsupported-feature", "error:unsupported-feature" }),
+			steps: []hyStep{hyWith(fetch, func(s *hyStep) {
+				s.expectServer, s.expectClient = "refuse:unsupported-feature", "error:unsupported-feature"
+			}),
 				hyWith(first, func(s *hyStep) {
 					s.expectServer, s.expectClient = "refuse:unsupported-feature", "error:unsupported-feature"
 				})}},
@@ -147,4 +151,3 @@ func hyWith(s hyStep, f func(*hyStep)) hyStep {
 	f(&s)
 	return s
 }
-

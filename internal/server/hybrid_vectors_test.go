@@ -181,7 +181,7 @@ func generateHybrid(v hyFile) string {
 	}
 	wd := newWorld([]string{"server"}, v.policy, authorized, false, lim)
 	wd.pol.Hybrid = map[string]HybridMode{"on": HybridOn, "require": HybridRequire, "off": HybridOff}[v.hybrid]
-	issued := map[int][]byte{}   // step -> ticket issued
+	issued := map[int][]byte{}    // step -> ticket issued
 	secrets := map[int][32]byte{} // step -> ss of its ciphertext
 	cts := map[int][]byte{}       // step -> its KEM element
 	for i, st := range v.steps {
