@@ -367,6 +367,8 @@ func refusalError(reason byte) error {
 		return ErrInDoubt
 	case wire.RefuseUnknownEpoch:
 		return ErrUnknownEpoch
+	case wire.RefuseStoreUnavailable:
+		return ErrStoreUnavailable
 	}
 	return fmt.Errorf("secsock: reason 0x%02x: %w", reason, ErrRefused)
 }

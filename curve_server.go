@@ -38,8 +38,9 @@ type curveServer struct {
 	counts  serverCounts
 	events  atomic.Pointer[eventConfig]
 
-	seed   atomic.Pointer[EpochSeed] // nil: no epoch keys (SPEC.md §14)
-	until  atomic.Int64              // ms until which the policy's epochs hold
+	shared atomic.Pointer[sharedReplay] // nil: replay state per instance (SPEC.md §17)
+	seed   atomic.Pointer[EpochSeed]    // nil: no epoch keys (SPEC.md §14)
+	until  atomic.Int64                 // ms until which the policy's epochs hold
 	logger *slog.Logger
 }
 
@@ -115,6 +116,16 @@ func (s *curveServer) configure(rnd io.Reader, now func() time.Time, lim serverc
 	if !s.started.Load() {
 		s.state.Store(servercore.New(lim))
 		s.lim.Store(&lim)
+	}
+}
+
+// setStore sets the shared replay store; like the limits, only until the
+// first request.
+func (s *curveServer) setStore(c *config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started.Load() {
+		s.shared.Store(newSharedReplay(c))
 	}
 }
 
@@ -246,6 +257,9 @@ type inbound struct {
 	// pending: a duplicate of a request the application is handling;
 	// ticket names that request. Its route should get the reply too.
 	pending bool
+	// store: with a shared replay store, the request to claim (deliver)
+	// or to look up (a duplicate whose fate the store knows).
+	store *storeCall
 }
 
 // openRequest runs the server's checks on one received body (SPEC.md §6)
@@ -300,6 +314,9 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	}
 	if d.Vouched {
 		in.client = PublicKey(d.Client)
+	}
+	if sr := s.shared.Load(); sr != nil && (d.Deliver || d.Consult) && d.ServerKey >= 0 && d.ServerKey < len(view.keys) {
+		in.store = sr.request(&d, view.keys[d.ServerKey].key, uint64(now.UnixMilli()), view.p)
 	}
 	switch in.reason {
 	case ReasonNone, ReasonNotAuthorized, ReasonStale, ReasonReplayed, ReasonInDoubt, ReasonRetry, ReasonUnknownEpoch:

@@ -108,6 +108,10 @@ type delivered struct {
 	tk   ticket
 	dups []*ictx // routes of duplicates that arrived while it was pending
 	done bool    // answered or abandoned; guarded by d.mu
+	// claim: the request's claim in the shared replay store, where its
+	// sealed reply goes too (nil without a store).
+	claim  *storeCall
+	shared *sharedReplay
 }
 
 // ticketID names a request for the pending table.
@@ -421,9 +425,21 @@ func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
 		// The request was answered just now: its reply is cached.
 		in = e.server.openRequestFrom(newBody(len(m.Body)), m.Body, pipe)
 	}
+	if in.store != nil {
+		handled, claimed := d.shared(e, c, m, in)
+		if handled {
+			return
+		}
+		if !claimed {
+			in.store = nil
+		}
+	}
 	if in.deliver {
 		m.Body = in.body
 		r := &delivered{d: d, ctx: c, msg: m, srv: e.server, tk: in.ticket}
+		if in.store != nil {
+			r.claim, r.shared = in.store, e.server.(*curveServer).shared.Load()
+		}
 		id := ticketID(in.ticket)
 		var extra []*ictx
 		d.mu.Lock()
@@ -585,6 +601,9 @@ func (r *delivered) reply(s *Socket, body []byte, deadline time.Duration, bestEf
 	// The reply is sealed and cached: only now may duplicates stop
 	// finding r (they find the cached reply instead).
 	dups := r.finish()
+	if r.claim != nil {
+		r.shared.storeReply(r.claim, append([]byte(nil), m.Body...))
+	}
 	var copies []*mangos.Message
 	for range dups {
 		cp := mangos.NewMessage(len(m.Body))

@@ -50,6 +50,13 @@ var (
 	// request again seals it to the long-term key only.
 	ErrUnknownEpoch = errors.New("secsock: server does not accept this epoch key")
 
+	// ErrStoreUnavailable: the server refused the request because the
+	// replay store it shares with the other workers (SPEC.md §17) could
+	// not be asked in time, and it does not deliver requests without it.
+	// The request did not run now; it may be sent again (the same bytes,
+	// or as a new request) once the store is back. Authenticated.
+	ErrStoreUnavailable = errors.New("secsock: server's shared replay store unavailable; request not handled")
+
 	// ErrBusy: the server answered with an unauthenticated hint that its
 	// budget for new sessions is spent (it is flooded, or the budget is too
 	// small for the load). Established sessions are still served.

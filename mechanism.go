@@ -51,7 +51,7 @@ func isAdvisory(err error) bool {
 	switch {
 	case errors.Is(err, ErrNotAuthorized), errors.Is(err, ErrStale), errors.Is(err, ErrReplayed),
 		errors.Is(err, ErrUnsupportedFeature), errors.Is(err, ErrRefused), errors.Is(err, ErrInDoubt),
-		errors.Is(err, ErrUnknownEpoch):
+		errors.Is(err, ErrUnknownEpoch), errors.Is(err, ErrStoreUnavailable):
 		return false
 	}
 	return errors.Is(err, ErrServerKeyMismatch) || errors.Is(err, ErrUnsupported) ||
@@ -109,6 +109,7 @@ func (curveMechanism) newServer(c *config, old serverMechanism) (serverMechanism
 		s = new(curveServer)
 	}
 	s.configure(c.rand, c.now, c.limits())
+	s.setStore(c)
 	s.setPolicy(c)
 	s.setEvents(c.eventHook, c.eventAccepted, c.eventSessions)
 	return s, nil

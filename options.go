@@ -11,6 +11,7 @@ import (
 
 	servercore "github.com/secsock/secsock/internal/server"
 	"github.com/secsock/secsock/internal/wire"
+	"github.com/secsock/secsock/replaystore"
 )
 
 // Options, set and read with Socket.SetOption and Socket.GetOption like any
@@ -178,6 +179,40 @@ const (
 	// (its first Recv with a sealing mechanism). REP only. Default: 128.
 	OptionBacklog = "SECSOCK-BACKLOG"
 
+	// OptionReplayStore (a replaystore.Store, or nil) is replay state
+	// shared with every other REP socket that serves the same server key
+	// (SPEC.md §17): with it each request reaches the application at most
+	// once across all of them, a retry that reaches another worker gets the
+	// same sealed reply, and a restarted worker refuses replays of what any
+	// worker handled. Use replaystore.NewMemory for sockets of one process,
+	// redisstore for several processes or hosts. The socket fails closed: a
+	// request the store cannot be asked about in time is refused
+	// (ErrStoreUnavailable on the client, ReasonStoreUnavailable here)
+	// unless OptionReplayStorePerInstance is set. Takes effect only before
+	// the first request. REP only. Default: nil (per-instance replay state).
+	OptionReplayStore = "SECSOCK-REPLAY-STORE"
+
+	// OptionReplayStoreDeadline (time.Duration) bounds one round trip to
+	// the replay store; past it the request is handled as if the store
+	// were unreachable. REP only. Default: 100 ms.
+	OptionReplayStoreDeadline = "SECSOCK-REPLAY-STORE-DEADLINE"
+
+	// OptionReplayStoreLease (time.Duration) is how long a claim in the
+	// replay store stays live without a reply: copies of the request at
+	// other workers wait for the reply that long at most, and are refused
+	// IN_DOUBT (never delivered) if none came, for example because the
+	// worker died. Set it above the application's longest handling time.
+	// REP only. Default: 10 seconds.
+	OptionReplayStoreLease = "SECSOCK-REPLAY-STORE-LEASE"
+
+	// OptionReplayStorePerInstance (bool) makes a REP socket deliver a
+	// request when the replay store cannot be asked, with its own
+	// per-instance checks only, instead of refusing it: during the outage a
+	// captured request can again be replayed once to each other worker and
+	// to a restarted one (SPEC.md §17.5). Counted in
+	// ReplayStoreStats.Fallbacks. REP only. Default: false (fail closed).
+	OptionReplayStorePerInstance = "SECSOCK-REPLAY-STORE-PER-INSTANCE"
+
 	// OptionAdvisoryGrace (time.Duration, 0 or more) is how long a REQ
 	// socket keeps waiting for an authenticated answer after one that
 	// anyone on the path could have made: a hint (ErrServerKeyMismatch,
@@ -237,7 +272,12 @@ type config struct {
 	logger         *slog.Logger
 	backlog        int
 	grace          time.Duration
-	oneWay         bool // a PUSH or PULL socket (SPEC.md §15); set by Wrap
+	oneWay         bool // a PUSH or PULL socket (SPEC.md §17); set by Wrap
+
+	replayStore      replaystore.Store
+	storeDeadline    time.Duration
+	storeLease       time.Duration
+	storePerInstance bool
 
 	// Injected only by tests in this package.
 	rand io.Reader
@@ -259,8 +299,11 @@ func defaultConfig() config {
 		epochs:      EpochsAuto,
 		backlog:     128,
 		grace:       time.Second,
-		rand:        rand.Reader,
-		now:         time.Now,
+
+		storeDeadline: 100 * time.Millisecond,
+		storeLease:    10 * time.Second,
+		rand:          rand.Reader,
+		now:           time.Now,
 	}
 }
 
@@ -414,6 +457,28 @@ func (c *config) set(name string, v any) (bool, error) {
 			return bad()
 		}
 		c.grace = d
+	case OptionReplayStore:
+		st, ok := v.(replaystore.Store)
+		if !ok && v != nil {
+			return bad()
+		}
+		c.replayStore = st
+	case OptionReplayStoreDeadline, OptionReplayStoreLease:
+		d, ok := v.(time.Duration)
+		if !ok || d <= 0 {
+			return bad()
+		}
+		if name == OptionReplayStoreDeadline {
+			c.storeDeadline = d
+		} else {
+			c.storeLease = d
+		}
+	case OptionReplayStorePerInstance:
+		b, ok := v.(bool)
+		if !ok {
+			return bad()
+		}
+		c.storePerInstance = b
 	case OptionEventHook:
 		f, ok := v.(func(Event))
 		if !ok {
@@ -500,6 +565,14 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.backlog
 	case OptionAdvisoryGrace:
 		v = c.grace
+	case OptionReplayStore:
+		v = c.replayStore
+	case OptionReplayStoreDeadline:
+		v = c.storeDeadline
+	case OptionReplayStoreLease:
+		v = c.storeLease
+	case OptionReplayStorePerInstance:
+		v = c.storePerInstance
 	case OptionEventHook:
 		v = c.userHook
 	case OptionEventAccepted:
@@ -555,5 +628,6 @@ func (c *config) limits() servercore.Limits {
 	l := servercore.DefaultLimits()
 	l.Peers, l.ReplySlots, l.ReplyBytes, l.Budget = c.peerCache, c.replySlots, c.replyBytes, c.budget
 	l.OneWay = c.oneWay
+	l.Shared = c.replayStore != nil
 	return l
 }

@@ -14,27 +14,29 @@ type Reason uint8
 
 // Reasons, in the order of the server's checks (SPEC.md §6).
 const (
-	ReasonNone           Reason = iota
-	ReasonMalformed             // wrong length or layout
-	ReasonUnknownVersion        // version byte not known
-	ReasonUnknownKind           // kind byte unknown or not valid here (e.g. a reply sent to a server)
-	ReasonUnsupported           // cipher suite or feature not supported (refused)
-	ReasonWeakKey               // short-term or long-term key of small order
-	ReasonForged                // box did not open: forged, corrupted or sealed to another server key
-	ReasonBadVouch              // identity box opened but the vouch did not
-	ReasonNotAuthorized         // client policy refused the client
-	ReasonStale                 // timestamp outside the freshness window
-	ReasonReplayed              // request already handled and its reply is gone
-	ReasonRetry                 // duplicate of a request being handled or answered from the reply cache
-	ReasonBusy                  // hinted BUSY (the key-agreement budget for unknown keys is spent), or dropped unread (the REP side's queue for unknown keys was full)
-	ReasonInDoubt               // refused: may have been handled before (too old for the replay window, or evicted)
-	ReasonUnknownEpoch          // refused: sealed with an epoch key this server does not accept
+	ReasonNone             Reason = iota
+	ReasonMalformed               // wrong length or layout
+	ReasonUnknownVersion          // version byte not known
+	ReasonUnknownKind             // kind byte unknown or not valid here (e.g. a reply sent to a server)
+	ReasonUnsupported             // cipher suite or feature not supported (refused)
+	ReasonWeakKey                 // short-term or long-term key of small order
+	ReasonForged                  // box did not open: forged, corrupted or sealed to another server key
+	ReasonBadVouch                // identity box opened but the vouch did not
+	ReasonNotAuthorized           // client policy refused the client
+	ReasonStale                   // timestamp outside the freshness window
+	ReasonReplayed                // request already handled and its reply is gone
+	ReasonRetry                   // duplicate of a request being handled or answered from the reply cache
+	ReasonBusy                    // hinted BUSY (the key-agreement budget for unknown keys is spent), or dropped unread (the REP side's queue for unknown keys was full)
+	ReasonInDoubt                 // refused: may have been handled before (too old for the replay window, or evicted)
+	ReasonUnknownEpoch            // refused: sealed with an epoch key this server does not accept
+	ReasonStoreUnavailable        // refused: the shared replay store (OptionReplayStore) could not be asked in time
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "malformed", "unknown-version", "unknown-kind", "unsupported",
 	"weak-key", "forged", "bad-vouch", "not-authorized", "stale", "replayed", "retry", "busy", "in-doubt", "unknown-epoch",
+	"store-unavailable",
 }
 
 // Reasons returns every reason a message can be rejected for, in the
@@ -163,6 +165,9 @@ type ServerStats struct {
 	// protection: sealed with an epoch key (forward-secret once its epoch
 	// ends, SPEC.md §14.4) or with the server's long-term key only.
 	ForwardSecret, LongTermOnly uint64
+	// ReplayStore counts the use of the shared replay store
+	// (OptionReplayStore); zero without one.
+	ReplayStore ReplayStoreStats
 	// ServerKeys has one entry per server key ever set on the socket:
 	// the current key first, then the previous keys, then keys no longer
 	// configured.
@@ -202,6 +207,9 @@ func (s *Socket) ServerStats() ServerStats {
 	}
 	if state := srv.state.Load(); state != nil {
 		st.Peers, st.Tombstones, st.ReplyBytes = state.Size()
+	}
+	if sr := srv.shared.Load(); sr != nil {
+		st.ReplayStore = sr.stats()
 	}
 	st.Anonymous, st.Vouched = srv.counts.anonymous.Load(), srv.counts.vouched.Load()
 	st.ForwardSecret, st.LongTermOnly = srv.counts.forwardSecret.Load(), srv.counts.longTermOnly.Load()
@@ -254,6 +262,8 @@ func reasonOf(err error) Reason {
 		return ReasonInDoubt
 	case errors.Is(err, ErrUnknownEpoch):
 		return ReasonUnknownEpoch
+	case errors.Is(err, ErrStoreUnavailable):
+		return ReasonStoreUnavailable
 	case errors.Is(err, ErrBusy):
 		return ReasonBusy
 	case errors.Is(err, ErrServerKeyMismatch):

@@ -103,6 +103,9 @@ type Limits struct {
 	// OneWay makes a PULL instance (SPEC.md §15): it opens PUSH messages
 	// only, and drops instead of answering (default false: REP).
 	OneWay bool
+	// Shared: a replay store shared with other instances decides the fate
+	// of duplicates this instance did not answer itself (Decision.Consult).
+	Shared bool
 }
 
 // DefaultLimits are the Go implementation's defaults (SPEC.md §6).

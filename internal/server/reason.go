@@ -17,11 +17,12 @@ const (
 	ReasonNotAuthorized
 	ReasonStale
 	ReasonReplayed
-	ReasonRetry          // a duplicate: resent from the reply cache, or its request is pending
-	ReasonBusy           // hinted BUSY: the budget for scalar multiplications is spent
-	ReasonInDoubt        // refused IN_DOUBT: maybe delivered before, cannot tell
-	ReasonUnknownEpoch   // refused UNKNOWN_EPOCH: the request names an epoch key not accepted here
-	ReasonUnknownTicket  // refused UNKNOWN_TICKET: a hybrid ticket that does not open here (§16)
-	ReasonHybridRequired // refused HYBRID_REQUIRED: a request without the hybrid mode (§16)
+	ReasonRetry            // a duplicate: resent from the reply cache, or its request is pending
+	ReasonBusy             // hinted BUSY: the budget for scalar multiplications is spent
+	ReasonInDoubt          // refused IN_DOUBT: maybe delivered before, cannot tell
+	ReasonUnknownEpoch     // refused UNKNOWN_EPOCH: the request names an epoch key not accepted here
+	ReasonStoreUnavailable // refused STORE_UNAVAILABLE: the shared replay store could not be asked (§17)
+	ReasonUnknownTicket    // refused UNKNOWN_TICKET: a hybrid ticket that does not open here (§16)
+	ReasonHybridRequired   // refused HYBRID_REQUIRED: a request without the hybrid mode (§16)
 	NumReasons
 )

@@ -7,6 +7,10 @@ const (
 	slotPending            // delivered to the application, not answered yet
 	slotAnswered           // answered; buf holds the sealed reply
 	slotGone               // answered, but the reply is not kept
+	// With a shared replay store (SPEC.md §17):
+	slotElsewhere // handled by another instance: the store knows its fate
+	slotInDoubt   // may have run elsewhere: refused IN_DOUBT
+	slotUnclaimed // the store could not be asked: never delivered here
 )
 
 type replySlot struct {

@@ -37,7 +37,9 @@ func New(lim Limits) *Server {
 type Ticket struct {
 	key      ID
 	keys     *wire.Keys
-	announce []byte // REPLY_EXT elements for the reply, or nil (§14.2)
+	announce []byte      // REPLY_EXT elements for the reply, or nil (§14.2)
+	prk0     wire.Secret // for refusals decided after the checks (Refusal)
+	t        uint64      // the request's T
 }
 
 // ID is a comparable name of one request: equal IDs, same request.
@@ -52,6 +54,12 @@ func (t Ticket) ID() ID { return t.key }
 // Counter returns the request's N.
 func (t Ticket) Counter() uint64 { return t.key.counter }
 
+// Eph returns the request's short-term key C'.
+func (t Ticket) Eph() [wire.KeySize]byte { return t.key.eph }
+
+// Timestamp returns the request's T.
+func (t Ticket) Timestamp() uint64 { return t.t }
+
 // Decision is the outcome of one received body.
 type Decision struct {
 	Deliver bool   // give Body to the application; reply with SealReply(Ticket)
@@ -64,6 +72,13 @@ type Decision struct {
 	Pending bool // a duplicate of a pending request (Ticket names it); its route should get the reply too
 	Epoch   bool // sealed with an epoch key: forward-secret once the epoch ends (§14)
 	Hybrid  bool // sealed in the hybrid mode: a ciphertext or a ticket mixed in (§16)
+	// Consult (with Limits.Shared): a duplicate whose fate the shared
+	// replay store knows (handled by another instance, or no longer in
+	// this one's reply cache); Ticket names it. Ask the store (SPEC.md §17).
+	Consult bool
+	// Header is the request's header H (a slice of the received body),
+	// for the store's claim and Refusal; set with Ticket.
+	Header []byte
 	// ServerKey is the index in the policy of the key that opened it.
 	ServerKey int
 }
@@ -122,7 +137,7 @@ func (r *request) refuse(reason Reason, code byte) *Decision {
 // Open runs the checks of SPEC.md §6 on one received body at time now
 // (ms since the Unix epoch) under policy pol, appending a delivered body
 // to dst. rnd supplies the R of a ping's reply. A OneWay (PULL) server
-// runs SPEC.md §15's checks instead and never answers.
+// runs SPEC.md §17's checks instead and never answers.
 func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Decision {
 	if s.lim.OneWay {
 		return s.openPush(dst, b, now, pol)
@@ -464,7 +479,8 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		return *r.refuse(ReasonStale, wire.RefuseStale)
 	}
 	key := ID{eph: r.Eph, counter: r.Counter}
-	tk := Ticket{key: key, keys: r.keys}
+	tk := Ticket{key: key, keys: r.keys, prk0: r.p.prk0, t: t}
+	dec.Header = r.Header
 	var err error
 	if tk.announce, err = r.replyElements(rnd); err != nil {
 		return *drop(ReasonMalformed)
@@ -486,6 +502,9 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		if code != 0 {
 			return *r.refuse(d.Reason, code)
 		}
+		if d.Deliver {
+			d.Body = body
+		}
 		return d
 	}
 	if s.peers.inDoubt(&r.Eph, t, r.Counter) {
@@ -500,6 +519,10 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		s.mu.Unlock()
 		if p.filter.TooOld(r.Counter) {
 			return *r.refuse(ReasonInDoubt, wire.RefuseInDoubt)
+		}
+		if s.lim.Shared { // handled here or elsewhere: the store knows which
+			dec.Reason, dec.Ticket, dec.Consult = ReasonRetry, tk, true
+			return dec
 		}
 		return *r.refuse(ReasonReplayed, wire.RefuseReplayed)
 	}
@@ -532,6 +555,14 @@ func (s *Server) duplicate(sl *replySlot, tk Ticket, dec Decision) (Decision, by
 	case sl.state == slotAnswered && sl.resends < s.lim.MaxResends:
 		sl.resends++
 		dec.Respond = slices.Clone(sl.buf) // the slot's buffer is reused: copy under the lock
+	case sl.state == slotElsewhere || (sl.state == slotGone && s.lim.Shared):
+		dec.Consult = true
+	case sl.state == slotInDoubt:
+		dec.Reason = ReasonInDoubt
+		return dec, wire.RefuseInDoubt
+	case sl.state == slotUnclaimed: // never delivered: claim it again
+		sl.state = slotPending
+		dec.Reason, dec.Deliver = ReasonNone, true
 	default:
 		dec.Reason = ReasonReplayed
 		return dec, wire.RefuseReplayed
@@ -574,6 +605,46 @@ func (s *Server) seal(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]byte,
 		return wire.AppendReplyExt(dst, t.keys, t.key.counter, r, t.announce, body), nil
 	}
 	return wire.AppendReply(dst, t.keys, t.key.counter, r, body), nil
+}
+
+// Settlement is what the shared replay store decided about a delivered
+// request that the caller did not give the application (SPEC.md §17).
+type Settlement uint8
+
+// Settlements.
+const (
+	// Elsewhere: another instance handled it; copies consult the store.
+	Elsewhere Settlement = iota + 1
+	// InDoubt: it may have run elsewhere and cannot run again; copies are
+	// refused IN_DOUBT.
+	InDoubt
+	// Unclaimed: the store could not be asked; a copy may claim it again.
+	Unclaimed
+)
+
+// Settle records the store's decision about t, delivered by Open but not
+// given to the application.
+func (s *Server) Settle(t Ticket, how Settlement) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.replies.slot(t.key)
+	if sl == nil || sl.state != slotPending {
+		return
+	}
+	switch how {
+	case Elsewhere:
+		sl.state = slotElsewhere
+	case InDoubt:
+		sl.state = slotInDoubt
+	case Unclaimed:
+		sl.state = slotUnclaimed
+	}
+}
+
+// Refusal returns the refusal of the request t with header h for reason
+// (a wire.Refuse* code), decided after the checks (SPEC.md §5.3).
+func (s *Server) Refusal(t Ticket, h []byte, code byte) []byte {
+	return wire.AppendRefusal(nil, &t.prk0, h, code)
 }
 
 // Size reports the number of cached peers and tombstones, and the bytes

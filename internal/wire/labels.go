@@ -28,6 +28,7 @@ const (
 	RefuseUnsupportedFeature byte = 0x04
 	RefuseInDoubt            byte = 0x05
 	RefuseUnknownEpoch       byte = 0x06
+	RefuseStoreUnavailable   byte = 0x07 // the shared replay store could not be asked (§17)
 	RefuseUnknownTicket      byte = 0x08 // hybrid mode (§16): the ticket does not open here
 	RefuseHybridRequired     byte = 0x09 // hybrid mode (§16): this server requires it
 

@@ -1,0 +1,232 @@
+package secsock
+
+// The REP side's use of a shared replay store (SPEC.md §17): the state
+// machine decides, this adapter asks the store and turns its answers into
+// settlements of the state machine and answers on the wire.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	servercore "github.com/secsock/secsock/internal/server"
+	"github.com/secsock/secsock/internal/wire"
+	"github.com/secsock/secsock/replaystore"
+)
+
+const (
+	// maxStoreWaiters bounds the duplicates that wait, each on its own
+	// goroutine, for another worker's claim to end; past it they are
+	// dropped as retries (the client resends).
+	maxStoreWaiters = 256
+	// maxStoreWriters bounds the replies written to the store
+	// concurrently; past it the reply is written by the sender.
+	maxStoreWriters = 64
+	// storeMargin is added to an entry's lifetime (the freshness window
+	// and the skew after T) so that it outlives every worker's check.
+	storeMargin = time.Second
+)
+
+// sharedReplay is a REP socket's shared replay store and its settings.
+type sharedReplay struct {
+	store       replaystore.Store
+	deadline    time.Duration // one store round trip, then fail closed
+	lease       time.Duration
+	perInstance bool     // on a store failure, deliver with per-instance checks only
+	owner       [16]byte // this instance's name in claims
+	waiters     chan struct{}
+	writers     chan struct{}
+	counts      storeCounts
+}
+
+// storeCounts are the store's counters (ReplayStoreStats).
+type storeCounts struct {
+	claims, hits, waits, inDoubt, quiescent, errors, fallbacks, replies atomic.Uint64
+	ops, nanos                                                          atomic.Uint64
+}
+
+// ReplayStoreStats counts a REP socket's use of its shared replay store
+// (OptionReplayStore). All counts are of store operations or requests.
+type ReplayStoreStats struct {
+	Claims    uint64 // requests this worker claimed and delivered
+	Hits      uint64 // copies answered with a reply another worker stored
+	Waits     uint64 // copies that waited for another worker's live claim
+	InDoubt   uint64 // copies refused IN_DOUBT: claimed elsewhere, lease lapsed without a reply (or a conflicting claim)
+	Quiescent uint64 // requests refused IN_DOUBT: dated before the store's generation change plus the skew
+	Errors    uint64 // store operations that failed or missed OptionReplayStoreDeadline
+	Fallbacks uint64 // requests delivered without the store after an error (OptionReplayStorePerInstance)
+	Replies   uint64 // sealed replies written to the store
+	// Operations and Latency: store round trips made and their total time.
+	Operations uint64
+	Latency    time.Duration
+}
+
+func newSharedReplay(c *config) *sharedReplay {
+	if c.replayStore == nil {
+		return nil
+	}
+	sr := &sharedReplay{
+		store: c.replayStore, deadline: c.storeDeadline, lease: c.storeLease, perInstance: c.storePerInstance,
+		waiters: make(chan struct{}, maxStoreWaiters), writers: make(chan struct{}, maxStoreWriters),
+	}
+	if _, err := rand.Read(sr.owner[:]); err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return sr
+}
+
+func (sr *sharedReplay) stats() ReplayStoreStats {
+	c := &sr.counts
+	return ReplayStoreStats{
+		Claims: c.claims.Load(), Hits: c.hits.Load(), Waits: c.waits.Load(), InDoubt: c.inDoubt.Load(),
+		Quiescent: c.quiescent.Load(), Errors: c.errors.Load(), Fallbacks: c.fallbacks.Load(),
+		Replies: c.replies.Load(), Operations: c.ops.Load(), Latency: time.Duration(c.nanos.Load()),
+	}
+}
+
+// storeCall is one request's business with the store: its name there, and
+// what the adapter needs to answer copies later.
+type storeCall struct {
+	req    replaystore.Request
+	header []byte // H, for refusals
+	tk     servercore.Ticket
+}
+
+// request names the request of d for the store (SPEC.md §17.1).
+func (sr *sharedReplay) request(d *servercore.Decision, server PublicKey, now uint64, pol *servercore.Policy) *storeCall {
+	tk := d.Ticket
+	sc := &storeCall{header: append([]byte(nil), d.Header...), tk: tk}
+	r := &sc.req
+	fp := sha256.Sum256(server[:])
+	copy(r.Service[:], fp[:])
+	r.Eph, r.Counter, r.Header = tk.Eph(), tk.Counter(), sha256.Sum256(d.Header)
+	r.Timestamp, r.Now, r.Skew = tk.Timestamp(), now, pol.Skew
+	r.Owner, r.Lease = sr.owner, sr.lease
+	if end := r.Timestamp + pol.Window + pol.Skew; end > now {
+		r.TTL = time.Duration(end-now)*time.Millisecond + storeMargin
+	}
+	r.TTL = max(r.TTL, r.Lease+storeMargin)
+	return sc
+}
+
+// do runs one store operation within the deadline, counting it.
+func (sr *sharedReplay) do(f func(ctx context.Context) (replaystore.Result, error)) (replaystore.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), sr.deadline)
+	defer cancel()
+	t0 := time.Now()
+	res, err := f(ctx)
+	sr.counts.ops.Add(1)
+	sr.counts.nanos.Add(uint64(time.Since(t0)))
+	if err != nil {
+		sr.counts.errors.Add(1)
+		if !errors.Is(err, replaystore.ErrUnavailable) {
+			err = errors.Join(replaystore.ErrUnavailable, err)
+		}
+	}
+	return res, err
+}
+
+func (sr *sharedReplay) claim(sc *storeCall, maxResends int) (replaystore.Result, error) {
+	return sr.do(func(ctx context.Context) (replaystore.Result, error) { return sr.store.Claim(ctx, &sc.req, maxResends) })
+}
+
+func (sr *sharedReplay) lookup(sc *storeCall, maxResends int) (replaystore.Result, error) {
+	return sr.do(func(ctx context.Context) (replaystore.Result, error) {
+		return sr.store.Lookup(ctx, &sc.req, maxResends)
+	})
+}
+
+// storeReply writes the sealed reply to a request this worker claimed,
+// on its own goroutine when one is free (the reply is already on its way
+// to the client: copies at other workers wait on the lease meanwhile).
+func (sr *sharedReplay) storeReply(sc *storeCall, sealed []byte) {
+	write := func() {
+		_, _ = sr.do(func(ctx context.Context) (replaystore.Result, error) {
+			return replaystore.Result{}, sr.store.Reply(ctx, &sc.req, sealed)
+		})
+		sr.counts.replies.Add(1)
+	}
+	select {
+	case sr.writers <- struct{}{}:
+		go func() {
+			defer func() { <-sr.writers }()
+			write()
+		}()
+	default:
+		write()
+	}
+}
+
+// refusal makes the refusal of sc's request for code.
+func (s *curveServer) refusal(sc *storeCall, code byte) []byte {
+	return s.state.Load().Refusal(sc.tk, sc.header, code)
+}
+
+// settle records the store's answer in the state machine.
+func (s *curveServer) settle(sc *storeCall, how servercore.Settlement) {
+	s.state.Load().Settle(sc.tk, how)
+}
+
+// maxResends is the fleet's bound on resends of one stored reply.
+func (s *curveServer) maxResends() int {
+	if l := s.lim.Load(); l != nil {
+		return l.MaxResends
+	}
+	return servercore.DefaultLimits().MaxResends
+}
+
+// outcome is what a store answer means for one copy of a request: the
+// bytes to send (nil: nothing), the reason it counts under, and how the
+// state machine settles it.
+type outcome struct {
+	respond []byte
+	reason  Reason
+	settle  servercore.Settlement
+	wait    bool // another worker's claim is live
+}
+
+// decide maps a store answer (or error) to an outcome.
+func (s *curveServer) decide(sr *sharedReplay, sc *storeCall, res replaystore.Result, err error) outcome {
+	if err != nil {
+		return outcome{respond: s.refusal(sc, wire.RefuseStoreUnavailable), reason: ReasonStoreUnavailable, settle: servercore.Unclaimed}
+	}
+	switch res.State {
+	case replaystore.Answered:
+		sr.counts.hits.Add(1)
+		return outcome{respond: res.Reply, reason: ReasonRetry, settle: servercore.Elsewhere}
+	case replaystore.Replayed:
+		return outcome{respond: s.refusal(sc, wire.RefuseReplayed), reason: ReasonReplayed, settle: servercore.Elsewhere}
+	case replaystore.Pending:
+		return outcome{reason: ReasonRetry, settle: servercore.Elsewhere, wait: true}
+	case replaystore.Quiescent:
+		sr.counts.quiescent.Add(1)
+	default: // InDoubt, Conflict
+		sr.counts.inDoubt.Add(1)
+	}
+	return outcome{respond: s.refusal(sc, wire.RefuseInDoubt), reason: ReasonInDoubt, settle: servercore.InDoubt}
+}
+
+// waitFor polls the store, backing off, until the claim of sc ends or
+// the wait bound passes (the lease it had left, capped at the lease).
+func (s *curveServer) waitFor(sr *sharedReplay, sc *storeCall, left time.Duration, quit <-chan struct{}) (replaystore.Result, error) {
+	sr.counts.waits.Add(1)
+	until := time.Now().Add(min(left, sr.lease) + 10*time.Millisecond)
+	pause := time.Millisecond
+	for {
+		t := time.NewTimer(pause)
+		select {
+		case <-quit:
+			t.Stop()
+			return replaystore.Result{State: replaystore.Pending}, nil
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+		res, err := sr.lookup(sc, s.maxResends())
+		if err != nil || res.State != replaystore.Pending || time.Now().After(until) {
+			return res, err
+		}
+	}
+}

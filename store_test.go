@@ -1,0 +1,409 @@
+package secsock
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.nanomsg.org/mangos/v3"
+
+	"github.com/secsock/secsock/internal/redistest"
+	"github.com/secsock/secsock/internal/wire"
+	"github.com/secsock/secsock/replaystore"
+	"github.com/secsock/secsock/replaystore/redisstore"
+)
+
+// The shared replay store (SPEC.md §17), played by an attacker who
+// captured a request and can send it to every worker, and by faults of
+// workers and of the store. Workers here are REP sockets on ipc behind no
+// device (the injector reaches each one directly) unless said otherwise.
+
+const (
+	testSkew  = 50 * time.Millisecond
+	testLease = 400 * time.Millisecond
+)
+
+// storeWorker is a REP worker on a shared store whose application echoes
+// "re:" + body after delay, or, when silent, takes requests and never
+// answers (a worker that dies after claiming).
+type storeWorker struct {
+	sock *Socket
+	addr string
+	seen sync.Map // body -> *atomic.Int64
+	all  atomic.Int64
+}
+
+func startStoreWorker(t *testing.T, key SecretKey, st replaystore.Store, delay time.Duration, silent bool, opts ...any) *storeWorker {
+	t.Helper()
+	w := &storeWorker{}
+	s, err := NewRepSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sock = s
+	mustSet(t, s, OptionMechanism, MechanismCurve, OptionSecretKey, key, mangos.OptionSendDeadline, 5*time.Second,
+		OptionMaxClockSkew, testSkew, OptionReplayStoreLease, testLease)
+	if st != nil {
+		mustSet(t, s, OptionReplayStore, st)
+	}
+	mustSet(t, s, opts...)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		c, err := s.OpenContext()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				b, err := c.Recv()
+				if errors.Is(err, mangos.ErrClosed) {
+					return
+				}
+				if err != nil {
+					continue
+				}
+				n, _ := w.seen.LoadOrStore(string(b), new(atomic.Int64))
+				n.(*atomic.Int64).Add(1)
+				w.all.Add(1)
+				if silent {
+					continue
+				}
+				time.Sleep(delay)
+				c.Send(append([]byte("re:"), b...))
+			}
+		}()
+	}
+	w.addr = atkListen(t, s, ipcAddr(t, "w.ipc"))
+	t.Cleanup(func() { s.Close(); wg.Wait() })
+	return w
+}
+
+func (w *storeWorker) delivered(body string) int64 {
+	if n, ok := w.seen.Load(body); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+func deliveries(body string, ws ...*storeWorker) int64 {
+	var n int64
+	for _, w := range ws {
+		n += w.delivered(body)
+	}
+	return n
+}
+
+func isReply(a []byte) bool { return len(a) > 2 && a[0] == wire.Version && a[1] == wire.KindReply }
+
+func isRefusal(a []byte, reason byte) bool {
+	return len(a) == wire.RefusalSize && a[1] == wire.KindRefusal && a[2] == reason
+}
+
+// stores runs f against an in-memory store and a Redis store.
+func stores(t *testing.T, f func(t *testing.T, st replaystore.Store)) {
+	t.Run("memory", func(t *testing.T) { f(t, replaystore.NewMemory()) })
+	t.Run("redis", func(t *testing.T) { f(t, newRedisStore(t, redistest.Start(t))) })
+}
+
+// newRedisStore opens a store on srv and waits out the quiescence of the
+// generation its first connection makes.
+func newRedisStore(t *testing.T, srv *redistest.Server) *redisstore.Store {
+	t.Helper()
+	st, err := redisstore.Open(srv.URL(), redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Client().Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(testSkew + 20*time.Millisecond)
+	return st
+}
+
+// TestStoreReplayToEveryWorker: a captured request replayed to every
+// worker sharing the store, and to a worker started afterwards, reaches
+// the application once in all; the other workers answer with the owner's
+// sealed reply, at most MaxResends times in all, then REPLAYED. Without
+// the store (the control) each worker delivers it.
+func TestStoreReplayToEveryWorker(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		ws := []*storeWorker{startStoreWorker(t, sk, st, 0, false), startStoreWorker(t, sk, st, 0, false), startStoreWorker(t, sk, st, 0, false)}
+		req := captureRequest(t, sk, "pay 1")
+		first := newInjector(t, ws[0].addr).ask(t, req, 5*time.Second)
+		if !isReply(first) {
+			t.Fatalf("owner's answer %x", first)
+		}
+		ws = append(ws, startStoreWorker(t, sk, st, 0, false)) // a worker (re)started after the request
+		resends, replayed := 0, 0
+		for round := 0; round < 3; round++ {
+			for _, w := range ws[1:] {
+				a := newInjector(t, w.addr).ask(t, req, 5*time.Second)
+				switch {
+				case bytes.Equal(a, first):
+					resends++
+				case isRefusal(a, wire.RefuseReplayed):
+					replayed++
+				default:
+					t.Fatalf("round %d: answer %x", round, a)
+				}
+			}
+		}
+		if n := deliveries("pay 1", ws...); n != 1 {
+			t.Fatalf("delivered %d times across the workers, want 1", n)
+		}
+		if resends != servercoreMaxResends || replayed != 9-servercoreMaxResends {
+			t.Fatalf("%d resends and %d REPLAYED from the other workers, want %d and %d (fleet-wide bound)",
+				resends, replayed, servercoreMaxResends, 9-servercoreMaxResends)
+		}
+		if s := ws[1].sock.ServerStats().ReplayStore; s.Hits == 0 || s.Operations == 0 {
+			t.Fatalf("store stats %+v", s)
+		}
+	})
+	t.Run("control-without-store", func(t *testing.T) {
+		sk := mustKey(t)
+		ws := []*storeWorker{startStoreWorker(t, sk, nil, 0, false), startStoreWorker(t, sk, nil, 0, false)}
+		req := captureRequest(t, sk, "pay 1")
+		for _, w := range ws {
+			if a := newInjector(t, w.addr).ask(t, req, 5*time.Second); !isReply(a) {
+				t.Fatalf("answer %x", a)
+			}
+		}
+		if n := deliveries("pay 1", ws...); n != 2 {
+			t.Fatalf("without a store: delivered %d times, want 2 (once per worker)", n)
+		}
+	})
+}
+
+const servercoreMaxResends = 4
+
+// TestStoreRetryOtherWorker: a copy of a request that reaches a second
+// worker while the first one's application handles it waits for the
+// claim and gets the same sealed reply; the application saw it once.
+func TestStoreRetryOtherWorker(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		slow := startStoreWorker(t, sk, st, 200*time.Millisecond, false)
+		other := startStoreWorker(t, sk, st, 0, false)
+		req := captureRequest(t, sk, "ship 1")
+		ch := newInjector(t, slow.addr).send(t, req)
+		waitFor(t, func() bool { return slow.delivered("ship 1") == 1 })
+		retry := newInjector(t, other.addr).ask(t, req, 5*time.Second)
+		first := wait(t, ch)
+		if !isReply(first) || !bytes.Equal(retry, first) {
+			t.Fatalf("retry's answer %x, owner's %x: want the same sealed reply", retry, first)
+		}
+		if n := deliveries("ship 1", slow, other); n != 1 {
+			t.Fatalf("delivered %d times", n)
+		}
+		if s := other.sock.ServerStats().ReplayStore; s.Waits != 1 || s.Hits != 1 {
+			t.Fatalf("waiting worker's store stats %+v", s)
+		}
+	})
+}
+
+// TestStoreRetryThroughDevice: a real client whose REQ retries reach
+// other workers behind a device gets its reply; the application saw the
+// request once.
+func TestStoreRetryThroughDevice(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		dev := newAtkDevice(t, ipcAddr(t, "front.ipc"), ipcAddr(t, "back.ipc"))
+		var ws []*storeWorker
+		for i := 0; i < 3; i++ {
+			w := startStoreWorker(t, sk, st, 250*time.Millisecond, false)
+			if err := w.sock.Dial(dev.backAddr); err != nil {
+				t.Fatal(err)
+			}
+			ws = append(ws, w)
+		}
+		cl := newReq(t, sk.Public(), mangos.OptionRetryTime, 60*time.Millisecond)
+		if err := cl.Dial(dev.frontAddr); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // let the device connect to every worker
+		for i := 0; i < 3; i++ {
+			body := []byte{'o', 'r', 'd', 'e', 'r', byte('0' + i)}
+			if err := cl.Send(body); err != nil {
+				t.Fatal(err)
+			}
+			got, err := cl.Recv()
+			if err != nil || string(got) != "re:"+string(body) {
+				t.Fatalf("reply %q, %v", got, err)
+			}
+			if n := deliveries(string(body), ws...); n != 1 {
+				t.Fatalf("%s delivered %d times", body, n)
+			}
+		}
+	})
+}
+
+// TestStoreOwnerDies: a worker that claimed a request and died without a
+// reply leaves it in doubt: once the lease lapses, copies at other
+// workers (one waiting since before) are refused IN_DOUBT and the request
+// never runs again.
+func TestStoreOwnerDies(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		dying := startStoreWorker(t, sk, st, 0, true)
+		a, b := startStoreWorker(t, sk, st, 0, false), startStoreWorker(t, sk, st, 0, false)
+		req := captureRequest(t, sk, "debit 1")
+		newInjector(t, dying.addr).send(t, req)
+		waitFor(t, func() bool { return dying.delivered("debit 1") == 1 })
+		early := newInjector(t, a.addr).send(t, req) // waits on the live lease
+		dying.sock.Close()
+		if got := wait(t, early); !isRefusal(got, wire.RefuseInDoubt) {
+			t.Fatalf("copy during the lease: %x, want IN_DOUBT", got)
+		}
+		for _, w := range []*storeWorker{a, b, a} {
+			if got := newInjector(t, w.addr).ask(t, req, 5*time.Second); !isRefusal(got, wire.RefuseInDoubt) {
+				t.Fatalf("copy after the lease: %x, want IN_DOUBT", got)
+			}
+		}
+		if n := deliveries("debit 1", a, b); n != 0 {
+			t.Fatalf("re-executed %d times", n)
+		}
+	})
+}
+
+// TestStoreClaimAfterChecks: a forged message naming a victim's (C', N)
+// claims nothing (claims come after every check), so the victim's
+// request is still served.
+func TestStoreClaimAfterChecks(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		a, b := startStoreWorker(t, sk, st, 0, false), startStoreWorker(t, sk, st, 0, false)
+		req := captureRequest(t, sk, "victim")
+		forged := bytes.Clone(req)
+		forged[len(forged)-1] ^= 1
+		if got := newInjector(t, b.addr).ask(t, forged, 5*time.Second); len(got) != wire.HintSize {
+			t.Fatalf("forgery's answer %x, want a hint", got)
+		}
+		if got := newInjector(t, a.addr).ask(t, req, 5*time.Second); !isReply(got) {
+			t.Fatalf("victim's answer %x", got)
+		}
+	})
+}
+
+// TestStoreFailsClosed: with Redis stopped, restarted empty, or paused
+// past the deadline, workers refuse (STORE_UNAVAILABLE, authenticated,
+// counted) instead of delivering without the check; they recover by
+// themselves; nothing runs twice; a request dated before the restart is
+// refused as in doubt (its claim may be lost). With per-instance mode the
+// request is delivered instead.
+func TestStoreFailsClosed(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newRedisStore(t, srv)
+	sk := mustKey(t)
+	a := startStoreWorker(t, sk, st, 0, false)
+	b := startStoreWorker(t, sk, st, 0, false)
+	lax := startStoreWorker(t, sk, st, 0, false, OptionReplayStorePerInstance, true)
+	cl := newReq(t, sk.Public())
+	if err := cl.Dial(a.addr); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := roundTrip1(cl, "before"); err != nil || string(got) != "re:before" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	old := captureRequest(t, sk, "old")
+
+	srv.Stop()
+	if _, err := roundTrip1(cl, "down"); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("store down: %v, want ErrStoreUnavailable", err)
+	}
+	if got := newInjector(t, lax.addr).ask(t, captureRequest(t, sk, "lax"), 5*time.Second); !isReply(got) {
+		t.Fatalf("per-instance mode: %x", got)
+	}
+	if s := lax.sock.ServerStats().ReplayStore; s.Fallbacks != 1 {
+		t.Fatalf("fallbacks %+v", s)
+	}
+	if n := a.sock.Stats().Rejected[ReasonStoreUnavailable]; n != 1 {
+		t.Fatalf("store-unavailable counted %d times", n)
+	}
+
+	srv.Restart() // empty: a new generation
+	got := newInjector(t, b.addr).ask(t, old, 5*time.Second)
+	for end := time.Now().Add(5 * time.Second); isRefusal(got, wire.RefuseStoreUnavailable) && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond) // the client reconnects by itself
+		got = newInjector(t, b.addr).ask(t, old, 5*time.Second)
+	}
+	if !isRefusal(got, wire.RefuseInDoubt) {
+		t.Fatalf("request dated before the restart: %x, want IN_DOUBT", got)
+	}
+	time.Sleep(testSkew + 20*time.Millisecond)
+	if got, err := roundTrip1(cl, "after restart"); err != nil || string(got) != "re:after restart" {
+		t.Fatalf("after the restart: %q, %v", got, err)
+	}
+
+	// Slow past the deadline: refused; once the store answers again, a
+	// copy of that request is delivered once (its late claim is this
+	// worker's own).
+	slow := captureRequest(t, sk, "slow")
+	if err := srv.Do("CLIENT", "PAUSE", "400", "ALL"); err != nil {
+		t.Fatal(err)
+	}
+	if got := newInjector(t, a.addr).ask(t, slow, 5*time.Second); !isRefusal(got, wire.RefuseStoreUnavailable) {
+		t.Fatalf("paused store: %x, want STORE_UNAVAILABLE", got)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := newInjector(t, a.addr).ask(t, slow, 5*time.Second); !isReply(got) {
+		t.Fatalf("after the pause: %x", got)
+	}
+	if got := newInjector(t, b.addr).ask(t, slow, 5*time.Second); !isReply(got) {
+		t.Fatalf("after the pause, another worker: %x", got)
+	}
+	for _, body := range []string{"before", "down", "old", "after restart", "slow"} {
+		if n := deliveries(body, a, b); n > 1 || (n == 0 && body != "down" && body != "old") {
+			t.Fatalf("%s delivered %d times", body, n)
+		}
+	}
+}
+
+// TestStoreGenerationChange: a store that comes back from another server
+// process with an older copy of its data (a failover to a replica that
+// missed the last claims; here a restart from an older snapshot) has
+// lost a claim: the request it named is refused IN_DOUBT, not delivered
+// again, though its entry is gone.
+func TestStoreGenerationChange(t *testing.T) {
+	srv := redistest.StartPersistent(t)
+	st := newRedisStore(t, srv)
+	sk := mustKey(t)
+	a, b := startStoreWorker(t, sk, st, 0, false), startStoreWorker(t, sk, st, 0, false)
+	if err := srv.Do("SAVE"); err != nil {
+		t.Fatal(err)
+	}
+	req := captureRequest(t, sk, "transfer")
+	if got := newInjector(t, a.addr).ask(t, req, 5*time.Second); !isReply(got) {
+		t.Fatalf("first: %x", got)
+	}
+	srv.Restart()
+	got := newInjector(t, b.addr).ask(t, req, 5*time.Second)
+	for end := time.Now().Add(5 * time.Second); isRefusal(got, wire.RefuseStoreUnavailable) && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+		got = newInjector(t, b.addr).ask(t, req, 5*time.Second)
+	}
+	if !isRefusal(got, wire.RefuseInDoubt) {
+		t.Fatalf("after the failover: %x, want IN_DOUBT", got)
+	}
+	if n := deliveries("transfer", a, b); n != 1 {
+		t.Fatalf("delivered %d times", n)
+	}
+	if s := b.sock.ServerStats().ReplayStore; s.Quiescent == 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("condition not met within 5 s")
+		}
+	}
+}
