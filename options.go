@@ -189,7 +189,8 @@ const (
 	// request the store cannot be asked about in time is refused
 	// (ErrStoreUnavailable on the client, ReasonStoreUnavailable here)
 	// unless OptionReplayStorePerInstance is set. Takes effect only before
-	// the first request. REP only. Default: nil (per-instance replay state).
+	// the first request. REP only (PULL keeps per-instance replay state).
+	// Default: nil (per-instance replay state).
 	OptionReplayStore = "SECSOCK-REPLAY-STORE"
 
 	// OptionReplayStoreDeadline (time.Duration) bounds one round trip to
