@@ -61,6 +61,9 @@ type curveClient struct {
 	mu   sync.Mutex
 	cur  atomic.Pointer[clientSession]
 	ann  atomic.Pointer[wire.Announcement] // the server's latest epoch keys (§14.2)
+	// noSeedUntil: a pusher's epoch source said the service has no epoch
+	// seed; until this time (ms) it does not ask again (§15.6).
+	noSeedUntil atomic.Int64
 }
 
 func newCurveClient(cfg clientConfig) (*curveClient, error) {

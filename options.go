@@ -140,6 +140,21 @@ const (
 	// request is sealed to the long-term key only).
 	OptionAuthenticateFirst = "SECSOCK-AUTHENTICATE-FIRST"
 
+	// OptionEpochSource (*Socket) gives a PUSH socket the epoch keys of its
+	// service (SPEC.md §15.6): a REQ socket with mechanism "curve" and the
+	// same OptionServerKey, connected to a REP endpoint of the service.
+	// Before sealing, when its epoch keys do not cover the time, the
+	// pusher has that socket ping (Authenticate, with WANT_EPOCH) and
+	// seals with the keys the authenticated answer announces; a failed
+	// ping fails the Send rather than downgrading it. An answer without
+	// keys (the service has no epoch seed) makes it seal to the long-term
+	// key for a minute before asking again. PULL workers must hold the
+	// service's seed chain: they drop what they cannot open, and the
+	// pusher cannot know. PUSH only. Default: nil, every PUSH message is
+	// sealed to the long-term key only (not forward-secret); with
+	// OptionEpochs EpochsRequire, Send then fails with ErrUnknownEpoch.
+	OptionEpochSource = "SECSOCK-EPOCH-SOURCE"
+
 	// OptionEventHook (func(Event)) is called for every message the socket
 	// rejects, with the reason, the time and the peer's long-term key when
 	// known, and, when OptionEventAccepted or OptionEventSessions ask for
@@ -274,6 +289,7 @@ type config struct {
 	backlog        int
 	grace          time.Duration
 	oneWay         bool // a PUSH or PULL socket (SPEC.md §17); set by Wrap
+	epochSource    *Socket
 
 	replayStore      replaystore.Store
 	storeDeadline    time.Duration
@@ -446,6 +462,12 @@ func (c *config) set(name string, v any) (bool, error) {
 			return bad()
 		}
 		c.authFirst = b
+	case OptionEpochSource:
+		src, ok := v.(*Socket)
+		if !ok || (src != nil && (src.server || src.oneWay)) {
+			return bad() // a REQ socket, or nil
+		}
+		c.epochSource = src
 	case OptionBacklog:
 		n, ok := v.(int)
 		if !ok || n < 1 {
@@ -562,6 +584,8 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.epochs
 	case OptionAuthenticateFirst:
 		v = c.authFirst
+	case OptionEpochSource:
+		v = c.epochSource
 	case OptionBacklog:
 		v = c.backlog
 	case OptionAdvisoryGrace:

@@ -579,3 +579,144 @@ func TestPullDeviceRestart(t *testing.T) {
 		t.Fatalf("worker: %v rejected, %d peers (want one short-term key throughout)", st.Rejected, w.ServerStats().Peers)
 	}
 }
+
+// serveReps keeps each REP socket's own reading going (it answers pings
+// itself) until the test ends.
+func serveReps(t testing.TB, reps ...*Socket) {
+	t.Helper()
+	for _, r := range reps {
+		mustSet(t, r, mangos.OptionRecvDeadline, 100*time.Millisecond)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				if _, err := r.Recv(); errors.Is(err, mangos.ErrClosed) {
+					return
+				}
+			}
+		}()
+		t.Cleanup(func() { r.Close(); <-done })
+	}
+}
+
+// TestPushEpochsFromReqPing: a pusher whose OptionEpochSource pinged the
+// service seals with epoch keys (forward-secret at the PULL worker); one
+// without a source seals to the long-term key; a failed ping fails the
+// Send instead of downgrading it (SPEC.md §15.6).
+func TestPushEpochsFromReqPing(t *testing.T) {
+	srv := mustKey(t)
+	seed, err := NewEpochSeed(5 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pullSeed, err := ParseEpochSeed(seed.format())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRep(t, srv, OptionEpochSeed, seed)
+	repAddr := inprocAddr(t)
+	if err := r.Listen(repAddr); err != nil {
+		t.Fatal(err)
+	}
+	serveReps(t, r)
+	w := newPullWorker(t, srv, OptionEpochSeed, pullSeed)
+	pullAddr := inprocAddr(t)
+	if err := w.Listen(pullAddr); err != nil {
+		t.Fatal(err)
+	}
+	q := newReq(t, srv.Public())
+	if err := q.Dial(repAddr); err != nil {
+		t.Fatal(err)
+	}
+	withFS := newPusher(t, srv.Public(), OptionEpochSource, q, OptionEpochs, EpochsRequire)
+	plain := newPusher(t, srv.Public())
+	for _, p := range []*Socket{withFS, plain} {
+		if err := p.Dial(pullAddr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if err := withFS.Send(fmt.Appendf(nil, "fs %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := plain.Send([]byte("long-term")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.ServerStats(); st.ForwardSecret != 3 || st.LongTermOnly != 1 {
+		t.Fatalf("PULL: %d forward-secret, %d long-term only; want 3 and 1", st.ForwardSecret, st.LongTermOnly)
+	}
+	if n := r.Stats().Answered; n != 1 {
+		t.Fatalf("the REP answered %d pings, want 1 (the keys cover the epoch)", n)
+	}
+	if err := newPusher(t, srv.Public(), OptionEpochs, EpochsRequire).Send([]byte("x")); !errors.Is(err, ErrUnknownEpoch) {
+		t.Fatalf("EpochsRequire without a source: %v, want ErrUnknownEpoch", err)
+	}
+	lost := newReq(t, srv.Public(), mangos.OptionRecvDeadline, 100*time.Millisecond, mangos.OptionSendDeadline, 100*time.Millisecond)
+	if err := lost.Dial(inprocAddr(t)); err != nil && !errors.Is(err, mangos.ErrConnRefused) {
+		t.Fatal(err)
+	}
+	stuck := newPusher(t, srv.Public(), OptionEpochSource, lost)
+	if err := stuck.Dial(pullAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.Send([]byte("downgraded")); err == nil {
+		t.Fatal("a pusher whose ping failed sent anyway")
+	}
+	expectNothing(t, w)
+}
+
+// TestPushEpochSourceWithoutSeed: a service without an epoch seed answers
+// the source's ping without keys; the pusher seals to the long-term key
+// and does not ping again for every message.
+func TestPushEpochSourceWithoutSeed(t *testing.T) {
+	srv := mustKey(t)
+	r := newRep(t, srv)
+	repAddr := inprocAddr(t)
+	if err := r.Listen(repAddr); err != nil {
+		t.Fatal(err)
+	}
+	serveReps(t, r)
+	w := newPullWorker(t, srv)
+	pullAddr := inprocAddr(t)
+	if err := w.Listen(pullAddr); err != nil {
+		t.Fatal(err)
+	}
+	q := newReq(t, srv.Public())
+	if err := q.Dial(repAddr); err != nil {
+		t.Fatal(err)
+	}
+	p := newPusher(t, srv.Public(), OptionEpochSource, q)
+	if err := p.Dial(pullAddr); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := p.Send([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.Stats().Answered; n != 1 {
+		t.Fatalf("the REP answered %d pings, want 1", n)
+	}
+	if st := w.ServerStats(); st.LongTermOnly != 3 {
+		t.Fatalf("PULL: %+v", st)
+	}
+	other := newReq(t, mustKey(t).Public())
+	if err := newPusher(t, srv.Public(), OptionEpochSource, other).Send([]byte("x")); !errors.Is(err, mangos.ErrBadValue) {
+		t.Fatalf("a source with another server key: %v, want mangos.ErrBadValue", err)
+	}
+	pp, _ := NewPullSocket()
+	defer pp.Close()
+	if err := p.SetOption(OptionEpochSource, pp); !errors.Is(err, mangos.ErrBadValue) {
+		t.Fatalf("a PULL socket as the source: %v", err)
+	}
+}

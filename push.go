@@ -7,9 +7,12 @@ package secsock
 
 import (
 	"fmt"
+	"time"
 
 	"go.nanomsg.org/mangos/v3"
 	"go.nanomsg.org/mangos/v3/protocol/push"
+
+	"github.com/secsock/secsock/internal/wire"
 )
 
 // NewPushSocket returns a new PUSH socket with mechanism "none". With
@@ -74,10 +77,79 @@ func (s *Socket) sealOneWay(e *engine, m *mangos.Message, b []byte) error {
 		// A PULL socket sends nothing, and never anything unsealed.
 		return fmt.Errorf("secsock: a PULL socket cannot send: %w", mangos.ErrProtoOp)
 	}
+	if err := s.pushEpochs(e); err != nil {
+		return err
+	}
 	body, _, err := e.client.sealRequest(m.Body[:0], b, false)
 	if err != nil {
 		return err
 	}
 	m.Body = body
 	return nil
+}
+
+// noSeedRetry is how long a pusher seals to the long-term key after its
+// epoch source said the service has no epoch seed, before asking again.
+const noSeedRetry = time.Minute
+
+// pushEpochs gives the pusher of e the epoch keys that cover now, from
+// its OptionEpochSource (SPEC.md §15.6): it keeps its keys while they
+// cover the time, and otherwise has the source ping for fresh ones. An
+// error (the ping failed, or keys are required and there are none) fails
+// the Send: a pusher never downgrades on its own.
+func (s *Socket) pushEpochs(e *engine) error {
+	c, _ := e.client.(*curveClient)
+	if c == nil || c.cfg.epochs == EpochsOff {
+		return nil
+	}
+	s.mu.Lock()
+	src := s.cfg.epochSource
+	s.mu.Unlock()
+	if have, _ := c.epochState(c.cfg.now()); have {
+		return nil
+	}
+	if src != nil && c.cfg.now().UnixMilli() >= c.noSeedUntil.Load() {
+		s.authMu.Lock() // one ping at a time per pusher
+		defer s.authMu.Unlock()
+		if have, _ := c.epochState(c.cfg.now()); !have {
+			ann, err := src.announcement(c.cfg.server)
+			if err != nil {
+				return err
+			}
+			c.ann.Store(ann)
+			if ann == nil {
+				c.noSeedUntil.Store(c.cfg.now().Add(noSeedRetry).UnixMilli())
+			}
+		}
+	}
+	if have, _ := c.epochState(c.cfg.now()); !have && c.cfg.epochs == EpochsRequire {
+		return fmt.Errorf("secsock: no epoch key for this PUSH message (OptionEpochs is %q; OptionEpochSource set: %v): %w",
+			EpochsRequire, src != nil, ErrUnknownEpoch)
+	}
+	return nil
+}
+
+// announcement returns the epoch keys that the REQ socket s holds for
+// server, pinging for fresh ones when they do not cover now; nil when an
+// authenticated answer said the service has no epoch seed (SPEC.md
+// §14.2).
+func (s *Socket) announcement(server PublicKey) (*wire.Announcement, error) {
+	e := s.engine()
+	if e.err != nil {
+		return nil, e.err
+	}
+	c, _ := e.client.(*curveClient)
+	switch {
+	case c == nil || s.oneWay:
+		return nil, fmt.Errorf("secsock: OptionEpochSource is not a REQ socket with mechanism curve: %w", mangos.ErrBadValue)
+	case c.cfg.server != server:
+		return nil, fmt.Errorf("secsock: OptionEpochSource has another server key than the pusher: %w", mangos.ErrBadValue)
+	}
+	if have, _ := c.epochState(c.cfg.now()); have {
+		return c.ann.Load(), nil
+	}
+	if err := s.Authenticate(); err != nil {
+		return nil, fmt.Errorf("secsock: epoch keys for PUSH (OptionEpochSource): %w", err)
+	}
+	return c.ann.Load(), nil
 }
