@@ -27,7 +27,7 @@ import (
 	"time"
 )
 
-const mainUsage = `secsock: end-to-end encrypted nanomsg (SP) REQ/REP from the shell
+const mainUsage = `secsock: end-to-end encrypted nanomsg (SP) REQ/REP and PUSH/PULL from the shell
 
 Usage:
   secsock COMMAND [flags] [args]
@@ -39,6 +39,8 @@ Commands:
   import       turn czmq zcert files or curve_keygen output into secsock key files
   req          send sealed requests and print the replies (like nanocat --req)
   rep          answer sealed requests: echo or fixed data (like nanocat --rep)
+  push         send sealed one-way messages to pull workers (like nanocat --push)
+  pull         receive sealed one-way messages and print them (like nanocat --pull)
   device       forward between two addresses with raw sockets (needs no keys)
   epoch-seed   make or ratchet an epoch seed file (forward secrecy for rep)
   version      print the version, protocol and build information
@@ -111,6 +113,8 @@ func init() {
 		"import":      {importUsage, runImport},
 		"req":         {reqUsage, runReq},
 		"rep":         {repUsage, runRep},
+		"push":        {pushUsage, runPush},
+		"pull":        {pullUsage, runPull},
 		"device":      {deviceUsage, runDevice},
 		"version":     {versionUsage, runVersion},
 		"epoch-seed":  {epochSeedUsage, runEpochSeed},
