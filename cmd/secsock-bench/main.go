@@ -111,7 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	transports := fs.String("transports", "inproc,ipc,tcp", "transports, comma separated")
 	payloads := fs.String("payloads", "64,1K,64K,1M", "payload sizes (suffix K or M for KiB, MiB)")
 	variants := fs.String("variants", "plain,secsock,secsock-aesgcm,secsock-vouched,secsock-fs,tls+tcp", "variants (tls+tcp runs over tcp only; secsock-vouched in the fresh-socket measure only; secsock-fs: epoch keys, the client pings first)")
-	modes := fs.String("modes", "tput,lat,alloc,fresh", "measures: tput (16-context throughput), lat (sequential latency), alloc (allocations per round trip), fresh (fresh socket to first reply)")
+	modes := fs.String("modes", "tput,lat,alloc,fresh", "measures: tput (16-context throughput), lat (sequential latency), alloc (allocations per round trip), fresh (fresh socket to first reply), pipe (PUSH/PULL messages per second and bytes added; not in the default)")
 	fs.IntVar(&o.contexts, "contexts", 16, "concurrent REQ contexts (and REP contexts) for throughput")
 	fs.IntVar(&o.fresh, "fresh", 30, "fresh sockets per variant, transport and repetition")
 	fs.StringVar(&o.jsonFile, "json", "", "write all samples and summaries as JSON to this file")
@@ -165,7 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.modes = map[string]bool{}
 	for _, m := range splitList(*modes) {
 		switch m {
-		case "tput", "lat", "alloc", "fresh":
+		case "tput", "lat", "alloc", "fresh", "pipe":
 			o.modes[m] = true
 		default:
 			return nil, fmt.Errorf("unknown mode %q", m)
@@ -730,6 +730,32 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fixtures[fkey{t, v.Name}] = f
 		}
 	}
+	pipes := map[pipeKey]*pipeFixture{}
+	defer func() {
+		for _, f := range pipes {
+			f.close()
+		}
+	}()
+	pipeVariants := func() []variant {
+		var vs []variant
+		for _, name := range o.variants {
+			if v := *findVariant(name); pipeVariant(v) {
+				vs = append(vs, v)
+			}
+		}
+		return vs
+	}
+	if o.modes["pipe"] {
+		for _, t := range o.transports {
+			for _, v := range pipeVariants() {
+				f, err := newPipeFixture(v, t, dir, k)
+				if err != nil {
+					return fmt.Errorf("PUSH/PULL %s over %s: %w", v.Name, t, err)
+				}
+				pipes[pipeKey{t, v.Name}] = f
+			}
+		}
+	}
 	payloads := map[int][]byte{}
 	for _, p := range o.payloads {
 		b := make([]byte, p)
@@ -791,6 +817,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 						res.add(t, p, v.Name, "allocs_rt", a)
 						res.add(t, p, v.Name, "bytes_rt", b)
 					}
+				}
+			}
+			if o.modes["pipe"] {
+				if err := measurePipes(res, o, t, r, pipeVariants(), pipes, payloads); err != nil {
+					return err
 				}
 			}
 			if o.modes["fresh"] {
@@ -1070,5 +1101,8 @@ func writeMarkdown(w io.Writer, o *options, rep report, res *results) {
 	table("Sequential round-trip latency p99, µs", "lat_p99_us", true)
 	table("Heap allocations per round trip (client and server together, one process)", "allocs_rt", true)
 	table("Heap bytes per round trip (client and server together)", "bytes_rt", true)
+	table("PUSH/PULL: messages/s, one pusher to one PULL worker (higher is better)", "pipe_mps", true)
+	table("PUSH/PULL: MB/s of payload (same runs)", "pipe_MBps", true)
+	table("PUSH/PULL: bytes added per message on the wire (sealing; mangos PUSH/PULL adds no header)", "pipe_over_B", true)
 	table(fmt.Sprintf("Fresh socket to first reply, 64 B: µs from Dial to the reply, median of %d new sockets per repetition", o.fresh), "fresh_p50_us", false)
 }

@@ -19,13 +19,13 @@ func TestQuick(t *testing.T) {
 	jsonFile := filepath.Join(dir, "out.json")
 	var out, errOut bytes.Buffer
 	args := []string{"-quick", "-q", "-reps", "2", "-d", "20ms", "-fresh", "2",
-		"-transports", "inproc,ipc,tcp", "-payloads", "64,64K", "-json", jsonFile}
+		"-transports", "inproc,ipc,tcp", "-payloads", "64,64K", "-modes", "tput,lat,alloc,fresh,pipe", "-json", jsonFile}
 	if err := run(args, &out, &errOut); err != nil {
 		t.Fatalf("run: %v\n%s", err, errOut.String())
 	}
 	md := out.String()
 	for _, want := range []string{"### Throughput", "### Sequential round-trip latency p50", "### Heap allocations",
-		"### Fresh socket to first reply", "| tcp | 64 B |", "secsock/plain", "secsock/tls"} {
+		"### Fresh socket to first reply", "### PUSH/PULL: messages/s", "### PUSH/PULL: bytes added", "| tcp | 64 B |", "secsock/plain", "secsock/tls"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("output lacks %q:\n%s", want, md)
 		}
