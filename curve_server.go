@@ -124,7 +124,7 @@ func (s *curveServer) configure(rnd io.Reader, now func() time.Time, lim serverc
 func (s *curveServer) setStore(c *config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.started.Load() && !c.oneWay { // PULL: per-instance (not implemented there)
+	if !s.started.Load() {
 		s.shared.Store(newSharedReplay(c))
 	}
 }

@@ -204,13 +204,14 @@ const (
 	// request the store cannot be asked about in time is refused
 	// (ErrStoreUnavailable on the client, ReasonStoreUnavailable here)
 	// unless OptionReplayStorePerInstance is set. Takes effect only before
-	// the first request. REP only (PULL keeps per-instance replay state).
-	// Default: nil (per-instance replay state).
+	// the first request. REP and PULL (a PULL worker claims each message
+	// and drops what another worker delivered, SPEC.md §15.5). Default:
+	// nil (per-instance replay state).
 	OptionReplayStore = "SECSOCK-REPLAY-STORE"
 
 	// OptionReplayStoreDeadline (time.Duration) bounds one round trip to
 	// the replay store; past it the request is handled as if the store
-	// were unreachable. REP only. Default: 100 ms.
+	// were unreachable. REP and PULL. Default: 100 ms.
 	OptionReplayStoreDeadline = "SECSOCK-REPLAY-STORE-DEADLINE"
 
 	// OptionReplayStoreLease (time.Duration) is how long a claim in the
@@ -218,7 +219,8 @@ const (
 	// other workers wait for the reply that long at most, and are refused
 	// IN_DOUBT (never delivered) if none came, for example because the
 	// worker died. Set it above the application's longest handling time.
-	// REP only. Default: 10 seconds.
+	// REP and PULL (a PULL worker ends its claim at once, after delivery;
+	// the lease matters only if it dies in between). Default: 10 seconds.
 	OptionReplayStoreLease = "SECSOCK-REPLAY-STORE-LEASE"
 
 	// OptionReplayStorePerInstance (bool) makes a REP socket deliver a
@@ -226,7 +228,8 @@ const (
 	// per-instance checks only, instead of refusing it: during the outage a
 	// captured request can again be replayed once to each other worker and
 	// to a restarted one (SPEC.md §17.5). Counted in
-	// ReplayStoreStats.Fallbacks. REP only. Default: false (fail closed).
+	// ReplayStoreStats.Fallbacks. REP and PULL. Default: false (fail
+	// closed: a PULL worker drops the message, ReasonStoreUnavailable).
 	OptionReplayStorePerInstance = "SECSOCK-REPLAY-STORE-PER-INSTANCE"
 
 	// OptionAdvisoryGrace (time.Duration, 0 or more) is how long a REQ

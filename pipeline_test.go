@@ -5,6 +5,7 @@ package secsock
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	_ "go.nanomsg.org/mangos/v3/transport/all"
 
 	"github.com/secsock/secsock/internal/wire"
+	"github.com/secsock/secsock/replaystore"
 )
 
 // pullWorker is a curve PULL socket with every hook event kept.
@@ -718,5 +720,77 @@ func TestPushEpochSourceWithoutSeed(t *testing.T) {
 	defer pp.Close()
 	if err := p.SetOption(OptionEpochSource, pp); !errors.Is(err, mangos.ErrBadValue) {
 		t.Fatalf("a PULL socket as the source: %v", err)
+	}
+}
+
+// downStore is a replay store that cannot be reached.
+type downStore struct{}
+
+func (downStore) Claim(context.Context, *replaystore.Request, int) (replaystore.Result, error) {
+	return replaystore.Result{}, replaystore.ErrUnavailable
+}
+
+func (downStore) Lookup(context.Context, *replaystore.Request, int) (replaystore.Result, error) {
+	return replaystore.Result{}, replaystore.ErrUnavailable
+}
+
+func (downStore) Reply(context.Context, *replaystore.Request, []byte) error {
+	return replaystore.ErrUnavailable
+}
+
+// TestPullSharedReplayStore: a captured PUSH message replayed to every
+// PULL worker sharing a replay store is delivered once in all (without
+// the store, the control, each worker delivers it); with the store down
+// a worker drops the message (fail closed) unless told to fall back to
+// its own checks (SPEC.md §15.5).
+func TestPullSharedReplayStore(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		srv := mustKey(t)
+		time.Sleep(testSkew) // after the store generation's quiescence (SPEC.md §17.4)
+		b := capturePush(t, newPusher(t, srv.Public()), []byte("pay once"))
+		delivered := func(opts ...any) int {
+			n := 0
+			for range 3 {
+				w := newPullWorker(t, srv, opts...)
+				in := pushInjector(t, w)
+				if err := in.Send(b); err != nil {
+					t.Fatal(err)
+				}
+				mustSet(t, w, mangos.OptionRecvDeadline, 300*time.Millisecond)
+				if got, err := w.Recv(); err == nil {
+					if string(got) != "pay once" {
+						t.Fatalf("delivered %q", got)
+					}
+					n++
+				} else if st := w.Stats(); st.Rejected[ReasonReplayed] != 1 {
+					t.Fatalf("a worker sharing the store: %v, rejected %v; want it dropped as replayed", err, st.Rejected)
+				}
+			}
+			return n
+		}
+		if n := delivered(); n != 3 {
+			t.Fatalf("control without a store: delivered %d times, want 3 (one per worker)", n)
+		}
+		if n := delivered(OptionReplayStore, st, OptionMaxClockSkew, testSkew); n != 1 {
+			t.Fatalf("with a shared store: delivered %d times, want 1", n)
+		}
+	})
+	srv := mustKey(t)
+	for _, lax := range []bool{false, true} {
+		w := newPullWorker(t, srv, OptionReplayStore, replaystore.Store(downStore{}), OptionReplayStorePerInstance, lax)
+		in := pushInjector(t, w)
+		if err := in.Send(capturePush(t, newPusher(t, srv.Public()), []byte("x"))); err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, w, mangos.OptionRecvDeadline, 300*time.Millisecond)
+		_, err := w.Recv()
+		switch {
+		case lax && err != nil:
+			t.Fatalf("per-instance fallback: %v", err)
+		case lax && w.ServerStats().ReplayStore.Fallbacks != 1:
+			t.Fatalf("fallbacks %+v", w.ServerStats().ReplayStore)
+		case !lax && (err == nil || w.Stats().Rejected[ReasonStoreUnavailable] != 1):
+			t.Fatalf("store down: %v, rejected %v; want a store-unavailable drop", err, w.Stats().Rejected)
+		}
 	}
 }

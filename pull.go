@@ -12,6 +12,8 @@ import (
 
 	"go.nanomsg.org/mangos/v3"
 	"go.nanomsg.org/mangos/v3/protocol/pull"
+
+	"github.com/secsock/secsock/replaystore"
 )
 
 // NewPullSocket returns a new PULL socket with mechanism "none". With
@@ -58,6 +60,9 @@ func (s *Socket) recvOneWay() (*mangos.Message, bool, error) {
 			return nil, false, fmt.Errorf("secsock: a PUSH socket cannot receive: %w", mangos.ErrProtoOp)
 		}
 		in := e.server.openRequestFrom(newBody(len(m.Body)), m.Body, m.Pipe)
+		if in.deliver && in.store != nil {
+			in.deliver, in.reason = pullClaim(e.server.(*curveServer).shared.Load(), in.store)
+		}
 		if in.deliver {
 			m.Body = in.body
 			s.stats.opened.Add(1)
@@ -70,4 +75,31 @@ func (s *Socket) recvOneWay() (*mangos.Message, bool, error) {
 			return nil, false, mangos.ErrRecvTimeout
 		}
 	}
+}
+
+// pullClaim asks the shared replay store about a message that passed
+// every check of this worker (SPEC.md §15.5): only the claim's winner
+// delivers it, and it ends its claim at once ("answered, reply not
+// kept"), so that copies at other workers are dropped as replayed
+// without waiting for a lease. deliver is false with the reason to drop.
+func pullClaim(sr *sharedReplay, sc *storeCall) (deliver bool, reason Reason) {
+	res, err := sr.claim(sc, 0)
+	switch {
+	case err != nil && sr.perInstance:
+		sr.counts.fallbacks.Add(1)
+		return true, ReasonNone
+	case err != nil:
+		return false, ReasonStoreUnavailable
+	case res.State == replaystore.Claimed:
+		sr.counts.claims.Add(1)
+		sr.storeReply(sc, nil)
+		return true, ReasonNone
+	case res.State == replaystore.Pending || res.State == replaystore.Answered || res.State == replaystore.Replayed:
+		return false, ReasonReplayed // delivered (or being delivered) by another worker
+	case res.State == replaystore.Quiescent:
+		sr.counts.quiescent.Add(1)
+	default: // InDoubt, Conflict
+		sr.counts.inDoubt.Add(1)
+	}
+	return false, ReasonInDoubt
 }

@@ -89,7 +89,8 @@ func (s *Server) acceptPush(r *request, body []byte, dec Decision) Decision {
 	}
 	p.maxT, p.maxN = max(p.maxT, t), max(p.maxN, r.Counter)
 	s.peers.touch(p)
-	dec.Ticket = Ticket{key: ID{eph: r.Eph, counter: r.Counter}}
+	dec.Ticket = Ticket{key: ID{eph: r.Eph, counter: r.Counter}, t: t}
+	dec.Header = r.Header // for the shared replay store's claim
 	dec.Deliver, dec.Body = true, body
 	return dec
 }
