@@ -43,6 +43,7 @@ Commands:
   pull         receive sealed one-way messages and print them (like nanocat --pull)
   device       forward between two addresses with raw sockets (needs no keys)
   epoch-seed   make or ratchet an epoch seed file (forward secrecy for rep)
+  replay-store init a new Redis replay store (rep --replay-store: at most once across workers)
   version      print the version, protocol and build information
   help         show help for a command
 
@@ -107,18 +108,19 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"keygen":      {keygenUsage, runKeygen},
-		"pubkey":      {pubkeyUsage, runPubkey},
-		"fingerprint": {fingerprintUsage, runFingerprint},
-		"import":      {importUsage, runImport},
-		"req":         {reqUsage, runReq},
-		"rep":         {repUsage, runRep},
-		"push":        {pushUsage, runPush},
-		"pull":        {pullUsage, runPull},
-		"device":      {deviceUsage, runDevice},
-		"version":     {versionUsage, runVersion},
-		"epoch-seed":  {epochSeedUsage, runEpochSeed},
-		"help":        {helpUsage, nil},
+		"keygen":       {keygenUsage, runKeygen},
+		"pubkey":       {pubkeyUsage, runPubkey},
+		"fingerprint":  {fingerprintUsage, runFingerprint},
+		"import":       {importUsage, runImport},
+		"req":          {reqUsage, runReq},
+		"rep":          {repUsage, runRep},
+		"push":         {pushUsage, runPush},
+		"pull":         {pullUsage, runPull},
+		"device":       {deviceUsage, runDevice},
+		"version":      {versionUsage, runVersion},
+		"epoch-seed":   {epochSeedUsage, runEpochSeed},
+		"replay-store": {replayStoreUsage, runReplayStore},
+		"help":         {helpUsage, nil},
 	}
 }
 

@@ -76,6 +76,15 @@ Flags:
   --key FILE                    the server's secret key file (required)
   --previous-key FILE           an older server key still served during a key rotation (repeatable)
   --epoch-seed FILE             the service's epoch seed file (secsock epoch-seed new): forward secrecy
+  --replay-store URL            replay state shared by every worker of the service, on Redis:
+                                redis://HOST:PORT/DB or rediss://... (TLS); each request then runs
+                                at most once across all workers (SPEC.md §17)
+  --replay-store-password-file FILE   the Redis password, read from FILE (instead of in the URL)
+  --replay-store-ca FILE        with rediss://, trust the CA certificates in FILE (PEM)
+  --replay-store-deadline SEC   refuse a request when Redis has not answered in SEC (default 0.1)
+  --replay-store-lease SEC      how long a claim waits for its reply before copies are in doubt (default 10)
+  --replay-store-per-instance   when Redis fails, serve with this worker's own replay checks
+                                instead of refusing (a captured request can then run once per worker)
   --authorized FILE             authorized keys file: one client public key per line, then a name
   --allow-anonymous             with --authorized, also serve clients that have no key
   --echo                        reply with the request (default)
@@ -94,6 +103,7 @@ Examples:
   secsock rep --bind tcp://:5555 --key new.key --previous-key old.key --authorized authorized_keys
   secsock rep --bind tls+tcp://:5555 --tls-cert cert.pem --tls-key cert.key --key server.key
   secsock rep --bind tcp://:5555 --key server.key --metrics 127.0.0.1:9464
+  secsock rep --connect tcp://device:5556 --key server.key --replay-store redis://127.0.0.1:6379/0
   secsock rep --key server.key --authorized authorized_keys --bind tcp://:5555 --print-config
   kill -HUP $(pidof secsock)    # reload the keys and authorized_keys
 `
@@ -395,7 +405,8 @@ func checkJSON(e *env, srv secsock.PublicKey, own secsock.SecretKey, err error, 
 		r.Reason = errorReason(err)
 		r.Authenticated = errors.Is(err, secsock.ErrNotAuthorized) || errors.Is(err, secsock.ErrStale) ||
 			errors.Is(err, secsock.ErrReplayed) || errors.Is(err, secsock.ErrInDoubt) ||
-			errors.Is(err, secsock.ErrUnsupportedFeature) || errors.Is(err, secsock.ErrRefused)
+			errors.Is(err, secsock.ErrUnsupportedFeature) || errors.Is(err, secsock.ErrRefused) ||
+			errors.Is(err, secsock.ErrStoreUnavailable)
 	}
 	if jerr := json.NewEncoder(e.stdout).Encode(r); jerr != nil {
 		return jerr
@@ -417,6 +428,8 @@ func errorReason(err error) string {
 		return "stale"
 	case errors.Is(err, secsock.ErrBusy):
 		return "busy"
+	case errors.Is(err, secsock.ErrStoreUnavailable):
+		return "store-unavailable"
 	case errors.Is(err, mangos.ErrRecvTimeout):
 		return "timeout"
 	case errors.Is(err, mangos.ErrSendTimeout):
@@ -457,6 +470,8 @@ func explainReq(err error, srv secsock.PublicKey, own secsock.SecretKey, f sockF
 		return fmt.Errorf("%w: this client used server key %s; compare it with the server's (secsock pubkey SERVER.key)", err, srv)
 	case errors.Is(err, secsock.ErrStale):
 		return fmt.Errorf("%w: check the clocks of both hosts", err)
+	case errors.Is(err, secsock.ErrStoreUnavailable):
+		return fmt.Errorf("%w (authenticated refusal): the request did not run; try again once the server's replay store is back", err)
 	case errors.Is(err, secsock.ErrUnsupported):
 		return fmt.Errorf("%w: try --cipher %s, or upgrade the server", err, secsock.CipherBox)
 	case errors.Is(err, secsock.ErrAuthFailed):
@@ -535,6 +550,8 @@ func runRep(e *env, args []string) error {
 	printConfig := fs.Bool("print-config", false, "")
 	metricsAddr := fs.String("metrics", "", "")
 	epochSeed := fs.String("epoch-seed", "", "")
+	var store storeFlags
+	store.register(fs)
 	if err := parseFlags("rep", fs, args); err != nil {
 		return err
 	}
@@ -639,6 +656,14 @@ func runRep(e *env, args []string) error {
 			return err
 		}
 		log.say([]any{"epoch_seed", *epochSeed}, "forward secrecy on: epoch seed %s", *epochSeed)
+	}
+	if store.url != "" {
+		st, shown, err := store.open(s)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		log.say([]any{"replay_store", shown}, "replay state shared through %s", shown)
 	}
 	if *printConfig {
 		return printRepConfig(e, s, keys, &f, *allowAnon)
@@ -919,19 +944,20 @@ func orNone(l []string) string {
 
 // reasonHelp says what each rejection reason means for an operator.
 var reasonHelp = map[secsock.Reason]string{
-	secsock.ReasonMalformed:      "wrong length or layout: not a secsock client, or a damaged message",
-	secsock.ReasonUnknownVersion: "protocol version unknown here (answered with an unsupported hint)",
-	secsock.ReasonUnknownKind:    "not a request: a stray reply or a non-secsock peer",
-	secsock.ReasonUnsupported:    "cipher suite not supported here",
-	secsock.ReasonWeakKey:        "small-order key: an attack or a broken client",
-	secsock.ReasonForged:         "could not open: the client has the wrong server key, or the message was forged or corrupted",
-	secsock.ReasonBadVouch:       "the client's identity proof did not verify: refused",
-	secsock.ReasonNotAuthorized:  "not in the authorized keys: refused; add its .pub line to authorize it",
-	secsock.ReasonStale:          "timestamp outside the freshness window: check the clocks",
-	secsock.ReasonReplayed:       "replayed request: refused",
-	secsock.ReasonRetry:          "a retry of a request in progress or answered: normal under loss",
-	secsock.ReasonBusy:           "the budget for new sessions is spent: a flood, or more new clients per second than the budget",
-	secsock.ReasonInDoubt:        "may have been handled before and cannot tell: refused",
+	secsock.ReasonMalformed:        "wrong length or layout: not a secsock client, or a damaged message",
+	secsock.ReasonUnknownVersion:   "protocol version unknown here (answered with an unsupported hint)",
+	secsock.ReasonUnknownKind:      "not a request: a stray reply or a non-secsock peer",
+	secsock.ReasonUnsupported:      "cipher suite not supported here",
+	secsock.ReasonWeakKey:          "small-order key: an attack or a broken client",
+	secsock.ReasonForged:           "could not open: the client has the wrong server key, or the message was forged or corrupted",
+	secsock.ReasonBadVouch:         "the client's identity proof did not verify: refused",
+	secsock.ReasonNotAuthorized:    "not in the authorized keys: refused; add its .pub line to authorize it",
+	secsock.ReasonStale:            "timestamp outside the freshness window: check the clocks",
+	secsock.ReasonReplayed:         "replayed request: refused",
+	secsock.ReasonRetry:            "a retry of a request in progress or answered: normal under loss",
+	secsock.ReasonBusy:             "the budget for new sessions is spent: a flood, or more new clients per second than the budget",
+	secsock.ReasonInDoubt:          "may have been handled before and cannot tell: refused",
+	secsock.ReasonStoreUnavailable: "the shared replay store (--replay-store) did not answer in time: refused; check Redis",
 }
 
 // printers, in nanocat's formats.

@@ -183,6 +183,24 @@ func (s *Store) Reply(ctx context.Context, r *replaystore.Request, sealed []byte
 	return wrap(replyScript.Run(ctx, s.client, []string{s.key(r)}, r.Header[:], sealed).Err())
 }
 
+// Initialize marks a store that no worker of the service has used as
+// new: its first generation then starts at time 0 and has no quiescent
+// period (without it, the first generation is treated like any other, and
+// requests dated before its start plus the clock skew are refused, since
+// nothing tells an empty new store from one that lost its data). It
+// reports false and changes nothing when the store has a generation
+// already. Run it once, when deploying (secsock replay-store init), never
+// routinely: after a store lost its data it would hide the loss.
+func Initialize(ctx context.Context, opts *redis.UniversalOptions, o Options) (bool, error) {
+	s := newStore(o)
+	cp := *opts
+	cp.OnConnect = nil // a plain connection: no generation made on connect
+	c := redis.NewUniversalClient(&cp)
+	defer c.Close()
+	ok, err := c.SetNX(ctx, s.gen, newGenerationID()+":0:", 0).Result()
+	return ok, wrap(err)
+}
+
 // Generation returns the store's current generation: its id, when it
 // started (worker clock) and the run_id of the server that holds it.
 func (s *Store) Generation(ctx context.Context) (id string, created time.Time, runID string, err error) {

@@ -249,3 +249,25 @@ func TestURLPasswordNotInErrors(t *testing.T) {
 		t.Fatal("the URL's password is not read")
 	}
 }
+
+// TestInitialize: a store marked new has no quiescent period; marking it
+// again, or a store that has a generation, changes nothing.
+func TestInitialize(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := &redis.UniversalOptions{Addrs: []string{srv.Addr()}}
+	if ok, err := Initialize(ctx(t), opts, Options{}); !ok || err != nil {
+		t.Fatalf("initialize: %v %v", ok, err)
+	}
+	s := newTestStore(t, srv)
+	r := request(t)
+	r.Timestamp = uint64(time.Now().UnixMilli())
+	res, err := s.Claim(ctx(t), r, 4)
+	must(t, res, err, replaystore.Claimed)
+	if ok, err := Initialize(ctx(t), opts, Options{}); ok || err != nil {
+		t.Fatalf("second initialize: %v %v", ok, err)
+	}
+	_, created, run, err := s.Generation(ctx(t))
+	if err != nil || created.UnixMilli() != 0 || run == "" {
+		t.Fatalf("generation %v %q %v", created, run, err)
+	}
+}
