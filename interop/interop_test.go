@@ -1003,7 +1003,7 @@ func errorName(err error) string {
 		{secsock.ErrNotAuthorized, "not-authorized"}, {secsock.ErrStale, "stale"},
 		{secsock.ErrReplayed, "replayed"}, {secsock.ErrInDoubt, "in-doubt"},
 		{secsock.ErrUnsupportedFeature, "unsupported-feature"}, {secsock.ErrRefused, "refused"},
-		{secsock.ErrUnknownEpoch, "unknown-epoch"},
+		{secsock.ErrUnknownEpoch, "unknown-epoch"}, {secsock.ErrStoreUnavailable, "store-unavailable"},
 		{secsock.ErrServerKeyMismatch, "server-key-mismatch"}, {secsock.ErrUnsupported, "unsupported-version"},
 		{secsock.ErrBusy, "busy"}, {secsock.ErrAuthFailed, "auth-failed"},
 		{secsock.ErrMalformed, "malformed"}, {secsock.ErrNotSecsock, "not-secsock"},

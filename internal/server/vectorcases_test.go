@@ -113,6 +113,12 @@ func singleVectors() []vecFile {
 			s.answer = func(c *client, h []byte) []byte { return wire.AppendRefusal(nil, &c.prk0, h, 0x09) }
 			s.expectClient = "error:refused"
 		})),
+		one("refusal-store-unavailable", "a worker whose shared replay store did not answer refuses STORE_UNAVAILABLE (§17.3) instead of delivering", anon, with(ok("x", "y"), func(s *vecStep) {
+			s.answer = func(c *client, h []byte) []byte {
+				return wire.AppendRefusal(nil, &c.prk0, h, wire.RefuseStoreUnavailable)
+			}
+			s.expectClient = "error:store-unavailable"
+		})),
 		one("answer-v1-hint", "a version 1 server's hint", anon, with(stale, func(s *vecStep) {
 			s.nowOffset = 120001
 			s.answer = func(*client, []byte) []byte { return []byte{0x01, 0x13, 0x02} }

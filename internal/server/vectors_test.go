@@ -247,6 +247,7 @@ var refusalNames = map[byte]string{
 	wire.RefuseNotAuthorized: "not-authorized", wire.RefuseStale: "stale",
 	wire.RefuseReplayed: "replayed", wire.RefuseUnsupportedFeature: "unsupported-feature",
 	wire.RefuseInDoubt: "in-doubt", wire.RefuseUnknownEpoch: "unknown-epoch",
+	wire.RefuseStoreUnavailable: "store-unavailable",
 }
 
 var reasonNames = map[Reason]string{
@@ -254,7 +255,7 @@ var reasonNames = map[Reason]string{
 	ReasonUnsupported: "unsupported-feature", ReasonWeakKey: "weak-key", ReasonForged: "forged",
 	ReasonBadVouch: "bad-vouch", ReasonNotAuthorized: "not-authorized", ReasonStale: "stale",
 	ReasonReplayed: "replayed", ReasonRetry: "retry", ReasonBusy: "busy", ReasonInDoubt: "in-doubt",
-	ReasonUnknownEpoch: "unknown-epoch",
+	ReasonUnknownEpoch: "unknown-epoch", ReasonStoreUnavailable: "store-unavailable",
 }
 
 // outcome names a server decision as expect_server does.

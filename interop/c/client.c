@@ -186,6 +186,7 @@ static const char *refusal_name(uint8_t reason)
 	case REFUSE_UNSUPPORTED_FEATURE: return "unsupported-feature";
 	case REFUSE_IN_DOUBT: return "in-doubt";
 	case REFUSE_UNKNOWN_EPOCH: return "unknown-epoch";
+	case REFUSE_STORE_UNAVAILABLE: return "store-unavailable"; /* §17.3: did not run now */
 	default: return "refused"; /* a reason this side does not know (§3) */
 	}
 }
@@ -308,7 +309,7 @@ const char *client_open(struct client *cl, const uint8_t *H, size_t hlen, uint64
 int client_advisory(const char *err)
 {
 	static const char *const final[] = {"not-authorized", "stale", "replayed", "unsupported-feature", "in-doubt",
-	                                    "unknown-epoch", "refused"};
+	                                    "unknown-epoch", "store-unavailable", "refused"};
 	if (!err)
 		return 0;
 	for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)
