@@ -22,7 +22,7 @@ func TestDocumentedConstants(t *testing.T) {
 			t.Errorf("%s is documented as %d, the core says %d", c.name, c.doc, c.real)
 		}
 	}
-	if len(Reasons()) != int(numReasons)-1 || Reasons()[0] != ReasonMalformed || Reasons()[len(Reasons())-1] != ReasonStoreUnavailable {
+	if len(Reasons()) != int(numReasons)-1 || Reasons()[0] != ReasonMalformed || Reasons()[len(Reasons())-1] != ReasonHybridRequired {
 		t.Errorf("Reasons() = %v", Reasons())
 	}
 	for _, r := range Reasons() {

@@ -21,6 +21,7 @@ type clientConfig struct {
 	maxMessages uint64
 	maxAge      time.Duration
 	epochs      string // EpochsAuto, EpochsRequire or EpochsOff
+	hybrid      bool   // OptionHybrid on (SPEC.md §16)
 	rand        io.Reader
 	now         func() time.Time
 	// push: a PUSH socket's sealer (SPEC.md §15): PUSH kinds, the PUSH
@@ -45,6 +46,10 @@ type clientSession struct {
 	// noEpochs: a server answered a WANT_EPOCH with a plain REPLY (it has
 	// no epoch seed); this session stops asking. The next one asks again.
 	noEpochs atomic.Bool
+	// hybrids: the hybrid state per epoch (SPEC.md §16), guarded by mu;
+	// keepPRK: keep each epoch secret for it.
+	hybrids []*sessionHybrid
+	keepPRK bool
 }
 
 // clientEpoch is a session's agreement with one epoch key.
@@ -52,6 +57,7 @@ type clientEpoch struct {
 	public  [wire.KeySize]byte
 	element []byte // the EPOCH request element
 	keys    *wire.Keys
+	prk     wire.Secret // the epoch secret, kept in the hybrid mode only
 }
 
 // curveClient seals requests and opens answers for one REQ socket.
@@ -64,6 +70,7 @@ type curveClient struct {
 	// noSeedUntil: a pusher's epoch source said the service has no epoch
 	// seed; until this time (ms) it does not ask again (§15.6).
 	noSeedUntil atomic.Int64
+	kem         kemKeys // the server's ML-KEM keys by epoch (§16)
 }
 
 func newCurveClient(cfg clientConfig) (*curveClient, error) {
@@ -143,6 +150,7 @@ func (c *curveClient) newSession(now time.Time) (*clientSession, error) {
 		s.id = &wire.Identity{Client: me, Vouch: wire.Vouch(c.prkV, &eph, &me, &srv, e), Expiry: e}
 	}
 	s.counter.Store(1)
+	s.keepPRK = c.cfg.hybrid
 	return s, nil
 }
 
@@ -163,9 +171,10 @@ const (
 	maxShortTermLifetime = 24 * time.Hour
 )
 
-// maxClientHeader is the longest header this client sends: an EPOCH and
-// a WANT_EPOCH element.
-const maxClientHeader = wire.HeaderSize + 11 + 3
+// maxClientHeader is the longest header this client keeps in place: an
+// EPOCH, a hybrid ticket, a WANT_EPOCH and a WANT_KEM element (a header
+// with an ML-KEM ciphertext is kept in bigHeader).
+const maxClientHeader = wire.HeaderSize + 11 + wire.TicketElementSize + 3 + 3
 
 // outstanding is what a client remembers about the request it sent last
 // on a context, to open the answer.
@@ -176,6 +185,21 @@ type outstanding struct {
 	header  [maxClientHeader]byte // H as sent: refusals are bound to it
 	hlen    uint8
 	want    bool // it asked for epoch keys
+	// The hybrid mode (SPEC.md §16): a hybrid request; the anonymous
+	// key-fetch ping; the session state it was sealed with and whether it
+	// carried the ciphertext; a header too long for header.
+	hybrid, keyFetch bool
+	hsess            *sessionHybrid
+	hkem             bool
+	bigHeader        []byte
+}
+
+// h returns the header sent.
+func (o *outstanding) h() []byte {
+	if o.bigHeader != nil {
+		return o.bigHeader
+	}
+	return o.header[:o.hlen]
 }
 
 // epochFor returns the session's keys and request element for the epoch
@@ -245,6 +269,9 @@ func (s *clientSession) agree(pub *[wire.KeySize]byte, derive func(*wire.Secret,
 	e := clientEpoch{public: *pub, element: wire.EpochElement(wire.EpochID(pub))}
 	prk := wire.EpochSecret(&s.prk0, &dhE, pub, e.element)
 	e.keys = derive(&prk, s.keys.Suite)
+	if s.keepPRK {
+		e.prk = prk
+	}
 	clear(prk[:])
 	s.epochs = append(s.epochs, e)
 	return &s.epochs[len(s.epochs)-1], nil
@@ -263,6 +290,9 @@ func (c *curveClient) sealRequest(dst, body []byte, ping bool) ([]byte, outstand
 	}
 	if c.cfg.push {
 		f.Kind = wire.KindPush
+	}
+	if c.cfg.hybrid {
+		return c.sealHybrid(dst, body, ping, s, n, now)
 	}
 	if s.id != nil {
 		f.Kind++ // the vouched variant of each kind
@@ -305,12 +335,15 @@ func (c *curveClient) openReply(dst []byte, o outstanding, b []byte) ([]byte, er
 		}
 		return nil, ErrServerKeyMismatch
 	case wire.KindRefusal:
-		reason, err := wire.CheckRefusal(&o.sess.prk0, o.header[:o.hlen], b)
+		reason, err := wire.CheckRefusal(&o.sess.prk0, o.h(), b)
 		if err != nil {
 			return nil, wireError(err)
 		}
 		if reason == wire.RefuseUnknownEpoch {
 			c.ann.Store(nil) // verified: the server does not take our epoch keys
+		}
+		if o.hybrid {
+			return nil, c.hybridRefusal(o, reason)
 		}
 		return nil, refusalError(reason)
 	case wire.KindReplyExt:
@@ -319,6 +352,11 @@ func (c *curveClient) openReply(dst []byte, o outstanding, b []byte) ([]byte, er
 			return nil, wireError(err)
 		}
 		c.learn(elems)
+		if o.hybrid {
+			if m, err := wire.Elements(elems); err == nil {
+				c.learnHybrid(o, m)
+			}
+		}
 		return body, nil
 	}
 	body, err := wire.OpenReply(dst, o.keys, o.counter, b)
@@ -372,6 +410,10 @@ func refusalError(reason byte) error {
 		return ErrUnknownEpoch
 	case wire.RefuseStoreUnavailable:
 		return ErrStoreUnavailable
+	case wire.RefuseUnknownTicket:
+		return ErrUnknownTicket
+	case wire.RefuseHybridRequired:
+		return ErrHybridRequired
 	}
 	return fmt.Errorf("secsock: reason 0x%02x: %w", reason, ErrRefused)
 }
@@ -394,6 +436,9 @@ func wireError(err error) error {
 }
 
 func (c *curveClient) sealedSize(n int) int {
+	if c.cfg.hybrid {
+		n += 11 + wire.TicketElementSize + 6 // steady state: EPOCH and ticket elements
+	}
 	if c.prkV != nil {
 		return n + vouchRequestOver
 	}

@@ -61,7 +61,10 @@ type serverCounts struct {
 	// By protection (SPEC.md §14.4): sealed with an epoch key, or with
 	// the long-term key only.
 	forwardSecret, longTermOnly atomic.Uint64
+	hybrid                      atomic.Uint64 // sealed in the hybrid mode (SPEC.md §16)
 }
+
+var hybridModes = map[string]servercore.HybridMode{HybridOff: servercore.HybridOff, HybridOn: servercore.HybridOn, HybridRequire: servercore.HybridRequire}
 
 type keyCount struct {
 	key      PublicKey
@@ -153,6 +156,7 @@ func (s *curveServer) setPolicy(c *config) {
 		AllowAnonymous: c.allowAnonymous,
 		Window:         uint64(c.freshness.Milliseconds()),
 		Skew:           uint64(min(c.maxSkew, c.freshness).Milliseconds()),
+		Hybrid:         hybridModes[c.hybrid],
 	}
 	if c.authorized != nil {
 		p.Authorized = make(map[[wire.KeySize]byte]struct{}, len(c.authorized))
@@ -210,6 +214,9 @@ func (s *curveServer) epochView(now int64) *policyView {
 	}
 	keys, ann := seed.keysAt(now, int64(p.Skew))
 	p.Epochs = &servercore.Epochs{Accepted: keys, Announce: ann.Append(nil)}
+	if p.Hybrid != servercore.HybridOff {
+		attachHybrid(p.Epochs, seed.hybridKeysAt(now), ann.Index)
+	}
 	if ann.Index != seed.Epoch(time.UnixMilli(now)) || ann.Current == ([wire.KeySize]byte{}) {
 		p.Epochs.Announce = nil // the seed is ahead of this clock: accept what it derives, announce nothing
 	}
@@ -287,6 +294,9 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 		} else {
 			s.counts.anonymous.Add(1)
 		}
+		if d.Hybrid {
+			s.counts.hybrid.Add(1)
+		}
 		if d.Epoch {
 			s.counts.forwardSecret.Add(1)
 		} else {
@@ -319,7 +329,7 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 		in.store = sr.request(&d, view.keys[d.ServerKey].key, uint64(now.UnixMilli()), view.p)
 	}
 	switch in.reason {
-	case ReasonNone, ReasonNotAuthorized, ReasonStale, ReasonReplayed, ReasonInDoubt, ReasonRetry, ReasonUnknownEpoch:
+	case ReasonNone, ReasonNotAuthorized, ReasonStale, ReasonReplayed, ReasonInDoubt, ReasonRetry, ReasonUnknownEpoch, ReasonUnknownTicket, ReasonHybridRequired:
 		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) && (d.Deliver || d.Respond != nil || d.Pending) {
 			in.server = view.keys[d.ServerKey].key
 		}

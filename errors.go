@@ -57,6 +57,27 @@ var (
 	// or as a new request) once the store is back. Authenticated.
 	ErrStoreUnavailable = errors.New("secsock: server's shared replay store unavailable; request not handled")
 
+	// ErrHybridUnsupported: a REQ socket with OptionHybrid on found that
+	// its server does not serve the hybrid mode (an authenticated
+	// UNSUPPORTED_FEATURE refusal, or no ML-KEM key announced: the server
+	// has no epoch seed or the mode off). Nothing was sent outside the
+	// mode: the request was not sent. Also matches ErrUnsupportedFeature
+	// when the server refused it so.
+	ErrHybridUnsupported = errors.New("secsock: server does not serve the hybrid (ML-KEM-768) mode")
+
+	// ErrHybridRequired: the server requires the hybrid mode (OptionHybrid
+	// HybridRequire on the REP side) and refused a request sealed without
+	// it. Authenticated. The request was not delivered, but it crossed the
+	// network protected by X25519 alone.
+	ErrHybridRequired = errors.New("secsock: server requires the hybrid (ML-KEM-768) mode")
+
+	// ErrUnknownTicket: the server refused a hybrid ticket it cannot open
+	// (forged, or from another service or seed). Authenticated. The
+	// client has forgotten the ticket and sent the request again with a
+	// fresh ML-KEM ciphertext; this error is reported only when that
+	// could not be done.
+	ErrUnknownTicket = errors.New("secsock: server does not accept this hybrid ticket")
+
 	// ErrBusy: the server answered with an unauthenticated hint that its
 	// budget for new sessions is spent (it is flooded, or the budget is too
 	// small for the load). Established sessions are still served.

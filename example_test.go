@@ -370,5 +370,5 @@ func ExampleReasons() {
 		names = append(names, r.String())
 	}
 	fmt.Println(strings.Join(names, " "))
-	// Output: malformed unknown-version unknown-kind unsupported weak-key forged bad-vouch not-authorized stale replayed retry busy in-doubt unknown-epoch store-unavailable
+	// Output: malformed unknown-version unknown-kind unsupported weak-key forged bad-vouch not-authorized stale replayed retry busy in-doubt unknown-epoch store-unavailable unknown-ticket hybrid-required
 }

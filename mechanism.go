@@ -86,6 +86,9 @@ type curveMechanism struct{}
 func (curveMechanism) Name() string { return MechanismCurve }
 
 func (curveMechanism) newClient(c *config) (clientMechanism, error) {
+	if err := c.checkHybrid(false); err != nil {
+		return nil, err
+	}
 	n := uint64(c.maxMessages)
 	return newCurveClient(clientConfig{
 		server:      c.serverKey,
@@ -97,12 +100,16 @@ func (curveMechanism) newClient(c *config) (clientMechanism, error) {
 		rand:        c.rand,
 		now:         c.now,
 		push:        c.oneWay,
+		hybrid:      c.hybrid != HybridOff,
 	})
 }
 
 func (curveMechanism) newServer(c *config, old serverMechanism) (serverMechanism, error) {
 	if c.secret.IsZero() {
 		return nil, ErrNoKey
+	}
+	if err := c.checkHybrid(true); err != nil {
+		return nil, err
 	}
 	s, ok := old.(*curveServer)
 	if !ok {

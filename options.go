@@ -133,6 +133,21 @@ const (
 	// fail with ErrUnknownEpoch) or EpochsOff. REQ only.
 	OptionEpochs = "SECSOCK-EPOCHS"
 
+	// OptionHybrid (string) is the post-quantum hybrid mode (SPEC.md §16):
+	// requests and replies mix an ML-KEM-768 shared secret with the X25519
+	// agreements, so recorded traffic stays confidential unless both are
+	// broken (a future quantum computer breaks X25519 alone).
+	// Authentication stays classical. HybridOff (the default), HybridOn,
+	// or, on REP only, HybridRequire (requests without it are refused
+	// with an authenticated HYBRID_REQUIRED). A REQ socket with HybridOn
+	// never sends data outside the mode: it fetches the server's ML-KEM
+	// key with an anonymous ping when it lacks it (once per epoch), and a
+	// server that does not serve the mode gives ErrHybridUnsupported; it
+	// needs OptionEpochs other than EpochsOff and never falls back to the
+	// long-term key alone. A REP socket with HybridOn or HybridRequire
+	// needs OptionEpochSeed (the ML-KEM keys are epoch keys).
+	OptionHybrid = "SECSOCK-HYBRID"
+
 	// OptionAuthenticateFirst (bool) makes a REQ socket run Authenticate
 	// before its first request, so that the server's epoch keys are known
 	// and every request is forward-secret (SPEC.md §14.2). Its error, if
@@ -244,6 +259,13 @@ const (
 	OptionAdvisoryGrace = "SECSOCK-ADVISORY-GRACE"
 )
 
+// Values of OptionHybrid.
+const (
+	HybridOff     = "off"
+	HybridOn      = "on"
+	HybridRequire = "require" // REP only
+)
+
 // Values of OptionEpochs.
 const (
 	EpochsAuto    = "auto"
@@ -284,6 +306,7 @@ type config struct {
 	epochSeed      *EpochSeed
 	epochs         string
 	authFirst      bool
+	hybrid         string
 	eventHook      func(Event) // userHook, stamping events with the time
 	userHook       func(Event) // as set, for GetOption
 	eventAccepted  bool
@@ -317,6 +340,7 @@ func defaultConfig() config {
 		replyBytes:  8 << 20,
 		budget:      servercore.DefaultLimits().Budget,
 		epochs:      EpochsAuto,
+		hybrid:      HybridOff,
 		backlog:     128,
 		grace:       time.Second,
 
@@ -453,6 +477,12 @@ func (c *config) set(name string, v any) (bool, error) {
 			return true, fmt.Errorf("secsock: option %s: epochs of %v are shorter than the freshness window plus the clock skew (%v): %w",
 				name, c.epochSeed.Length(), c.freshness+c.maxSkew, mangos.ErrBadValue)
 		}
+	case OptionHybrid:
+		m, ok := v.(string)
+		if !ok || (m != HybridOff && m != HybridOn && m != HybridRequire) {
+			return bad()
+		}
+		c.hybrid = m
 	case OptionEpochs:
 		m, ok := v.(string)
 		if !ok || (m != EpochsAuto && m != EpochsRequire && m != EpochsOff) {
@@ -585,6 +615,8 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.epochSeed
 	case OptionEpochs:
 		v = c.epochs
+	case OptionHybrid:
+		v = c.hybrid
 	case OptionAuthenticateFirst:
 		v = c.authFirst
 	case OptionEpochSource:

@@ -424,6 +424,18 @@ func (s *Socket) Authenticate() error {
 	if s.closed.Load() {
 		return mangos.ErrClosed
 	}
+	if c, ok := e.client.(*curveClient); ok && c.cfg.hybrid {
+		// The vouched ping below is sealed in the hybrid mode (SPEC.md
+		// §16.6): first the server's ML-KEM key, if it is lacking.
+		if err := s.ensureHybridKeys(e, c); err != nil {
+			return err
+		}
+	}
+	return s.ping(e)
+}
+
+// ping sends one ping on a context of its own and waits for its answer.
+func (s *Socket) ping(e *engine) error {
 	c, err := s.sock.OpenContext()
 	if err != nil {
 		return err
@@ -566,6 +578,16 @@ func (s *Socket) authenticateFirst(e *engine) error {
 	if c == nil {
 		return nil
 	}
+	if c.needKeyFetch(c.cfg.now()) {
+		// The hybrid mode seals no data without the server's ML-KEM key
+		// (SPEC.md §16.6): fetch it first, once for all waiting senders.
+		s.authMu.Lock()
+		err := s.ensureHybridKeys(e, c)
+		s.authMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 	_, stale := c.epochState(c.cfg.now())
 	if !stale && (!e.authFirst || s.authDone.Load()) {
 		return nil
@@ -631,7 +653,9 @@ func (s *Socket) seal(p msgPipe, x *exchange, e *engine, header, body []byte, pi
 			return err
 		}
 		x.out, x.hasOut = o, true
-		x.hasPlain, x.ping = e.epochFallback && o.keys != o.sess.keys, ping
+		// Kept for a resend: an epoch request that may fall back (§14.3),
+		// and a hybrid one that may need a fresh ciphertext (§16.4).
+		x.hasPlain, x.ping = (e.epochFallback && o.keys != o.sess.keys) || (o.hybrid && !o.keyFetch), ping
 		if x.hasPlain {
 			x.plain = append(x.plain[:0], body...)
 		}
@@ -788,7 +812,7 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 		return nil, mangos.ErrProtoState
 	}
 	body, err := e.client.openReply(alloc(len(m.Body)), o, m.Body)
-	if errors.Is(err, ErrUnknownEpoch) {
+	if errors.Is(err, ErrUnknownEpoch) || errors.Is(err, ErrUnknownTicket) {
 		if fb, ok, ferr := s.epochResend(p, x, e, alloc); ok {
 			m.Free()
 			if sent != nil {
@@ -828,6 +852,12 @@ func (s *Socket) epochResend(p msgPipe, x *exchange, e *engine, alloc func(int) 
 	x.mu.Unlock()
 	if !ok {
 		return nil, false, nil
+	}
+	if c, hy := e.client.(*curveClient); hy && c.cfg.hybrid {
+		// Never outside the mode: fresh keys first (SPEC.md §16.4).
+		if err := s.ensureHybridKeys(e, c); err != nil {
+			return nil, true, err
+		}
 	}
 	if err := s.seal(p, x, e, nil, plain, ping); err != nil {
 		return nil, true, err

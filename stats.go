@@ -30,6 +30,8 @@ const (
 	ReasonInDoubt                 // refused: may have been handled before (too old for the replay window, or evicted)
 	ReasonUnknownEpoch            // refused: sealed with an epoch key this server does not accept
 	ReasonStoreUnavailable        // refused: the shared replay store (OptionReplayStore) could not be asked in time
+	ReasonUnknownTicket           // refused: a hybrid ticket this server cannot open (SPEC.md §16.4)
+	ReasonHybridRequired          // refused: sealed without the hybrid mode, which this server requires
 	numReasons
 )
 
@@ -37,6 +39,7 @@ var reasonNames = [numReasons]string{
 	"none", "malformed", "unknown-version", "unknown-kind", "unsupported",
 	"weak-key", "forged", "bad-vouch", "not-authorized", "stale", "replayed", "retry", "busy", "in-doubt", "unknown-epoch",
 	"store-unavailable",
+	"unknown-ticket", "hybrid-required",
 }
 
 // Reasons returns every reason a message can be rejected for, in the
@@ -168,6 +171,10 @@ type ServerStats struct {
 	// ReplayStore counts the use of the shared replay store
 	// (OptionReplayStore); zero without one.
 	ReplayStore ReplayStoreStats
+	// Hybrid counts those of them sealed in the hybrid mode (an ML-KEM-768
+	// secret mixed in, SPEC.md §16): confidential unless both X25519 and
+	// ML-KEM-768 are broken.
+	Hybrid uint64
 	// ServerKeys has one entry per server key ever set on the socket:
 	// the current key first, then the previous keys, then keys no longer
 	// configured.
@@ -213,6 +220,7 @@ func (s *Socket) ServerStats() ServerStats {
 	}
 	st.Anonymous, st.Vouched = srv.counts.anonymous.Load(), srv.counts.vouched.Load()
 	st.ForwardSecret, st.LongTermOnly = srv.counts.forwardSecret.Load(), srv.counts.longTermOnly.Load()
+	st.Hybrid = srv.counts.hybrid.Load()
 	role := map[PublicKey]string{}
 	var order []*keyCount
 	if v := srv.policy.Load(); v != nil {
@@ -264,6 +272,12 @@ func reasonOf(err error) Reason {
 		return ReasonUnknownEpoch
 	case errors.Is(err, ErrStoreUnavailable):
 		return ReasonStoreUnavailable
+	case errors.Is(err, ErrUnknownTicket):
+		return ReasonUnknownTicket
+	case errors.Is(err, ErrHybridRequired):
+		return ReasonHybridRequired
+	case errors.Is(err, ErrHybridUnsupported):
+		return ReasonUnsupported
 	case errors.Is(err, ErrBusy):
 		return ReasonBusy
 	case errors.Is(err, ErrServerKeyMismatch):

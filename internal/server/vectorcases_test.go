@@ -110,7 +110,7 @@ func singleVectors() []vecFile {
 		})),
 		one("refusal-unknown-reason", "a verified refusal with a reason the client does not know", anon, with(stale, func(s *vecStep) {
 			s.nowOffset = 120001
-			s.answer = func(c *client, h []byte) []byte { return wire.AppendRefusal(nil, &c.prk0, h, 0x09) }
+			s.answer = func(c *client, h []byte) []byte { return wire.AppendRefusal(nil, &c.prk0, h, 0xf0) } // outside the reasons and the reserved 0x07-0x0f
 			s.expectClient = "error:refused"
 		})),
 		one("refusal-store-unavailable", "a worker whose shared replay store did not answer refuses STORE_UNAVAILABLE (§17.3) instead of delivering", anon, with(ok("x", "y"), func(s *vecStep) {
