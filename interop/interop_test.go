@@ -18,6 +18,7 @@ package interop
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -36,6 +37,8 @@ import (
 	"time"
 
 	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/pull"
+	"go.nanomsg.org/mangos/v3/protocol/push"
 	"go.nanomsg.org/mangos/v3/protocol/rep"
 	"go.nanomsg.org/mangos/v3/protocol/xrep"
 	"go.nanomsg.org/mangos/v3/protocol/xreq"
@@ -193,7 +196,14 @@ type cServer struct {
 
 func startCServer(t *testing.T, secret string, flags ...string) *cServer {
 	t.Helper()
-	cmd := exec.Command(cProgram(t), append([]string{"server", "tcp://127.0.0.1:0", secret}, flags...)...)
+	return startCProcess(t, append([]string{"server", "tcp://127.0.0.1:0", secret}, flags...)...)
+}
+
+// startCProcess starts the C program with args (a server or PULL worker
+// that prints "listening PORT" first) and collects its lines.
+func startCProcess(t *testing.T, args ...string) *cServer {
+	t.Helper()
+	cmd := exec.Command(cProgram(t), args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -1669,4 +1679,161 @@ func TestEpochWorkBudget(t *testing.T) {
 		}
 	}
 	cBare.expect(t, "refuse:unknown-epoch", "deliver 10")
+}
+
+// ---- pipeline (SPEC §15) ----
+
+// startCPull starts the C PULL worker; its lines are read like a C server's.
+func startCPull(t *testing.T, secret string, flags ...string) *cServer {
+	t.Helper()
+	return startCProcess(t, append([]string{"pull", "tcp://127.0.0.1:0", secret}, flags...)...)
+}
+
+// TestPushGoToCPull: a Go pusher's messages (anonymous, vouched, both
+// suites, up to 64 KiB) are delivered by the C PULL worker; an
+// unauthorized pusher's, a replayed one and one sealed to another key are
+// dropped with SPEC §15.2's reasons.
+func TestPushGoToCPull(t *testing.T) {
+	srv, srvHex, _ := key(t)
+	alice, _, alicePub := key(t)
+	mallory, _, _ := key(t)
+	c := startCPull(t, srvHex, "-a", alicePub, "-A")
+	send := func(p *secsock.Socket, sizes ...int) {
+		t.Helper()
+		for _, n := range sizes {
+			if err := p.Send(pattern(n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pusher := func(server secsock.PublicKey, opts ...any) *secsock.Socket {
+		p, err := secsock.NewPushSocket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		setOptions(t, p, append([]any{secsock.OptionMechanism, secsock.MechanismCurve, secsock.OptionServerKey, server}, opts...)...)
+		if err := p.Dial(c.url); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	send(pusher(srv.Public()), 0, 64)
+	c.expect(t, "deliver 0", "deliver 64")
+	send(pusher(srv.Public(), secsock.OptionSecretKey, alice, secsock.OptionCipher, secsock.CipherAESGCM), 65536)
+	c.expect(t, "deliver 65536")
+	send(pusher(srv.Public(), secsock.OptionSecretKey, mallory), 10)
+	c.expect(t, "drop:not-authorized")
+	other, _, _ := key(t)
+	send(pusher(other.Public()), 10)
+	c.expect(t, "drop:forged")
+
+	// A captured message sent twice: the second copy is a replay.
+	tap, err := pull.NewSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	tapAddr := listen(t, tap)
+	tp, err := secsock.NewPushSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	setOptions(t, tp, secsock.OptionMechanism, secsock.MechanismCurve, secsock.OptionServerKey, srv.Public())
+	if err := tp.Dial(tapAddr); err != nil {
+		t.Fatal(err)
+	}
+	send(tp, 5)
+	tap.SetOption(mangos.OptionRecvDeadline, 5*time.Second)
+	captured, err := tap.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := push.NewSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.Dial(c.url); err != nil {
+		t.Fatal(err)
+	}
+	raw.Send(captured)
+	raw.Send(captured)
+	c.expect(t, "deliver 5", "drop:replayed")
+}
+
+// TestPushCToGoPull: the C pusher's messages are delivered by a Go PULL
+// worker; an unauthorized C pusher's are dropped and counted.
+func TestPushCToGoPull(t *testing.T) {
+	srv, _, srvPub := key(t)
+	_, aliceHex, _ := key(t)
+	alice := mustParse(t, aliceHex)
+	_, malloryHex, _ := key(t)
+	w, err := secsock.NewPullSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	setOptions(t, w, secsock.OptionMechanism, secsock.MechanismCurve, secsock.OptionSecretKey, srv,
+		secsock.OptionAuthorizedKeys, []secsock.PublicKey{alice.Public()}, secsock.OptionAllowAnonymous, true,
+		mangos.OptionRecvDeadline, 10*time.Second)
+	addr := listen(t, w)
+	for _, tc := range []struct {
+		flags []string
+		sizes []string
+	}{
+		{nil, []string{"0", "64"}},
+		{[]string{"-k", aliceHex, "-s", "aesgcm"}, []string{"65536"}},
+	} {
+		out := runCPush(t, addr, srvPub, tc.flags, tc.sizes...)
+		for i, n := range tc.sizes {
+			if out[i] != "sent "+n {
+				t.Fatalf("C push said %q", out[i])
+			}
+			b, err := w.Recv()
+			if err != nil {
+				t.Fatalf("Go PULL: %v", err)
+			}
+			var size int
+			fmt.Sscan(n, &size)
+			if !bytes.Equal(b, pattern(size)) {
+				t.Fatalf("Go PULL delivered %d bytes, want pattern(%d)", len(b), size)
+			}
+		}
+	}
+	runCPush(t, addr, srvPub, []string{"-k", malloryHex}, "10")
+	w.SetOption(mangos.OptionRecvDeadline, 300*time.Millisecond)
+	if b, err := w.Recv(); err == nil {
+		t.Fatalf("delivered %d bytes from an unauthorized C pusher", len(b))
+	}
+	if st := w.Stats(); st.Rejected[secsock.ReasonNotAuthorized] != 1 || st.Opened != 3 {
+		t.Fatalf("Go PULL stats %+v", st)
+	}
+}
+
+// runCPush runs the C pusher and returns its lines.
+func runCPush(t *testing.T, url, serverPub string, flags []string, sizes ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := append(append([]string{"push", url, serverPub}, flags...), sizes...)
+	out, err := exec.CommandContext(ctx, cProgram(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("C push %v: %v\n%s", args, err, out)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+func mustParse(t *testing.T, secretHex string) secsock.SecretKey {
+	t.Helper()
+	b, err := hex.DecodeString(secretHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := secsock.NewSecretKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -38,6 +38,13 @@
  *       as the clock passes epochs; with it, "deliver SIZE" and "reply"
  *       are followed by "epoch K" or "long-term". -o: added to the
  *       server's clock.
+ *   secsock-c push URL SERVER_PUBLIC [-k CLIENT_SECRET] [-s box|aesgcm] [-w SEND_TIMEOUT_MS] SIZE...
+ *       sends one sealed PUSH message (§15) per SIZE, body pattern(SIZE),
+ *       and prints "sent SIZE"; nothing comes back.
+ *   secsock-c pull URL SERVER_SECRET [-p PREVIOUS_SECRET]... [-a AUTHORIZED_PUBLIC]... [-A] [-b BUDGET_PER_S]
+ *       a PULL worker (§15.2): prints "listening PORT", then per message
+ *       "deliver SIZE" (" mismatch" if the body is not pattern(SIZE)) or
+ *       "drop:REASON".
  *   secsock-c epoch-seed new FILE ORIGIN_MS LENGTH_MS [EPOCH]
  *       writes a new seed file (random chain and seed_EPOCH, default 0)
  *   secsock-c epoch-seed advance FILE
@@ -58,8 +65,11 @@
 #include <time.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <sodium.h>
 
 #include "aead.h"
@@ -374,11 +384,11 @@ static void epoch_tick(struct server *sv, const struct server_opts *o, uint64_t 
 		fprintf(stderr, "epoch seed file %s: ratcheted to epoch %" PRIu64 "\n", o->seed_file, ch->j), ch->dirty = 0;
 }
 
-static int listen_rep(nng_socket *s, const char *url)
+static int listen_rep(nng_socket *s, const char *url, int (*open)(nng_socket *))
 {
 	nng_listener l;
 	int rv, port = 0;
-	if ((rv = nng_rep0_open(s)) != 0 || (rv = nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, 0)) != 0 ||
+	if ((rv = open(s)) != 0 || (rv = nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, 0)) != 0 ||
 	    (rv = nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, 1000)) != 0 || (rv = nng_listener_create(&l, *s, url)) != 0 ||
 	    (rv = nng_listener_start(l, 0)) != 0 || (rv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0) {
 		fprintf(stderr, "nng: %s\n", nng_strerror(rv));
@@ -408,7 +418,7 @@ static int run_server(int argc, char **argv)
 		fprintf(stderr, "server: %s\n", why);
 		return 2;
 	}
-	if (listen_rep(&s, argv[2]) != 0)
+	if (listen_rep(&s, argv[2], nng_rep0_open) != 0)
 		return 2;
 	for (;;) {
 		nng_msg *m, *r;
@@ -426,6 +436,96 @@ static int run_server(int argc, char **argv)
 			fprintf(stderr, "nng: %s\n", nng_strerror(rv));
 			nng_msg_free(r);
 		}
+	}
+}
+
+/* ---- pipeline (§15) ---- */
+
+/* secsock-c push: one PUSH message per SIZE item, body pattern(SIZE),
+ * from one short-term key with N = 1, 2, ... (§15.3). Nothing comes back. */
+static int run_push(int argc, char **argv)
+{
+	struct client_opts o;
+	struct client cl;
+	const char *why = NULL;
+	int i = client_args(argc, argv, &o), rv;
+	nng_socket s;
+	if (i < 0)
+		return 2;
+	uint64_t E = now_ms() + 3600000;
+	if (client_init(&cl, o.S, o.vouched ? o.c : NULL, NULL, o.suite, E, &why) != 0) {
+		fprintf(stderr, "push: %s\n", why);
+		return 2;
+	}
+	cl.push = 1;
+	if ((rv = nng_push0_open(&s)) != 0 || (rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, o.wait_ms)) != 0 ||
+	    (rv = nng_dial(s, argv[2], NULL, 0)) != 0) {
+		fprintf(stderr, "nng: %s\n", nng_strerror(rv));
+		return 2;
+	}
+	int errors = 0;
+	for (uint64_t N = 1; i < argc; i++, N++) {
+		size_t size = strtoul(argv[i], NULL, 10);
+		uint8_t *body = malloc(size + 1), *out = malloc(size + REQUEST_OVERHEAD + EXT_MAX_REQ);
+		nng_msg *m;
+		pattern(body, size);
+		size_t n = client_seal(&cl, 0, N, now_ms(), body, size, NULL, out);
+		if ((rv = nng_msg_alloc(&m, 0)) != 0 || (rv = nng_msg_append(m, out, n)) != 0 || (rv = nng_sendmsg(s, m, 0)) != 0) {
+			printf("error %s %s\n", argv[i], nng_strerror(rv));
+			errors++;
+		} else {
+			printf("sent %s\n", argv[i]);
+		}
+		free(body);
+		free(out);
+	}
+	nng_msleep(300); /* let the queue drain before close drops it */
+	nng_close(s);
+	sodium_memzero(&cl, sizeof cl);
+	return errors ? 1 : 0;
+}
+
+/* secsock-c pull: a PULL worker (§15.2). Prints "deliver SIZE" (with
+ * " mismatch" when the body is not pattern(SIZE)) or "drop:REASON" per
+ * message; nothing is ever sent. */
+static int run_pull(int argc, char **argv)
+{
+	static struct server sv;
+	struct server_config cfg;
+	struct server_opts o;
+	const char *why = NULL;
+	nng_socket s;
+	int rv;
+	if (server_args(argc, argv, &cfg, &o) != 0 || o.seed_file)
+		return 2;
+	cfg.pull = 1;
+	if (server_init(&sv, &cfg, now_ms() + (uint64_t)o.offset, &why) != 0) {
+		fprintf(stderr, "pull: %s\n", why);
+		return 2;
+	}
+	if (listen_rep(&s, argv[2], nng_pull0_open) != 0)
+		return 2;
+	for (;;) {
+		nng_msg *m;
+		struct verdict v;
+		if ((rv = nng_recvmsg(s, &m, 0)) == NNG_ETIMEDOUT)
+			continue;
+		if (rv != 0) {
+			fprintf(stderr, "nng: %s\n", nng_strerror(rv));
+			return 1;
+		}
+		size_t len = nng_msg_len(m);
+		uint8_t *body = malloc(len + 1), *want = malloc(len + 1);
+		server_handle(&sv, now_ms() + (uint64_t)o.offset, nng_msg_body(m), len, body, &v);
+		if (v.action == DELIVER) {
+			pattern(want, v.body_len);
+			printf("deliver %zu%s\n", v.body_len, memcmp(body, want, v.body_len) ? " mismatch" : "");
+		} else {
+			printf("%s\n", v.what);
+		}
+		free(body);
+		free(want);
+		nng_msg_free(m);
 	}
 }
 
@@ -519,6 +619,10 @@ int main(int argc, char **argv)
 		return run_client(argc, argv);
 	if (argc >= 4 && !strcmp(argv[1], "server"))
 		return run_server(argc, argv);
+	if (argc >= 4 && !strcmp(argv[1], "push"))
+		return run_push(argc, argv);
+	if (argc >= 4 && !strcmp(argv[1], "pull"))
+		return run_pull(argc, argv);
 	if (argc >= 4 && !strcmp(argv[1], "epoch-seed"))
 		return seed_cmd(argc, argv);
 	fprintf(stderr, "usage: %s vectors DIR | client URL SERVER_PUBLIC [-k SECRET] [-s box|aesgcm|N] [-f FLAGS] [-t SKEW_MS]"
