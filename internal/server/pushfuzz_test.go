@@ -1,0 +1,51 @@
+package server
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/secsock/secsock/internal/vectorfile"
+	"github.com/secsock/secsock/internal/wire"
+)
+
+// FuzzPullOpen feeds arbitrary bytes (seeded with every request of the
+// vector files) to a PULL instance and, the same bytes, to a REP
+// instance with the same key (SPEC.md §15): a PULL instance never
+// answers anything, never delivers one message twice, and no message is
+// ever delivered by both (a PUSH message is never a request).
+func FuzzPullOpen(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(vectorDir, "*.vec"))
+	for _, p := range files {
+		_, steps, err := vectorfile.Read(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, st := range steps {
+			if b := st.Hex(f, "request"); b != nil {
+				f.Add(b)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		lim := DefaultLimits()
+		lim.Budget = 0
+		pol := &Policy{Keys: []KeyPair{{Secret: secret("server"), Public: public("server")}}, Window: 120000, Skew: 10000}
+		pullLim := lim
+		pullLim.OneWay = true
+		pull, rep := New(pullLim), New(lim)
+		first := pull.Open(nil, b, vectorTime, pol, nil)
+		again := pull.Open(nil, b, vectorTime, pol, nil)
+		if first.Respond != nil || again.Respond != nil {
+			t.Fatalf("%x: a PULL instance answered %x / %x", b, first.Respond, again.Respond)
+		}
+		if again.Deliver {
+			t.Fatalf("%x: delivered twice", b)
+		}
+		if first.Deliver && (len(b) < 2 || !wire.IsPushKind(b[1])) {
+			t.Fatalf("%x: a PULL instance delivered a message of kind %x", b, b[1])
+		}
+		if d := rep.Open(nil, b, vectorTime, pol, &seqReader{b: make([]byte, 64)}); d.Deliver && first.Deliver {
+			t.Fatalf("%x: delivered as a request and as a PUSH message", b)
+		}
+	})
+}
