@@ -17,6 +17,13 @@ import (
 // Options, set and read with Socket.SetOption and Socket.GetOption like any
 // mangos option. A value of the wrong type gives mangos.ErrBadValue;
 // names that are not secsock's go to mangos unchanged.
+//
+// PUSH and PULL sockets (SPEC.md §15) take the options of the side they
+// play: what is marked REQ applies to a PUSH socket and what is marked
+// REP to a PULL socket, except the options about answers, which a
+// pipeline does not have (OptionReplyCacheSize, OptionReplyCacheBytes,
+// OptionBacklog, OptionAdvisoryGrace, OptionAuthenticateFirst: accepted
+// and ignored).
 const (
 	// OptionMechanism selects the security mechanism. The value is a
 	// string: "none" (the default: the socket behaves exactly like the
