@@ -570,12 +570,32 @@ func TestPullDeviceRestart(t *testing.T) {
 	collect(t, 10, w)
 	d.stop()
 	startDevice(t, front, back)
+	// A message sent while the old device went away can be lost with its
+	// pipe (PUSH/PULL is at most once): probe until the path is back.
+	mustSet(t, w, mangos.OptionRecvDeadline, 100*time.Millisecond)
+	probes := 0
+	for ; probes < 100; probes++ {
+		if err := p.Send([]byte("probe")); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := w.Recv(); err == nil && string(b) == "probe" {
+			break
+		}
+	}
+	for { // drain the probes still on their way
+		if _, err := w.Recv(); err != nil {
+			break
+		}
+	}
 	go send(10, 20)
 	got := collect(t, 10, w)[0]
 	for i := 10; i < 20; i++ {
 		if got[fmt.Sprintf("job %d", i)] != 1 {
 			t.Fatalf("after the restart: %v", got)
 		}
+	}
+	if probes == 100 {
+		t.Fatal("the path did not come back after the device restart")
 	}
 	if st := w.Stats(); st.TotalRejected() != 0 || w.ServerStats().Peers != 1 {
 		t.Fatalf("worker: %v rejected, %d peers (want one short-term key throughout)", st.Rejected, w.ServerStats().Peers)

@@ -258,6 +258,7 @@ func fuzzSeeds() fuzzcorpus.Seeds {
 	so["reflected-refusal"] = []any{uint8(0), wire.AppendRefusal(nil, &cases[0].c.prk0, cases[0].sealed[:54], wire.RefuseStale)}
 	so["reflected-hint"] = []any{uint8(0), wire.AppendHint(nil, wire.HintCannotOpen)}
 	so["version-1-request"] = []any{uint8(0), append([]byte{0x01, 0x01, 0x01}, make([]byte, 64)...)}
+	out["FuzzPullOpen"] = pullSeeds()
 	return out
 }
 

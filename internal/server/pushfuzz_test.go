@@ -49,3 +49,30 @@ func FuzzPullOpen(f *testing.F) {
 		}
 	})
 }
+
+// pullSeeds are FuzzPullOpen's committed seeds: PUSH messages (anonymous
+// and vouched, both suites) sealed to the fuzz policy's key at
+// vectorTime, a REQ request, and each relabelled as the other pattern.
+func pullSeeds() map[string][]any {
+	out := map[string][]any{}
+	for _, c := range []struct {
+		name, client string
+		suite        byte
+		push         bool
+	}{
+		{"push-anon", "", wire.SuiteBox, true},
+		{"push-vouched-gcm", "client", wire.SuiteAESGCM, true},
+		{"request-anon", "", wire.SuiteBox, false},
+	} {
+		cl := newClient("eph fuzz "+c.name, c.client, public("server"), c.suite, vectorTime+3600000, nil)
+		if c.push {
+			cl.pushing()
+		}
+		b := cl.seal(c.suite, 1, vectorTime, false, []byte("fuzz"))
+		out[c.name] = []any{b}
+		relabelled := append([]byte(nil), b...)
+		relabelled[1] = map[bool]byte{true: wire.KindRequest, false: wire.KindPush}[c.push]
+		out[c.name+"-relabelled"] = []any{relabelled}
+	}
+	return out
+}
