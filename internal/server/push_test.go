@@ -76,3 +76,29 @@ func pullSeeds() map[string][]any {
 	}
 	return out
 }
+
+// TestPushKeyIsNotRequestKey: the second layer of the patterns'
+// separation (SPEC.md §15.1). The kind byte in the nonce already stops a
+// relabelled message; here the kind is right and only the key is the
+// other pattern's (a PUSH-kind message sealed under Kq, a request sealed
+// under Kp, as a confused implementation would make them): neither opens,
+// because Kp and Kq have different labels.
+func TestPushKeyIsNotRequestKey(t *testing.T) {
+	lim := DefaultLimits()
+	lim.Budget = 0
+	pol := &Policy{Keys: []KeyPair{{Secret: secret("server"), Public: public("server")}}, Window: 120000, Skew: 10000}
+	for _, suite := range []byte{wire.SuiteBox, wire.SuiteAESGCM} {
+		pullLim := lim
+		pullLim.OneWay = true
+		c := newClient("eph key separation", "", public("server"), suite, 0, nil)
+		c.push = true // PUSH kind, but c.keys are still SessionKeys (Kq)
+		if d := New(pullLim).Open(nil, c.seal(suite, 1, vectorTime, false, []byte("x")), vectorTime, pol, nil); d.Deliver || d.Reason != ReasonForged {
+			t.Errorf("suite %d: a PUSH message under Kq: %s, want drop:forged", suite, outcome(d))
+		}
+		c = newClient("eph key separation 2", "", public("server"), suite, 0, nil)
+		c.keys = wire.PushKeys(&c.prk0, suite) // request kind, PUSH key
+		if d := New(lim).Open(nil, c.seal(suite, 1, vectorTime, false, []byte("x")), vectorTime, pol, &seqReader{b: make([]byte, 16)}); d.Deliver || d.Reason != ReasonForged {
+			t.Errorf("suite %d: a request under Kp: %s, want hint:cannot-open", suite, outcome(d))
+		}
+	}
+}
