@@ -31,6 +31,12 @@ import (
 // passed when a dropped message arrives, and otherwise waits for the
 // deadline counted from the last dropped message: at most twice the
 // deadline in all.
+//
+// Freshness is checked when Recv reads a message: one that waited in
+// queues (the pusher's, devices', this socket's) longer than
+// OptionFreshness after it was sealed is dropped as ReasonStale, so a
+// pipeline with backlogs needs OptionFreshness above its longest queueing
+// time (SPEC.md §15.5).
 func NewPullSocket() (*Socket, error) { return newSocket(pull.NewSocket) }
 
 // recvOneWay returns the next message that passes the checks; opened says
