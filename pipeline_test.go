@@ -814,3 +814,29 @@ func TestPullSharedReplayStore(t *testing.T) {
 		}
 	}
 }
+
+// TestPullDropsStale: a message read more than OptionFreshness after it
+// was sealed (it waited in queues, or was captured and replayed later) is
+// dropped, and one within the window delivered (SPEC.md §15.5).
+func TestPullDropsStale(t *testing.T) {
+	srv := mustKey(t)
+	b := capturePush(t, newPusher(t, srv.Public()), []byte("late"))
+	for _, tc := range []struct {
+		after time.Duration
+		ok    bool
+	}{{time.Minute, true}, {2*time.Minute + time.Second, false}} {
+		w := newPullWorker(t, srv)
+		useClock(w.Socket, &fakeClock{t: time.Now().Add(tc.after)})
+		in := pushInjector(t, w)
+		if err := in.Send(b); err != nil {
+			t.Fatal(err)
+		}
+		if tc.ok {
+			if got, err := w.Recv(); err != nil || string(got) != "late" {
+				t.Fatalf("%v later: %q, %v", tc.after, got, err)
+			}
+			continue
+		}
+		waitRejected(t, w, ReasonStale, 1)
+	}
+}
