@@ -180,6 +180,9 @@ func newDispatcher(s *Socket, backlog int) *dispatcher {
 // start runs the readers and unknown-key workers.
 func (d *dispatcher) start() {
 	readers := max(4, 2*runtime.GOMAXPROCS(0))
+	if cs, ok := d.s.engine().server.(*curveServer); ok && cs.shared.Load() != nil {
+		readers += storeReaders // claims hold readers for a round trip
+	}
 	workers := max(1, runtime.GOMAXPROCS(0)/2)
 	d.wg.Add(2*readers + workers)
 	for i := 0; i < readers; i++ {

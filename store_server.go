@@ -22,9 +22,14 @@ const (
 	// goroutine, for another worker's claim to end; past it they are
 	// dropped as retries (the client resends).
 	maxStoreWaiters = 256
-	// maxStoreWriters bounds the replies written to the store
-	// concurrently; past it the reply is written by the sender.
-	maxStoreWriters = 64
+	// replyQueueSize bounds the replies waiting to be written to the
+	// store (past it the sender writes its own); maxReplyBatch is how many
+	// go in one round trip.
+	replyQueueSize = 4096
+	maxReplyBatch  = 128
+	// storeReaders is how many more readers a REP socket with a store
+	// runs: each claim holds its reader for one store round trip.
+	storeReaders = 16
 	// storeMargin is added to an entry's lifetime (the freshness window
 	// and the skew after T) so that it outlives every worker's check.
 	storeMargin = time.Second
@@ -38,7 +43,8 @@ type sharedReplay struct {
 	perInstance bool     // on a store failure, deliver with per-instance checks only
 	owner       [16]byte // this instance's name in claims
 	waiters     chan struct{}
-	writers     chan struct{}
+	replyQueue  chan pendingReply
+	writing     atomic.Bool // a writer goroutine runs
 	counts      storeCounts
 }
 
@@ -70,7 +76,7 @@ func newSharedReplay(c *config) *sharedReplay {
 	}
 	sr := &sharedReplay{
 		store: c.replayStore, deadline: c.storeDeadline, lease: c.storeLease, perInstance: c.storePerInstance,
-		waiters: make(chan struct{}, maxStoreWaiters), writers: make(chan struct{}, maxStoreWriters),
+		waiters: make(chan struct{}, maxStoreWaiters), replyQueue: make(chan pendingReply, replyQueueSize),
 	}
 	if _, err := rand.Read(sr.owner[:]); err != nil {
 		panic(err) // crypto/rand does not fail
@@ -139,25 +145,70 @@ func (sr *sharedReplay) lookup(sc *storeCall, maxResends int) (replaystore.Resul
 	})
 }
 
-// storeReply writes the sealed reply to a request this worker claimed,
-// on its own goroutine when one is free (the reply is already on its way
-// to the client: copies at other workers wait on the lease meanwhile).
+// storeReply queues the sealed reply to a request this worker claimed
+// for the writer, which stores the replies queued together in one round
+// trip (the reply is already on its way to the client: copies at other
+// workers wait on the lease meanwhile). A full queue writes inline.
 func (sr *sharedReplay) storeReply(sc *storeCall, sealed []byte) {
-	write := func() {
-		_, _ = sr.do(func(ctx context.Context) (replaystore.Result, error) {
-			return replaystore.Result{}, sr.store.Reply(ctx, &sc.req, sealed)
-		})
-		sr.counts.replies.Add(1)
-	}
 	select {
-	case sr.writers <- struct{}{}:
-		go func() {
-			defer func() { <-sr.writers }()
-			write()
-		}()
+	case sr.replyQueue <- pendingReply{sc, sealed}:
+		if sr.writing.CompareAndSwap(false, true) {
+			go sr.writeReplies()
+		}
 	default:
-		write()
+		sr.writeBatch([]pendingReply{{sc, sealed}})
 	}
+}
+
+type pendingReply struct {
+	sc     *storeCall
+	sealed []byte
+}
+
+// writeReplies drains the queue in batches and ends when it is empty.
+func (sr *sharedReplay) writeReplies() {
+	batch := make([]pendingReply, 0, maxReplyBatch)
+	for {
+		batch = batch[:0]
+	fill:
+		for len(batch) < maxReplyBatch {
+			select {
+			case p := <-sr.replyQueue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		if len(batch) > 0 {
+			sr.writeBatch(batch)
+			continue
+		}
+		sr.writing.Store(false)
+		// A reply queued after the drain and before the flag cleared
+		// started no writer: take it on.
+		if len(sr.replyQueue) == 0 || !sr.writing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+func (sr *sharedReplay) writeBatch(batch []pendingReply) {
+	_, _ = sr.do(func(ctx context.Context) (replaystore.Result, error) {
+		if b, ok := sr.store.(replaystore.ReplyBatcher); ok && len(batch) > 1 {
+			rs, sealed := make([]*replaystore.Request, len(batch)), make([][]byte, len(batch))
+			for i, p := range batch {
+				rs[i], sealed[i] = &p.sc.req, p.sealed
+			}
+			return replaystore.Result{}, b.Replies(ctx, rs, sealed)
+		}
+		for _, p := range batch {
+			if err := sr.store.Reply(ctx, &p.sc.req, p.sealed); err != nil {
+				return replaystore.Result{}, err
+			}
+		}
+		return replaystore.Result{}, nil
+	})
+	sr.counts.replies.Add(uint64(len(batch)))
 }
 
 // refusal makes the refusal of sc's request for code.

@@ -111,6 +111,13 @@ type Store interface {
 	Reply(ctx context.Context, r *Request, sealed []byte) error
 }
 
+// ReplyBatcher is a Store that can store several replies in one round
+// trip (a pipeline); a REP socket uses it for replies that are ready
+// together.
+type ReplyBatcher interface {
+	Replies(ctx context.Context, rs []*Request, sealed [][]byte) error
+}
+
 // ErrUnavailable: the store could not be reached or did not answer in
 // time; nothing is known about the request.
 var ErrUnavailable = errors.New("replaystore: store unavailable")

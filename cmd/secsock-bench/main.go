@@ -100,6 +100,7 @@ type options struct {
 	cpuProfile string
 	memProfile string
 	quiet      bool
+	storeRate  float64 // mode store: the fixed rate, requests per second
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -111,7 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	transports := fs.String("transports", "inproc,ipc,tcp", "transports, comma separated")
 	payloads := fs.String("payloads", "64,1K,64K,1M", "payload sizes (suffix K or M for KiB, MiB)")
 	variants := fs.String("variants", "plain,secsock,secsock-aesgcm,secsock-vouched,secsock-fs,tls+tcp", "variants (tls+tcp runs over tcp only; secsock-vouched in the fresh-socket measure only; secsock-fs: epoch keys, the client pings first)")
-	modes := fs.String("modes", "tput,lat,alloc,fresh", "measures: tput (16-context throughput), lat (sequential latency), alloc (allocations per round trip), fresh (fresh socket to first reply), pipe (PUSH/PULL messages per second and bytes added; not in the default)")
+	modes := fs.String("modes", "tput,lat,alloc,fresh", "measures: tput (16-context throughput), lat (sequential latency), alloc (allocations per round trip), fresh (fresh socket to first reply), pipe (PUSH/PULL messages per second and bytes added; not in the default), store (the Redis replay store against the per-instance default, 64 B over tcp, with redis-server from PATH; run alone)")
+	fs.Float64Var(&o.storeRate, "store-rate", 2000, "mode store: the fixed rate below full load, requests per second")
 	fs.IntVar(&o.contexts, "contexts", 16, "concurrent REQ contexts (and REP contexts) for throughput")
 	fs.IntVar(&o.fresh, "fresh", 30, "fresh sockets per variant, transport and repetition")
 	fs.StringVar(&o.jsonFile, "json", "", "write all samples and summaries as JSON to this file")
@@ -165,7 +167,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.modes = map[string]bool{}
 	for _, m := range splitList(*modes) {
 		switch m {
-		case "tput", "lat", "alloc", "fresh", "pipe":
+		case "tput", "lat", "alloc", "fresh", "pipe", "store":
 			o.modes[m] = true
 		default:
 			return nil, fmt.Errorf("unknown mode %q", m)
@@ -701,6 +703,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if o.modes["store"] {
+		var md strings.Builder
+		if err := runStoreMeasure(o, k, dir, &md, progress); err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, md.String())
+		if o.mdFile != "" {
+			return os.WriteFile(o.mdFile, []byte(md.String()), 0o644)
+		}
+		return nil
+	}
 
 	// One fixture per transport and variant, for the whole run.
 	type fkey struct{ t, v string }

@@ -140,7 +140,7 @@ func (s *Store) Lookup(ctx context.Context, r *replaystore.Request, maxResends i
 func (s *Store) run(ctx context.Context, r *replaystore.Request, maxResends int, mode string) (replaystore.Result, error) {
 	v, err := claimScript.Run(ctx, s.client, []string{s.key(r), s.gen},
 		r.Header[:], r.Owner[:], r.Timestamp, r.Skew, r.Lease.Milliseconds(), max(r.TTL, r.Lease).Milliseconds(),
-		maxResends, mode, newGenerationID(), r.Now).Slice()
+		min(max(maxResends, 0), 9), mode, newGenerationID(), r.Now).Slice()
 	if err != nil {
 		return replaystore.Result{}, wrap(err)
 	}
@@ -199,6 +199,30 @@ func Initialize(ctx context.Context, opts *redis.UniversalOptions, o Options) (b
 	defer c.Close()
 	ok, err := c.SetNX(ctx, s.gen, newGenerationID()+":0:", 0).Result()
 	return ok, wrap(err)
+}
+
+// Replies implements replaystore.ReplyBatcher: one pipeline of Reply
+// scripts.
+func (s *Store) Replies(ctx context.Context, rs []*replaystore.Request, sealed [][]byte) error {
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range rs {
+			b := sealed[i]
+			if len(b) > replaystore.MaxReply || b == nil {
+				b = []byte{}
+			}
+			replyScript.EvalSha(ctx, p, []string{s.key(r)}, r.Header[:], b)
+		}
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		for i, r := range rs { // the script is not loaded yet: one by one (Run loads it)
+			if err := s.Reply(ctx, r, sealed[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return wrap(err)
 }
 
 // Generation returns the store's current generation: its id, when it

@@ -2,14 +2,19 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The store's atomic steps, each one Lua script (one round trip). Keys:
-// KEYS[1] an entry (a hash: h = header hash, o = owner, l = lease end in
-// the store's ms, r = sealed reply once answered, "" when not kept, n =
-// resends taken), KEYS[2] the generation ("id:created_ms:run_id").
+// The store's atomic steps, each one Lua script (one round trip). KEYS[1]
+// is an entry, a string (a small hash would grow past Redis's compact
+// encoding with the reply in it):
+//
+//	header hash (32) ‖ owner (16) ‖ lease end, store ms (13 digits) ‖
+//	resends taken (1 digit) ‖ state (1: c claimed, a answered, g answered
+//	and the reply not kept) ‖ sealed reply
+//
+// KEYS[2] is the generation, "id:created_ms:run_id".
 
 // claimScript: ARGV = header hash, owner, T, Z, lease ms, ttl ms, max
-// resends, mode ("c" claim, "l" lookup), new generation id, worker now ms.
-// Returns {state, reply or lease left}.
+// resends (at most 9), mode ("c" claim, "l" lookup), new generation id,
+// worker now ms. Returns {state, reply or lease left}.
 var claimScript = redis.NewScript(`
 local g = redis.call('GET', KEYS[2])
 if not g then
@@ -20,34 +25,38 @@ local created = tonumber(string.match(g, '^[^:]*:(%d+):'))
 if tonumber(ARGV[3]) <= created + tonumber(ARGV[4]) then return {'Q'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local e = redis.call('HMGET', KEYS[1], 'h', 'o', 'l', 'r', 'n')
-if not e[1] then
+local v = redis.call('GET', KEYS[1])
+if not v then
   if ARGV[8] ~= 'c' then return {'D'} end
-  redis.call('HSET', KEYS[1], 'h', ARGV[1], 'o', ARGV[2], 'l', now + tonumber(ARGV[5]))
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('SET', KEYS[1], ARGV[1] .. ARGV[2] .. string.format('%013d', now + tonumber(ARGV[5])) .. '0c', 'PX', ARGV[6])
   return {'C'}
 end
-if e[1] ~= ARGV[1] then return {'X'} end
-if e[4] then
-  local n = tonumber(e[5] or '0')
-  if e[4] == '' or n >= tonumber(ARGV[7]) then return {'R'} end
-  redis.call('HINCRBY', KEYS[1], 'n', 1)
-  return {'S', e[4]}
+if string.sub(v, 1, 32) ~= ARGV[1] then return {'X'} end
+local state = string.sub(v, 63, 63)
+if state ~= 'c' then
+  local n = tonumber(string.sub(v, 62, 62))
+  if state == 'g' or n >= tonumber(ARGV[7]) then return {'R'} end
+  redis.call('SET', KEYS[1], string.sub(v, 1, 61) .. tostring(n + 1) .. string.sub(v, 63), 'KEEPTTL')
+  return {'S', string.sub(v, 64)}
 end
-if ARGV[8] == 'c' and e[2] == ARGV[2] then
-  redis.call('HSET', KEYS[1], 'l', now + tonumber(ARGV[5]))
+if ARGV[8] == 'c' and string.sub(v, 33, 48) == ARGV[2] then
+  redis.call('SET', KEYS[1], string.sub(v, 1, 48) .. string.format('%013d', now + tonumber(ARGV[5])) .. string.sub(v, 62), 'KEEPTTL')
   return {'C'}
 end
-local left = tonumber(e[3]) - now
+local left = tonumber(string.sub(v, 49, 61)) - now
 if left > 0 then return {'P', tostring(left)} end
 return {'D'}
 `)
 
 // replyScript: ARGV = header hash, sealed reply ("" not kept). Only the
-// first reply of an entry that still exists is stored.
+// first reply of a claimed entry that still exists is stored.
 var replyScript = redis.NewScript(`
-local e = redis.call('HMGET', KEYS[1], 'h', 'r')
-if e[1] == ARGV[1] and not e[2] then redis.call('HSET', KEYS[1], 'r', ARGV[2]) end
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 32) == ARGV[1] and string.sub(v, 63, 63) == 'c' then
+  local state = 'a'
+  if ARGV[2] == '' then state = 'g' end
+  redis.call('SET', KEYS[1], string.sub(v, 1, 62) .. state .. ARGV[2], 'KEEPTTL')
+end
 return 1
 `)
 
