@@ -103,7 +103,7 @@ Examples:
   secsock rep --bind tcp://:5555 --key new.key --previous-key old.key --authorized authorized_keys
   secsock rep --bind tls+tcp://:5555 --tls-cert cert.pem --tls-key cert.key --key server.key
   secsock rep --bind tcp://:5555 --key server.key --metrics 127.0.0.1:9464
-  secsock rep --connect tcp://device:5556 --key server.key --replay-store redis://127.0.0.1:6379/0
+  secsock rep --connect tcp://device:5556 --key server.key --replay-store redis://store:6379/0
   secsock rep --key server.key --authorized authorized_keys --bind tcp://:5555 --print-config
   kill -HUP $(pidof secsock)    # reload the keys and authorized_keys
 `

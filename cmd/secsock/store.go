@@ -106,7 +106,7 @@ before the workers start; never routinely (after a loss it would hide the
 loss). It changes nothing on a store that has a generation already.
 
 Example:
-  secsock replay-store init --replay-store redis://127.0.0.1:6379/0
+  secsock replay-store init --replay-store redis://store:6379/0
 `
 
 func runReplayStore(e *env, args []string) error {
