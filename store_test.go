@@ -3,6 +3,7 @@ package secsock
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,6 +38,12 @@ type storeWorker struct {
 }
 
 func startStoreWorker(t *testing.T, key SecretKey, st replaystore.Store, delay time.Duration, silent bool, opts ...any) *storeWorker {
+	return startGatedWorker(t, key, st, delay, silent, nil, 4, opts...)
+}
+
+// startGatedWorker is startStoreWorker whose application, when gate is
+// not nil, waits for gate to close before answering, on ctxs contexts.
+func startGatedWorker(t *testing.T, key SecretKey, st replaystore.Store, delay time.Duration, silent bool, gate chan struct{}, ctxs int, opts ...any) *storeWorker {
 	t.Helper()
 	w := &storeWorker{}
 	s, err := NewRepSocket()
@@ -51,7 +58,7 @@ func startStoreWorker(t *testing.T, key SecretKey, st replaystore.Store, delay t
 	}
 	mustSet(t, s, opts...)
 	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
+	for i := 0; i < ctxs; i++ {
 		c, err := s.OpenContext()
 		if err != nil {
 			t.Fatal(err)
@@ -72,6 +79,9 @@ func startStoreWorker(t *testing.T, key SecretKey, st replaystore.Store, delay t
 				w.all.Add(1)
 				if silent {
 					continue
+				}
+				if gate != nil {
+					<-gate
 				}
 				time.Sleep(delay)
 				c.Send(append([]byte("re:"), b...))
@@ -206,6 +216,51 @@ func TestStoreRetryOtherWorker(t *testing.T) {
 			t.Fatalf("waiting worker's store stats %+v", s)
 		}
 	})
+}
+
+// TestStoreWaitsDoNotBlockDispatch: copies waiting for other workers'
+// claims (more of them than the worker has readers) do not stop it from
+// serving other requests: a fresh request is answered while every copy
+// still waits, and each copy then gets its owner's sealed reply.
+func TestStoreWaitsDoNotBlockDispatch(t *testing.T) {
+	st := replaystore.NewMemory()
+	sk := mustKey(t)
+	gate := make(chan struct{})
+	const n = 40 // more than the readers of a socket with a store
+	owner := startGatedWorker(t, sk, st, 0, false, gate, n, OptionBacklog, n)
+	var open sync.Once
+	release := func() { open.Do(func() { close(gate) }) }
+	t.Cleanup(release) // before the worker's own cleanup waits for its application
+	other := startStoreWorker(t, sk, st, 0, false)
+	toOwner, toOther := newInjector(t, owner.addr), newInjector(t, other.addr)
+	var firsts, copies []chan []byte
+	for i := 0; i < n; i++ {
+		req := captureRequest(t, sk, fmt.Sprintf("held %d", i))
+		firsts = append(firsts, toOwner.send(t, req))
+		waitFor(t, func() bool { return owner.all.Load() == int64(i+1) })
+		copies = append(copies, toOther.send(t, req))
+	}
+	waitFor(t, func() bool { return other.sock.ServerStats().ReplayStore.Waits == n })
+	if got := toOther.ask(t, captureRequest(t, sk, "fresh"), 5*time.Second); !isReply(got) {
+		t.Fatalf("fresh request while %d copies wait: %x", n, got)
+	}
+	for i := range copies {
+		select {
+		case a := <-copies[i]:
+			t.Fatalf("copy %d answered before its owner: %x", i, a)
+		default:
+		}
+	}
+	release()
+	for i := range copies {
+		first, cp := wait(t, firsts[i]), wait(t, copies[i])
+		if !isReply(first) || !bytes.Equal(first, cp) {
+			t.Fatalf("copy %d: %x, owner's %x", i, cp, first)
+		}
+	}
+	if d := deliveries("fresh", owner, other); d != 1 {
+		t.Fatalf("fresh delivered %d times", d)
+	}
 }
 
 // TestStoreRetryThroughDevice: a real client whose REQ retries reach
