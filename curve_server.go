@@ -325,7 +325,8 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	if d.Vouched {
 		in.client = PublicKey(d.Client)
 	}
-	if sr := s.shared.Load(); sr != nil && (d.Deliver || d.Consult) && d.ServerKey >= 0 && d.ServerKey < len(view.keys) {
+	if sr := s.shared.Load(); sr != nil && d.ServerKey >= 0 && d.ServerKey < len(view.keys) &&
+		(d.Deliver || d.Consult || sr.recordsRefusal(&d, uint64(now.UnixMilli()), view.p)) {
 		in.store = sr.request(&d, view.keys[d.ServerKey].key, uint64(now.UnixMilli()), view.p)
 	}
 	switch in.reason {

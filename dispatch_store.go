@@ -12,6 +12,7 @@ import (
 	"go.nanomsg.org/mangos/v3"
 
 	servercore "github.com/secsock/secsock/internal/server"
+	"github.com/secsock/secsock/internal/wire"
 	"github.com/secsock/secsock/replaystore"
 )
 
@@ -25,6 +26,10 @@ func (d *dispatcher) shared(e *engine, c *ictx, m *mangos.Message, in inbound) (
 	sc := in.store
 	var res replaystore.Result
 	var err error
+	if in.reason == ReasonUnknownEpoch {
+		d.refuseShared(e, cs, sr, c, m, &in)
+		return true, false
+	}
 	if in.deliver {
 		res, err = sr.claim(sc, cs.maxResends())
 		switch {
@@ -113,6 +118,43 @@ func (d *dispatcher) waitElsewhere(e *engine, cs *curveServer, sr *sharedReplay,
 		}
 		cs.settle(sc, o.settle)
 		d.answerRoutes(e, cs, sr, sc, o, routes(), in)
+	}()
+}
+
+// refuseShared records an UNKNOWN_EPOCH refusal of in in the store, on
+// a goroutine of its own, before sending it (SPEC.md §17.2): the client
+// will fall back to a new request, so no instance may run this one. If
+// the store holds a claim of it instead, the copy is answered as a
+// duplicate; past the rate of recorded refusals, or with the store
+// failing, it is refused IN_DOUBT or STORE_UNAVAILABLE (no fallback).
+func (d *dispatcher) refuseShared(e *engine, cs *curveServer, sr *sharedReplay, c *ictx, m *mangos.Message, in *inbound) {
+	m.Free()
+	sc := in.store
+	inDoubt := outcome{respond: cs.refusal(sc, wire.RefuseInDoubt), reason: ReasonInDoubt}
+	if !sr.refuseToken() {
+		d.answerRoutes(e, cs, sr, sc, inDoubt, []*ictx{c}, in)
+		return
+	}
+	select {
+	case sr.waiters <- struct{}{}:
+	default:
+		d.answerRoutes(e, cs, sr, sc, inDoubt, []*ictx{c}, in)
+		return
+	}
+	go func() {
+		defer func() { <-sr.waiters }()
+		res, err := sr.refuse(sc, cs.maxResends())
+		if err == nil && res.State == replaystore.Pending {
+			res, err = cs.waitFor(sr, sc, res.LeaseLeft, d.quit)
+		}
+		o := cs.decide(sr, sc, res, err)
+		if err != nil && sr.perInstance {
+			o = outcome{respond: cs.refusal(sc, wire.RefuseUnknownEpoch), reason: ReasonUnknownEpoch}
+		}
+		if o.wait {
+			o = outcome{reason: ReasonRetry}
+		}
+		d.answerRoutes(e, cs, sr, sc, o, []*ictx{c}, in)
 	}()
 }
 

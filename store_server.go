@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,10 @@ const (
 	// go in one round trip.
 	replyQueueSize = 4096
 	maxReplyBatch  = 128
+	// maxRefusalsPerSecond bounds the UNKNOWN_EPOCH refusals a worker
+	// records in the store (burst as many); past it such requests are
+	// refused IN_DOUBT, which needs no record.
+	maxRefusalsPerSecond = 1024
 	// storeReaders is how many more readers a REP socket with a store
 	// runs: each claim holds its reader for one store round trip.
 	storeReaders = 16
@@ -46,6 +51,10 @@ type sharedReplay struct {
 	replyQueue  chan pendingReply
 	writing     atomic.Bool // a writer goroutine runs
 	counts      storeCounts
+
+	refMu     sync.Mutex // the token bucket of recorded refusals
+	refTokens float64
+	refLast   time.Time
 }
 
 // storeCounts are the store's counters (ReplayStoreStats).
@@ -78,6 +87,7 @@ func newSharedReplay(c *config) *sharedReplay {
 		store: c.replayStore, deadline: c.storeDeadline, lease: c.storeLease, perInstance: c.storePerInstance,
 		waiters: make(chan struct{}, maxStoreWaiters), replyQueue: make(chan pendingReply, replyQueueSize),
 	}
+	sr.refTokens, sr.refLast = maxRefusalsPerSecond, time.Now()
 	if _, err := rand.Read(sr.owner[:]); err != nil {
 		panic(err) // crypto/rand does not fail
 	}
@@ -116,6 +126,40 @@ func (sr *sharedReplay) request(d *servercore.Decision, server PublicKey, now ui
 	}
 	r.TTL = max(r.TTL, r.Lease+storeMargin)
 	return sc
+}
+
+// recordsRefusal reports whether d, an UNKNOWN_EPOCH refusal, must be
+// recorded in the store before it is sent (SPEC.md §17.2): a request
+// inside the freshness window, which an instance with the epoch could
+// still accept.
+func (sr *sharedReplay) recordsRefusal(d *servercore.Decision, now uint64, pol *servercore.Policy) bool {
+	if d.Reason != servercore.ReasonUnknownEpoch || d.Header == nil {
+		return false
+	}
+	t := d.Ticket.Timestamp()
+	return t+pol.Window >= now && t <= now+pol.Skew
+}
+
+// refuseToken takes one of the refusals the store may record per second
+// (they come from unauthenticated messages: a flood must not fill the
+// store); false when they are spent.
+func (sr *sharedReplay) refuseToken() bool {
+	sr.refMu.Lock()
+	defer sr.refMu.Unlock()
+	now := time.Now()
+	sr.refTokens = min(float64(maxRefusalsPerSecond), sr.refTokens+now.Sub(sr.refLast).Seconds()*maxRefusalsPerSecond)
+	sr.refLast = now
+	if sr.refTokens < 1 {
+		return false
+	}
+	sr.refTokens--
+	return true
+}
+
+func (sr *sharedReplay) refuse(sc *storeCall, maxResends int) (replaystore.Result, error) {
+	return sr.do(func(ctx context.Context) (replaystore.Result, error) {
+		return sr.store.Refuse(ctx, &sc.req, maxResends)
+	})
 }
 
 // do runs one store operation within the deadline, counting it.
@@ -252,6 +296,8 @@ func (s *curveServer) decide(sr *sharedReplay, sc *storeCall, res replaystore.Re
 		return outcome{respond: s.refusal(sc, wire.RefuseReplayed), reason: ReasonReplayed, settle: servercore.Elsewhere}
 	case replaystore.Pending:
 		return outcome{reason: ReasonRetry, settle: servercore.Elsewhere, wait: true}
+	case replaystore.Refused:
+		return outcome{respond: s.refusal(sc, wire.RefuseUnknownEpoch), reason: ReasonUnknownEpoch, settle: servercore.Elsewhere}
 	case replaystore.Quiescent:
 		sr.counts.quiescent.Add(1)
 	default: // InDoubt, Conflict

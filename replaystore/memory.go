@@ -26,6 +26,7 @@ type entryKey struct {
 }
 
 type entry struct {
+	refused  [][32]byte // headers refused UNKNOWN_EPOCH (no claim yet)
 	header   [32]byte
 	owner    [16]byte
 	lease    time.Time // the claim is live until then
@@ -50,15 +51,29 @@ func (m *Memory) Len() int {
 
 // Claim implements Store.
 func (m *Memory) Claim(ctx context.Context, r *Request, maxResends int) (Result, error) {
-	return m.do(ctx, r, maxResends, true)
+	return m.do(ctx, r, maxResends, opClaim)
 }
 
 // Lookup implements Store.
 func (m *Memory) Lookup(ctx context.Context, r *Request, maxResends int) (Result, error) {
-	return m.do(ctx, r, maxResends, false)
+	return m.do(ctx, r, maxResends, opLookup)
 }
 
-func (m *Memory) do(ctx context.Context, r *Request, maxResends int, claim bool) (Result, error) {
+// Refuse implements Store.
+func (m *Memory) Refuse(ctx context.Context, r *Request, maxResends int) (Result, error) {
+	return m.do(ctx, r, maxResends, opRefuse)
+}
+
+type op uint8
+
+const (
+	opClaim op = iota
+	opLookup
+	opRefuse
+)
+
+func (m *Memory) do(ctx context.Context, r *Request, maxResends int, o op) (Result, error) {
+	claim := o == opClaim
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
@@ -72,7 +87,27 @@ func (m *Memory) do(ctx context.Context, r *Request, maxResends int, claim bool)
 		delete(m.entries, k)
 		e = nil
 	}
+	if e != nil && e.refused != nil { // refusals recorded, no claim
+		if slices.Contains(e.refused, r.Header) {
+			return Result{State: Refused}, nil
+		}
+		switch {
+		case o == opRefuse && len(e.refused) < MaxRefused:
+			e.refused = append(e.refused, r.Header)
+			return Result{State: Refused}, nil
+		case o == opRefuse:
+			return Result{State: Conflict}, nil
+		case o == opLookup:
+			return Result{State: InDoubt}, nil
+		}
+		*e = entry{header: r.Header, owner: r.Owner, lease: now.Add(r.Lease), expires: now.Add(max(r.TTL, r.Lease))}
+		return Result{State: Claimed}, nil
+	}
 	switch {
+	case e == nil && o == opRefuse:
+		m.entries[k] = &entry{refused: [][32]byte{r.Header}, expires: now.Add(r.TTL)}
+		m.order = append(m.order, k)
+		return Result{State: Refused}, nil
 	case e == nil && !claim:
 		return Result{State: InDoubt}, nil
 	case e == nil:

@@ -75,9 +75,13 @@ const (
 	// store's current generation plus the clock skew: a claim of it may
 	// have been lost with the previous generation (SPEC.md §17.4).
 	Quiescent
+	// Refused: the request is recorded as refused UNKNOWN_EPOCH (its
+	// client falls back to a new request, SPEC.md §17.2): it is never
+	// delivered; refuse it UNKNOWN_EPOCH again.
+	Refused
 )
 
-var stateNames = [...]string{"", "claimed", "pending", "answered", "replayed", "in-doubt", "conflict", "quiescent"}
+var stateNames = [...]string{"", "claimed", "pending", "answered", "replayed", "in-doubt", "conflict", "quiescent", "refused"}
 
 // String returns the state's name, such as "in-doubt".
 func (s State) String() string {
@@ -105,6 +109,13 @@ type Store interface {
 	// Lookup is Claim without claiming: a request the store does not
 	// hold is InDoubt.
 	Lookup(ctx context.Context, r *Request, maxResends int) (Result, error)
+	// Refuse records that a worker refuses r UNKNOWN_EPOCH (before
+	// opening it: r is unauthenticated), unless the store holds a claim
+	// of it: then it answers as Lookup. It records at most MaxRefused
+	// headers per (C', N), so forgeries cannot block a real request's
+	// claim (a claim with another header takes the entry over); past
+	// that it answers Conflict.
+	Refuse(ctx context.Context, r *Request, maxResends int) (Result, error)
 	// Reply stores the sealed reply to r, claimed by this worker; a nil
 	// or empty sealed says the reply is not kept (too large). It does
 	// nothing when the entry expired or is another request's.
@@ -121,6 +132,10 @@ type ReplyBatcher interface {
 // ErrUnavailable: the store could not be reached or did not answer in
 // time; nothing is known about the request.
 var ErrUnavailable = errors.New("replaystore: store unavailable")
+
+// MaxRefused is how many headers one (C', N) may have refused
+// UNKNOWN_EPOCH in a store.
+const MaxRefused = 4
 
 // MaxReply is the largest sealed reply a store keeps (as the per-instance
 // reply cache, SPEC.md §6.3); larger replies are stored as not kept.

@@ -164,7 +164,15 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 		return *s.refuseWithPrk0(r, ReasonUnsupported, wire.RefuseUnsupportedFeature)
 	}
 	if r.Epoch != nil && r.epoch == nil {
-		return *s.refuseWithPrk0(r, ReasonUnknownEpoch, wire.RefuseUnknownEpoch)
+		d := s.refuseWithPrk0(r, ReasonUnknownEpoch, wire.RefuseUnknownEpoch)
+		if s.lim.Shared && d.Reason == ReasonUnknownEpoch {
+			// The shared store must learn of the refusal before the
+			// client does, or a copy could run elsewhere besides the
+			// client's fallback resend (SPEC.md §17.2).
+			d.Ticket = Ticket{key: ID{eph: r.Eph, counter: r.Counter}, prk0: r.p.prk0, t: r.Timestamp}
+			d.Header = r.Header
+		}
+		return *d
 	}
 	if r.hybridRequired() {
 		return *s.refuseWithPrk0(r, ReasonHybridRequired, wire.RefuseHybridRequired)

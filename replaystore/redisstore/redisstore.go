@@ -132,6 +132,11 @@ func (s *Store) Claim(ctx context.Context, r *replaystore.Request, maxResends in
 	return s.run(ctx, r, maxResends, "c")
 }
 
+// Refuse implements replaystore.Store.
+func (s *Store) Refuse(ctx context.Context, r *replaystore.Request, maxResends int) (replaystore.Result, error) {
+	return s.run(ctx, r, maxResends, "u")
+}
+
 // Lookup implements replaystore.Store.
 func (s *Store) Lookup(ctx context.Context, r *replaystore.Request, maxResends int) (replaystore.Result, error) {
 	return s.run(ctx, r, maxResends, "l")
@@ -168,6 +173,8 @@ func (s *Store) run(ctx context.Context, r *replaystore.Request, maxResends int,
 		return replaystore.Result{State: replaystore.Conflict}, nil
 	case "Q":
 		return replaystore.Result{State: replaystore.Quiescent}, nil
+	case "U":
+		return replaystore.Result{State: replaystore.Refused}, nil
 	}
 	return replaystore.Result{}, fmt.Errorf("redisstore: unexpected answer %q: %w", state, replaystore.ErrUnavailable)
 }

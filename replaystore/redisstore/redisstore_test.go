@@ -271,3 +271,48 @@ func TestInitialize(t *testing.T) {
 		t.Fatalf("generation %v %q %v", created, run, err)
 	}
 }
+
+// TestRefuseUnknownEpoch: a refusal recorded for a header blocks its
+// claim everywhere; a claim with another header takes over an entry of
+// refusals only; refusals are bounded per (C', N); a refusal of a claimed
+// request answers as a lookup.
+func TestRefuseUnknownEpoch(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newTestStore(t, srv)
+	r := request(t)
+	res, err := s.Refuse(ctx(t), r, 4)
+	must(t, res, err, replaystore.Refused)
+	res, err = s.Claim(ctx(t), r, 4)
+	must(t, res, err, replaystore.Refused)
+	res, err = s.Lookup(ctx(t), r, 4)
+	must(t, res, err, replaystore.Refused)
+	forged := *r
+	for i := 1; i < replaystore.MaxRefused; i++ {
+		forged.Header[0]++
+		res, err = s.Refuse(ctx(t), &forged, 4)
+		must(t, res, err, replaystore.Refused)
+	}
+	res, err = s.Refuse(ctx(t), r, 4) // still recorded
+	must(t, res, err, replaystore.Refused)
+	forged.Header[0]++
+	res, err = s.Refuse(ctx(t), &forged, 4)
+	must(t, res, err, replaystore.Conflict)
+	genuine := *r
+	genuine.Counter++ // another request: claimed, then refused elsewhere
+	res, err = s.Claim(ctx(t), &genuine, 4)
+	must(t, res, err, replaystore.Claimed)
+	other := genuine
+	rand.Read(other.Owner[:])
+	res, err = s.Refuse(ctx(t), &other, 4)
+	must(t, res, err, replaystore.Pending)
+	victim := *r
+	victim.Counter += 2 // a forged refusal first, then the real request
+	pre := victim
+	rand.Read(pre.Header[:])
+	res, err = s.Refuse(ctx(t), &pre, 4)
+	must(t, res, err, replaystore.Refused)
+	res, err = s.Claim(ctx(t), &victim, 4)
+	must(t, res, err, replaystore.Claimed)
+	res, err = s.Refuse(ctx(t), &pre, 4)
+	must(t, res, err, replaystore.Conflict)
+}

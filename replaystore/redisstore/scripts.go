@@ -10,11 +10,16 @@ import "github.com/redis/go-redis/v9"
 //	resends taken (1 digit) ‖ state (1: c claimed, a answered, g answered
 //	and the reply not kept) ‖ sealed reply
 //
+// or, for a request only refused UNKNOWN_EPOCH so far (state u), the
+// same 63 bytes (owner and lease unused) followed by up to three more
+// refused header hashes.
+//
 // KEYS[2] is the generation, "id:created_ms:run_id".
 
 // claimScript: ARGV = header hash, owner, T, Z, lease ms, ttl ms, max
-// resends (at most 9), mode ("c" claim, "l" lookup), new generation id,
-// worker now ms. Returns {state, reply or lease left}.
+// resends (at most 9), mode ("c" claim, "l" lookup, "u" refuse
+// UNKNOWN_EPOCH), new generation id, worker now ms. Returns {state, reply
+// or lease left}.
 var claimScript = redis.NewScript(`
 local g = redis.call('GET', KEYS[2])
 if not g then
@@ -26,6 +31,27 @@ if tonumber(ARGV[3]) <= created + tonumber(ARGV[4]) then return {'Q'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call('GET', KEYS[1])
+if not v and ARGV[8] == 'u' then
+  redis.call('SET', KEYS[1], ARGV[1] .. string.rep('0', 30) .. 'u', 'PX', ARGV[6])
+  return {'U'}
+end
+if v and string.sub(v, 63, 63) == 'u' then
+  if string.sub(v, 1, 32) == ARGV[1] then return {'U'} end
+  local i = 64
+  while i <= #v do
+    if string.sub(v, i, i + 31) == ARGV[1] then return {'U'} end
+    i = i + 32
+  end
+  if ARGV[8] == 'u' then
+    if #v < 63 + 32 * 3 then
+      redis.call('SET', KEYS[1], v .. ARGV[1], 'KEEPTTL')
+      return {'U'}
+    end
+    return {'X'}
+  end
+  if ARGV[8] ~= 'c' then return {'D'} end
+  v = nil -- refused other headers only: a claim takes the entry over
+end
 if not v then
   if ARGV[8] ~= 'c' then return {'D'} end
   redis.call('SET', KEYS[1], ARGV[1] .. ARGV[2] .. string.format('%013d', now + tonumber(ARGV[5])) .. '0c', 'PX', ARGV[6])
