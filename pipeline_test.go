@@ -754,6 +754,10 @@ func (downStore) Lookup(context.Context, *replaystore.Request, int) (replaystore
 	return replaystore.Result{}, replaystore.ErrUnavailable
 }
 
+func (downStore) Refuse(context.Context, *replaystore.Request, int) (replaystore.Result, error) {
+	return replaystore.Result{}, replaystore.ErrUnavailable
+}
+
 func (downStore) Reply(context.Context, *replaystore.Request, []byte) error {
 	return replaystore.ErrUnavailable
 }

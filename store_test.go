@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/xrep"
 
 	"github.com/secsock/secsock/internal/redistest"
 	"github.com/secsock/secsock/internal/wire"
@@ -461,4 +462,92 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5 s")
 		}
 	}
+}
+
+// captureEpochRequest returns a request for body sealed with an epoch key
+// that the client learned from worker with (the request reaches no
+// worker: a tap takes it).
+func captureEpochRequest(t *testing.T, sk SecretKey, with *storeWorker, body string) []byte {
+	t.Helper()
+	cl := newReq(t, sk.Public())
+	tap := newRaw(t, xrep.NewSocket)
+	mustSet(t, tap, mangos.OptionRecvDeadline, 5*time.Second)
+	if err := cl.Dial(atkListen(t, tap, ipcAddr(t, "etap.ipc"))); err != nil {
+		t.Fatal(err)
+	}
+	// The client's ping goes to the worker with the seed through the tap.
+	authErr := make(chan error, 1)
+	go func() { authErr <- cl.Authenticate() }()
+	ping, err := tap.RecvMsg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := mangos.NewMessage(0)
+	answer.Header = append(answer.Header, ping.Header...)
+	answer.Body = append(answer.Body, newInjector(t, with.addr).ask(t, ping.Body, 5*time.Second)...)
+	ping.Free()
+	if err := tap.SendMsg(answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-authErr; err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := cl.OpenContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctx.Send([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := tap.RecvMsg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	if len(m.Body) < wire.HeaderSize || m.Body[3]&1 == 0 {
+		t.Fatalf("captured request has no epoch element: %x", m.Body[:min(len(m.Body), 8)])
+	}
+	return bytes.Clone(m.Body)
+}
+
+// TestStoreUnknownEpochFallback: in a fleet where one worker lacks the
+// epoch seed, its UNKNOWN_EPOCH refusal (after which the client resends
+// the body as a new request) is recorded in the store before it is sent,
+// so a copy of the epoch request replayed to a worker with the seed is
+// refused too, never run besides the resend (SPEC.md §17.2). A copy that
+// reaches the seedless worker after a worker with the seed ran it gets
+// that worker's sealed reply, not UNKNOWN_EPOCH.
+func TestStoreUnknownEpochFallback(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		seed, err := NewEpochSeed(5 * time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		with := startStoreWorker(t, sk, st, 0, false, OptionEpochSeed, seed)
+		without := startStoreWorker(t, sk, st, 0, false)
+
+		refusedFirst := captureEpochRequest(t, sk, with, "pay by epoch")
+		if got := newInjector(t, without.addr).ask(t, refusedFirst, 5*time.Second); !isRefusal(got, wire.RefuseUnknownEpoch) {
+			t.Fatalf("seedless worker: %x, want UNKNOWN_EPOCH", got)
+		}
+		if got := newInjector(t, with.addr).ask(t, refusedFirst, 5*time.Second); !isRefusal(got, wire.RefuseUnknownEpoch) {
+			t.Fatalf("the refused request replayed to a worker with the seed: %x, want UNKNOWN_EPOCH", got)
+		}
+		if n := deliveries("pay by epoch", with, without); n != 0 {
+			t.Fatalf("the refused epoch request ran %d times (its client resends it as a new request)", n)
+		}
+
+		ranFirst := captureEpochRequest(t, sk, with, "ship by epoch")
+		reply := newInjector(t, with.addr).ask(t, ranFirst, 5*time.Second)
+		if !isReply(reply) && !(len(reply) > 1 && reply[1] == wire.KindReplyExt) {
+			t.Fatalf("worker with the seed: %x", reply)
+		}
+		if got := newInjector(t, without.addr).ask(t, ranFirst, 5*time.Second); !bytes.Equal(got, reply) {
+			t.Fatalf("seedless worker after the run: %x, want the owner's reply", got)
+		}
+		if n := deliveries("ship by epoch", with, without); n != 1 {
+			t.Fatalf("ran %d times", n)
+		}
+	})
 }
