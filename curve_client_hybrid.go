@@ -175,7 +175,7 @@ func (c *curveClient) sealHybrid(dst, body []byte, ping bool, s *clientSession, 
 			f.Epoch, o.keys = e.element, e.keys
 		}
 		o.keyFetch, o.want = true, f.WantEpoch
-		return c.appendHybrid(dst, &f, &o, nil, nil)
+		return c.appendHybrid(dst, &f, o, nil, nil)
 	}
 	e, err := s.agree(&pub, wire.SessionKeys)
 	if err != nil {
@@ -193,11 +193,11 @@ func (c *curveClient) sealHybrid(dst, body []byte, ping bool, s *clientSession, 
 	f.WantEpoch = idx != a.Index // in epoch c+1 of the announcement: learn E_{c+2}
 	f.WantKEM = late && c.kem.get(idx+1) == nil
 	o.want = f.WantEpoch
-	return c.appendHybrid(dst, &f, &o, s.id, body)
+	return c.appendHybrid(dst, &f, o, s.id, body)
 }
 
 // appendHybrid seals f and keeps its header in o.
-func (c *curveClient) appendHybrid(dst []byte, f *wire.RequestFields, o *outstanding, id *wire.Identity, body []byte) ([]byte, outstanding, error) {
+func (c *curveClient) appendHybrid(dst []byte, f *wire.RequestFields, o outstanding, id *wire.Identity, body []byte) ([]byte, outstanding, error) {
 	start := len(dst)
 	out := wire.AppendRequest(dst, f, o.keys, id, body)
 	hl := wire.HeaderSize + int(binary.BigEndian.Uint16(out[start+52:]))
@@ -206,7 +206,7 @@ func (c *curveClient) appendHybrid(dst []byte, f *wire.RequestFields, o *outstan
 	} else {
 		o.bigHeader = append([]byte(nil), out[start:start+hl]...)
 	}
-	return out, *o, nil
+	return out, o, nil
 }
 
 // learnHybrid keeps what a verified REPLY_EXT to o brought: a KEM_KEY,

@@ -65,6 +65,7 @@ type variant struct {
 	vouched bool // client with a long-term key (fresh-socket measure only)
 	tls     bool // only over tcp
 	epochs  bool // server with an epoch seed, client pings first (forward secrecy)
+	hybrid  bool // and the hybrid mode (ML-KEM-768): the client's key-fetch ping replaces the first ping
 }
 
 var allVariants = []variant{
@@ -73,6 +74,7 @@ var allVariants = []variant{
 	{Name: "secsock-aesgcm", curve: true, cipher: secsock.CipherAESGCM},
 	{Name: "secsock-vouched", curve: true, cipher: secsock.CipherBox, vouched: true},
 	{Name: "secsock-fs", curve: true, cipher: secsock.CipherBox, epochs: true},
+	{Name: "secsock-pq", curve: true, cipher: secsock.CipherBox, epochs: true, hybrid: true},
 	{Name: "tls+tcp", tls: true},
 }
 
@@ -111,7 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	dur := fs.Duration("d", 250*time.Millisecond, "duration of each throughput and latency cell")
 	transports := fs.String("transports", "inproc,ipc,tcp", "transports, comma separated")
 	payloads := fs.String("payloads", "64,1K,64K,1M", "payload sizes (suffix K or M for KiB, MiB)")
-	variants := fs.String("variants", "plain,secsock,secsock-aesgcm,secsock-vouched,secsock-fs,tls+tcp", "variants (tls+tcp runs over tcp only; secsock-vouched in the fresh-socket measure only; secsock-fs: epoch keys, the client pings first)")
+	variants := fs.String("variants", "plain,secsock,secsock-aesgcm,secsock-vouched,secsock-fs,secsock-pq,tls+tcp", "variants (tls+tcp runs over tcp only; secsock-vouched in the fresh-socket measure only; secsock-fs: epoch keys, the client pings first; secsock-pq: epoch keys and the hybrid mode, ML-KEM-768)")
 	modes := fs.String("modes", "tput,lat,alloc,fresh", "measures: tput (16-context throughput), lat (sequential latency), alloc (allocations per round trip), fresh (fresh socket to first reply), pipe (PUSH/PULL messages per second and bytes added; not in the default), store (the Redis replay store against the per-instance default, 64 B over tcp, with redis-server from PATH; run alone)")
 	fs.Float64Var(&o.storeRate, "store-rate", 2000, "mode store: the fixed rate below full load, requests per second")
 	fs.IntVar(&o.contexts, "contexts", 16, "concurrent REQ contexts (and REP contexts) for throughput")
@@ -370,6 +372,9 @@ func (f *fixture) newSocket(server bool) (mangos.Socket, error) {
 			if err == nil && f.v.epochs {
 				err = s.SetOption(secsock.OptionEpochSeed, benchSeed)
 			}
+			if err == nil && f.v.hybrid {
+				err = s.SetOption(secsock.OptionHybrid, secsock.HybridOn)
+			}
 		}
 	case f.v.curve:
 		var ss *secsock.Socket
@@ -380,7 +385,9 @@ func (f *fixture) newSocket(server bool) (mangos.Socket, error) {
 			if err == nil && f.v.vouched {
 				err = s.SetOption(secsock.OptionSecretKey, f.keys.client)
 			}
-			if err == nil && f.v.epochs {
+			if err == nil && f.v.hybrid {
+				err = s.SetOption(secsock.OptionHybrid, secsock.HybridOn) // its key-fetch ping is the first ping
+			} else if err == nil && f.v.epochs {
 				err = s.SetOption(secsock.OptionAuthenticateFirst, true)
 			}
 		}
@@ -935,6 +942,7 @@ var ratioPairs = [][2]string{
 	{"secsock", "plain"}, {"secsock-aesgcm", "plain"}, {"secsock-vouched", "plain"},
 	{"secsock", "tls+tcp"}, {"secsock-aesgcm", "tls+tcp"}, {"secsock-vouched", "tls+tcp"},
 	{"secsock-fs", "secsock"}, {"secsock-fs", "plain"}, {"secsock-fs", "tls+tcp"},
+	{"secsock-pq", "secsock-fs"}, {"secsock-pq", "secsock"}, {"secsock-pq", "tls+tcp"},
 }
 
 func buildReport(o *options, res *results) report {
@@ -1052,7 +1060,7 @@ func writeMarkdown(w io.Writer, o *options, rep report, res *results) {
 		return out
 	}
 	short := func(v string) string {
-		return strings.NewReplacer("secsock-aesgcm", "aesgcm", "secsock-vouched", "vouched", "secsock-fs", "fs", "tls+tcp", "tls").Replace(v)
+		return strings.NewReplacer("secsock-aesgcm", "aesgcm", "secsock-vouched", "vouched", "secsock-fs", "fs", "secsock-pq", "pq", "tls+tcp", "tls").Replace(v)
 	}
 	table := func(title, metric string, payloadCol bool) {
 		vs := present(o, res, metric)

@@ -118,27 +118,33 @@ type RequestFields struct {
 	WantKEM     bool
 }
 
-// extension returns the flags and the extension field of f, elements in
-// type order (SPEC.md §10).
-func (f *RequestFields) extension() (byte, []byte) {
-	var flags byte
-	var ext []byte
-	add := func(t byte, elem []byte) {
-		if elem != nil {
+// extension returns the flags and the length of f's extension field
+// (SPEC.md §10).
+func (f *RequestFields) extension() (flags byte, x int) {
+	add := func(t byte, n int, present bool) {
+		if present {
 			flags |= 1 << t
-			ext = append(ext, elem...)
+			x += n
 		}
 	}
-	add(ElemEpoch, f.Epoch)
-	add(ElemKEMCiphertext, f.KEM)
-	add(ElemKEMTicket, f.Ticket)
+	add(ElemEpoch, len(f.Epoch), f.Epoch != nil)
+	add(ElemKEMCiphertext, len(f.KEM), f.KEM != nil)
+	add(ElemKEMTicket, len(f.Ticket), f.Ticket != nil)
+	add(ElemWantEpoch, 3, f.WantEpoch)
+	add(ElemWantKEM, 3, f.WantKEM)
+	return flags, x
+}
+
+// appendExtension appends f's elements in type order.
+func (f *RequestFields) appendExtension(dst []byte) []byte {
+	dst = append(append(append(dst, f.Epoch...), f.KEM...), f.Ticket...)
 	if f.WantEpoch {
-		add(ElemWantEpoch, AppendElement(nil, ElemWantEpoch, nil))
+		dst = append(dst, ElemWantEpoch, 0, 0)
 	}
 	if f.WantKEM {
-		add(ElemWantKEM, AppendElement(nil, ElemWantKEM, nil))
+		dst = append(dst, ElemWantKEM, 0, 0)
 	}
-	return flags, ext
+	return dst
 }
 
 // Identity is what a vouched request carries in its identity box.
@@ -157,33 +163,13 @@ var identityScratch = sync.Pool{New: func() any { return new([IdentityPlain]byte
 // for anonymous kinds.
 func AppendRequest(dst []byte, f *RequestFields, k *Keys, id *Identity, body []byte) []byte {
 	start := len(dst)
-	var flags byte
-	var ext []byte
-	switch {
-	case f.KEM != nil || f.Ticket != nil || f.WantKEM:
-		flags, ext = f.extension()
-	default: // the common cases without an allocation
-		if f.Epoch != nil {
-			flags |= 1 << ElemEpoch
-		}
-		if f.WantEpoch {
-			flags |= 1 << ElemWantEpoch
-		}
-	}
+	flags, x := f.extension()
 	dst = append(dst, Version, f.Kind, f.Suite, flags)
 	dst = append(dst, f.Eph[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, f.Counter)
 	dst = binary.BigEndian.AppendUint64(dst, f.Timestamp)
-	if ext != nil {
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(ext)))
-		dst = append(dst, ext...)
-	} else {
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(f.Epoch)+3*btoi(f.WantEpoch)))
-		dst = append(dst, f.Epoch...)
-		if f.WantEpoch {
-			dst = AppendElement(dst, ElemWantEpoch, nil)
-		}
-	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(x))
+	dst = f.appendExtension(dst)
 	hl := len(dst) - start
 	if id != nil {
 		plain := identityScratch.Get().(*[IdentityPlain]byte)
@@ -262,11 +248,4 @@ func OpenIdentity(r *Request, k *Keys) (Identity, error) {
 	copy(id.Vouch[:], plain[KeySize:KeySize+VouchSize])
 	id.Expiry = binary.BigEndian.Uint64(plain[KeySize+VouchSize:])
 	return id, nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
