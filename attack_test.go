@@ -168,7 +168,10 @@ func atkSpecReason(b []byte) Reason {
 		return ReasonMalformed
 	}
 	if b[0] != 0x02 {
-		return ReasonUnknownVersion
+		if len(b) >= 70 && b[1] >= 0x01 && b[1] <= 0x06 {
+			return ReasonUnknownVersion // a request of another version (§9)
+		}
+		return ReasonNotSecsock
 	}
 	kind := b[1]
 	if kind < 0x01 || kind > 0x04 {
@@ -1066,13 +1069,14 @@ func TestAttackReflectionToClient(t *testing.T) {
 		f    func([]byte) []byte
 		want error
 	}{
-		{func(b []byte) []byte { return b }, ErrUnknownKind},
+		{func(b []byte) []byte { return b }, ErrNotSecsock}, // the request echoed: a plain peer (SPEC §7 step 1)
 		{func(b []byte) []byte { b[1] = wire.KindReply; return b }, ErrAuthFailed},
 		{func(b []byte) []byte { b[1] = wire.KindRefusal; return b }, ErrMalformed},
 		{func(b []byte) []byte { b[1] = wire.KindRefusal; return b[:wire.RefusalSize] }, ErrAuthFailed},
 		{func(b []byte) []byte { b[1] = wire.KindReply; return b[:wire.ReplyOverhead] }, ErrAuthFailed},
 		{func(b []byte) []byte { return append(b[:1:1], wire.KindHint, wire.HintCannotOpen, 0) }, ErrMalformed},
-		{func(b []byte) []byte { return b[:2:2] }, ErrUnknownKind},
+		{func(b []byte) []byte { return b[:2:2] }, ErrNotSecsock},
+		{func(b []byte) []byte { b[1] = 0x16; return b }, ErrUnknownKind},
 		{func(b []byte) []byte { b[0] = 0x01; b[1] = wire.KindReply; return b }, ErrNotSecsock}, // another version: not a secsock v2 answer (SPEC §7 step 1)
 		{func([]byte) []byte { return []byte("plain reply") }, ErrNotSecsock},
 	}

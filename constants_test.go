@@ -3,6 +3,7 @@ package secsock
 import (
 	"testing"
 
+	servercore "github.com/secsock/secsock/internal/server"
 	"github.com/secsock/secsock/internal/wire"
 )
 
@@ -22,7 +23,7 @@ func TestDocumentedConstants(t *testing.T) {
 			t.Errorf("%s is documented as %d, the core says %d", c.name, c.doc, c.real)
 		}
 	}
-	if len(Reasons()) != int(numReasons)-1 || Reasons()[0] != ReasonMalformed || Reasons()[len(Reasons())-1] != ReasonHybridRequired {
+	if len(Reasons()) != int(numReasons)-1 || Reasons()[0] != ReasonMalformed || Reasons()[len(Reasons())-1] != ReasonOversize {
 		t.Errorf("Reasons() = %v", Reasons())
 	}
 	for _, r := range Reasons() {
@@ -44,5 +45,29 @@ func TestFingerprint(t *testing.T) {
 	}
 	if (PublicKey{}).Fingerprint() != "" {
 		t.Error("zero key has a fingerprint")
+	}
+}
+
+// TestReasonsMatchTheCore: the root package converts the state machine's
+// reasons by value, so the two lists must stay equal, entry by entry.
+func TestReasonsMatchTheCore(t *testing.T) {
+	pairs := map[Reason]servercore.Reason{
+		ReasonMalformed: servercore.ReasonMalformed, ReasonUnknownVersion: servercore.ReasonUnknownVersion,
+		ReasonUnknownKind: servercore.ReasonUnknownKind, ReasonUnsupported: servercore.ReasonUnsupported,
+		ReasonWeakKey: servercore.ReasonWeakKey, ReasonForged: servercore.ReasonForged, ReasonBadVouch: servercore.ReasonBadVouch,
+		ReasonNotAuthorized: servercore.ReasonNotAuthorized, ReasonStale: servercore.ReasonStale,
+		ReasonReplayed: servercore.ReasonReplayed, ReasonRetry: servercore.ReasonRetry, ReasonBusy: servercore.ReasonBusy,
+		ReasonInDoubt: servercore.ReasonInDoubt, ReasonUnknownEpoch: servercore.ReasonUnknownEpoch,
+		ReasonStoreUnavailable: servercore.ReasonStoreUnavailable, ReasonUnknownTicket: servercore.ReasonUnknownTicket,
+		ReasonHybridRequired: servercore.ReasonHybridRequired, ReasonNotSecsock: servercore.ReasonNotSecsock,
+		ReasonOversize: servercore.ReasonOversize,
+	}
+	if len(pairs) != int(numReasons)-1 || int(numReasons) != int(servercore.NumReasons) {
+		t.Fatalf("%d pairs, %d root reasons, %d core reasons", len(pairs), numReasons, servercore.NumReasons)
+	}
+	for r, c := range pairs {
+		if int(r) != int(c) {
+			t.Errorf("%v is %d here and %d in internal/server", r, r, c)
+		}
 	}
 }

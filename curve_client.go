@@ -320,6 +320,8 @@ func (c *curveClient) openReply(dst []byte, o outstanding, b []byte) ([]byte, er
 	switch {
 	case err == wire.ErrVersion:
 		return nil, ErrNotSecsock // SPEC.md §7 step 1: not a secsock v2 answer
+	case err == wire.ErrKind && wire.IsReflectedRequest(b):
+		return nil, ErrNotSecsock // §7 step 1: a plain peer echoed the request
 	case err == wire.ErrKind:
 		return nil, ErrUnknownKind
 	case err != nil:
@@ -414,6 +416,8 @@ func refusalError(reason byte) error {
 		return ErrUnknownTicket
 	case wire.RefuseHybridRequired:
 		return ErrHybridRequired
+	case wire.RefuseTooLarge:
+		return fmt.Errorf("secsock: the server refused the request body as over its limit: %w", ErrTooLarge)
 	}
 	return fmt.Errorf("secsock: reason 0x%02x: %w", reason, ErrRefused)
 }

@@ -62,6 +62,7 @@ type serverCounts struct {
 	// the long-term key only.
 	forwardSecret, longTermOnly atomic.Uint64
 	hybrid                      atomic.Uint64 // sealed in the hybrid mode (SPEC.md §16)
+	plain                       atomic.Uint64 // plain requests delivered (permissive mode)
 }
 
 var hybridModes = map[string]servercore.HybridMode{HybridOff: servercore.HybridOff, HybridOn: servercore.HybridOn, HybridRequire: servercore.HybridRequire}
@@ -152,11 +153,13 @@ func (s *curveServer) setPolicy(c *config) {
 		keys = append(keys, servercore.KeyPair{Secret: *secretOf(&k), Public: k.public, Private: priv})
 	}
 	p := &servercore.Policy{
-		Keys:           keys,
-		AllowAnonymous: c.allowAnonymous,
-		Window:         uint64(c.freshness.Milliseconds()),
-		Skew:           uint64(min(c.maxSkew, c.freshness).Milliseconds()),
-		Hybrid:         hybridModes[c.hybrid],
+		Keys:            keys,
+		AllowAnonymous:  c.allowAnonymous,
+		Window:          uint64(c.freshness.Milliseconds()),
+		Skew:            uint64(min(c.maxSkew, c.freshness).Milliseconds()),
+		Hybrid:          hybridModes[c.hybrid],
+		RefuseAfterOpen: c.requestAuth != nil,
+		MaxBody:         max(c.maxBody, 0),
 	}
 	if c.authorized != nil {
 		p.Authorized = make(map[[wire.KeySize]byte]struct{}, len(c.authorized))
@@ -261,6 +264,7 @@ type inbound struct {
 	// for hints and drops. For Event.ServerKey.
 	server  PublicKey
 	deliver bool
+	peer    Peer // who sent a delivered request
 	// pending: a duplicate of a request the application is handling;
 	// ticket names that request. Its route should get the reply too.
 	pending bool
@@ -325,6 +329,12 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	if d.Vouched {
 		in.client = PublicKey(d.Client)
 	}
+	if d.Deliver {
+		in.peer = Peer{Key: in.client, ForwardSecret: d.Epoch, Previous: d.ServerKey > 0}
+		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) {
+			in.peer.ServerKey = view.keys[d.ServerKey].key
+		}
+	}
 	if sr := s.shared.Load(); sr != nil && d.ServerKey >= 0 && d.ServerKey < len(view.keys) &&
 		(d.Deliver || d.Consult || sr.recordsRefusal(&d, uint64(now.UnixMilli()), view.p)) {
 		in.store = sr.request(&d, view.keys[d.ServerKey].key, uint64(now.UnixMilli()), view.p)
@@ -342,6 +352,13 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 // retries.
 func (s *curveServer) sealReply(dst []byte, t ticket, body []byte) ([]byte, error) {
 	return s.state.Load().SealReply(dst, t.t, body, s.env.Load().rand)
+}
+
+// refuse answers the delivered request t with its authenticated
+// NOT_AUTHORIZED refusal (OptionRequestAuthorizer said no), kept for its
+// retries like a reply.
+func (s *curveServer) refuse(dst []byte, t ticket) ([]byte, bool) {
+	return s.state.Load().Refuse(dst, t.t)
 }
 
 // established reports whether wire's short-term key is cached.

@@ -106,6 +106,7 @@ type delivered struct {
 	msg  *mangos.Message // the delivered message (opened body)
 	srv  serverMechanism // the server that opened it seals the reply
 	tk   ticket
+	peer Peer    // who sent it (Peer.Plain: unsealed, srv is nil, no ticket)
 	dups []*ictx // routes of duplicates that arrived while it was pending
 	done bool    // answered or abandoned; guarded by d.mu
 	// claim: the request's claim in the shared replay store, where its
@@ -341,6 +342,12 @@ func (d *dispatcher) reader() {
 			d.put(c)
 			continue
 		}
+		if !wire.IsSecsock(m.Body) {
+			// Plain SP bodies cost nothing to classify: never queued
+			// behind unknown keys, never answered BUSY.
+			d.handle(e, c, m)
+			continue
+		}
 		if e.server.established(m.Body) {
 			if now := time.Now().UnixNano(); now-d.lastEstablished.Load() > int64(time.Millisecond) {
 				d.lastEstablished.Store(now)
@@ -419,6 +426,10 @@ func (d *dispatcher) unknownWorker() {
 func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
 	pipe := m.Pipe // m goes back to mangos's pool when freed
 	in := e.server.openRequestFrom(newBody(len(m.Body)), m.Body, pipe)
+	if in.reason == ReasonNotSecsock && e.permissive {
+		d.deliverPlain(e, c, m)
+		return
+	}
 	if in.pending && !in.deliver {
 		if d.attach(c, in.ticket) {
 			m.Free()
@@ -439,7 +450,7 @@ func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
 	}
 	if in.deliver {
 		m.Body = in.body
-		r := &delivered{d: d, ctx: c, msg: m, srv: e.server, tk: in.ticket}
+		r := &delivered{d: d, ctx: c, msg: m, srv: e.server, tk: in.ticket, peer: in.peer}
 		if in.store != nil {
 			r.claim, r.shared = in.store, e.server.(*curveServer).shared.Load()
 		}
@@ -483,6 +494,30 @@ func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
 	}
 	m.Body = append(m.Body[:0], in.respond...)
 	d.send(c, m, true)
+}
+
+// deliverPlain queues m, a plain request on a permissive socket, for the
+// application: unauthenticated, so refused under a client policy unless
+// plain requests are allowed there too (OptionAllowPlain).
+func (d *dispatcher) deliverPlain(e *engine, c *ictx, m *mangos.Message) {
+	if e.restricted && !e.allowPlain {
+		d.s.reject(e, Event{Reason: ReasonNotAuthorized, Pipe: m.Pipe})
+		m.Free()
+		d.put(c)
+		return
+	}
+	if srv, ok := e.server.(*curveServer); ok {
+		srv.counts.plain.Add(1)
+	}
+	// Like an opened body, the plain body gets a buffer of its own: Recv
+	// frees the message, which recycles mangos's buffer.
+	m.Body = append(newBody(len(m.Body)), m.Body...)
+	r := &delivered{d: d, ctx: c, msg: m, peer: Peer{Plain: true}}
+	select {
+	case d.backlog <- r:
+	case <-d.quit:
+		r.abandon()
+	}
 }
 
 // attach keeps c, the route of a duplicate of the pending request t, for
@@ -558,6 +593,9 @@ func (r *delivered) finish() []*ictx {
 		return nil
 	}
 	r.done = true
+	if r.peer.Plain {
+		return nil // not in pending: plain requests have no name
+	}
 	id := ticketID(r.tk)
 	if d.pending[id] == r {
 		delete(d.pending, id)
@@ -573,7 +611,7 @@ func (r *delivered) finish() []*ictx {
 func (r *delivered) abandon() {
 	d := r.d
 	d.mu.Lock()
-	if !r.done {
+	if !r.done && !r.peer.Plain {
 		// Later copies of it are dropped at once (the server keeps it
 		// pending: it is never delivered again by this instance).
 		d.abandoned.add(ticketID(r.tk))
@@ -595,12 +633,40 @@ func (r *delivered) abandon() {
 // send options, then to the routes of r's duplicates. On a sealing error
 // the request stays the caller's to retry.
 func (r *delivered) reply(s *Socket, body []byte, deadline time.Duration, bestEffort bool) (bool, error) {
+	if r.peer.Plain { // answered in kind (OptionPermissive)
+		m := mangos.NewMessage(len(body))
+		m.Body = append(m.Body, body...)
+		return false, r.answer(s, m, deadline, bestEffort, false)
+	}
 	m := mangos.NewMessage(r.srv.sealedSize(len(body)))
 	var err error
 	if m.Body, err = r.srv.sealReply(m.Body, r.tk, body); err != nil {
 		m.Free()
 		return true, err // the request stays: Send may be tried again
 	}
+	return false, r.answer(s, m, deadline, bestEffort, true)
+}
+
+// refuse answers r with its authenticated NOT_AUTHORIZED refusal (the
+// request authorizer said no), on its route and its duplicates'; a plain
+// request is dropped instead (nothing can authenticate a refusal to it).
+func (r *delivered) refuse(s *Socket) {
+	if !r.peer.Plain {
+		if b, ok := r.srv.refuse(nil, r.tk); ok {
+			m := mangos.NewMessage(len(b))
+			m.Body = append(m.Body, b...)
+			r.answer(s, m, respondDeadline, false, false)
+			return
+		}
+	}
+	r.abandon()
+}
+
+// answer sends m, the reply or refusal to r, on r's route with the given
+// send options, and copies to the routes of r's duplicates. sealed says
+// m counts in Stats.Sealed.
+func (r *delivered) answer(s *Socket, m *mangos.Message, deadline time.Duration, bestEffort, sealed bool) error {
+	var err error
 	// The reply is sealed and cached: only now may duplicates stop
 	// finding r (they find the cached reply instead).
 	dups := r.finish()
@@ -619,12 +685,12 @@ func (r *delivered) reply(s *Socket, body []byte, deadline time.Duration, bestEf
 	err = c.c.SendMsg(m)
 	if err != nil {
 		m.Free()
-	} else {
+	} else if sealed {
 		s.stats.sealed.Add(1)
 	}
 	r.d.put(c)
 	for i, dc := range dups {
 		r.d.send(dc, copies[i], false)
 	}
-	return false, err
+	return err
 }

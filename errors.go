@@ -1,6 +1,11 @@
 package secsock
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"go.nanomsg.org/mangos/v3"
+)
 
 // Errors returned by secsock. Match them with errors.Is: the returned errors
 // wrap these sentinels with context. mangos errors (mangos.ErrBadValue,
@@ -90,6 +95,12 @@ var (
 	// ErrNotSecsock: the answer is not a secsock message at all: most
 	// likely the peer is a plain mangos/nanomsg socket without secsock.
 	ErrNotSecsock = errors.New("secsock: peer does not speak secsock (plain socket?)")
+
+	// ErrTooLarge: a body is over mangos.OptionMaxRecvSize, which on a
+	// secsock socket limits bodies exactly. A REQ socket gets it for an
+	// authenticated TOO_LARGE refusal (the server's limit) and for a
+	// reply over its own limit. It wraps mangos.ErrTooLong.
+	ErrTooLarge = fmt.Errorf("secsock: message body over the receive limit: %w", mangos.ErrTooLong)
 
 	// ErrAuthFailed: a sealed message failed authentication: it was forged,
 	// corrupted, replayed into the wrong exchange, or sealed with other keys.

@@ -1,6 +1,7 @@
 package secsock_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log"
@@ -370,5 +371,75 @@ func ExampleReasons() {
 		names = append(names, r.String())
 	}
 	fmt.Println(strings.Join(names, " "))
-	// Output: malformed unknown-version unknown-kind unsupported weak-key forged bad-vouch not-authorized stale replayed retry busy in-doubt unknown-epoch store-unavailable unknown-ticket hybrid-required
+	// Output: malformed unknown-version unknown-kind unsupported weak-key forged bad-vouch not-authorized stale replayed retry busy in-doubt unknown-epoch store-unavailable unknown-ticket hybrid-required not-secsock oversize
+}
+
+// Socket.Peer says who sent the request a REP worker holds: here a
+// client's long-term key (shown by its name), or anonymous.
+func ExampleSocket_Peer() {
+	serverKey, err := secsock.GenerateKey()
+	check(err)
+	alice, err := secsock.GenerateKey()
+	check(err)
+	names := map[secsock.PublicKey]string{alice.Public(): "alice"}
+
+	srv, err := secsock.NewRepSocket()
+	check(err)
+	defer srv.Close()
+	set(srv, secsock.OptionMechanism, secsock.MechanismCurve, secsock.OptionSecretKey, serverKey)
+	check(srv.Listen("inproc://example-peer"))
+	go func() {
+		for {
+			body, err := srv.Recv()
+			if err != nil {
+				return
+			}
+			p, err := srv.Peer()
+			check(err)
+			who := "anonymous"
+			if !p.Anonymous() {
+				who = names[p.Key]
+			}
+			check(srv.Send([]byte(fmt.Sprintf("%s from %s", body, who))))
+		}
+	}()
+	for _, key := range []secsock.SecretKey{alice, {}} {
+		var opts []any
+		if !key.IsZero() {
+			opts = []any{secsock.OptionSecretKey, key}
+		}
+		c := client("inproc://example-peer", serverKey.Public(), opts...)
+		check(c.Send([]byte("hello")))
+		reply, err := c.Recv()
+		check(err)
+		fmt.Printf("%s\n", reply)
+		c.Close()
+	}
+	// Output:
+	// hello from alice
+	// hello from anonymous
+}
+
+// OptionRequestAuthorizer decides per request, seeing who sent it and the
+// body; its "no" reaches the client as an authenticated ErrNotAuthorized.
+func Example_requestAuthorizer() {
+	serverKey, err := secsock.GenerateKey()
+	check(err)
+	reader, err := secsock.GenerateKey()
+	check(err)
+	readOnly := func(p secsock.Peer, body []byte) bool {
+		return p.Key != reader.Public() || bytes.HasPrefix(body, []byte("get "))
+	}
+	srv := server("inproc://example-request-authorizer", serverKey, secsock.OptionRequestAuthorizer, readOnly)
+	defer srv.Close()
+	c := client("inproc://example-request-authorizer", serverKey.Public(), secsock.OptionSecretKey, reader)
+	defer c.Close()
+	for _, req := range []string{"get balance", "put balance 0"} {
+		check(c.Send([]byte(req)))
+		reply, err := c.Recv()
+		fmt.Printf("%s: %q %v\n", req, reply, errors.Is(err, secsock.ErrNotAuthorized))
+	}
+	// Output:
+	// get balance: "echo: get balance" false
+	// put balance 0: "" true
 }

@@ -34,6 +34,9 @@ type serverMechanism interface {
 	// accepted and session events name (OptionEventAccepted).
 	openRequestFrom(dst, wire []byte, pipe mangos.Pipe) inbound
 	sealReply(dst []byte, t ticket, body []byte) ([]byte, error)
+	// refuse makes the delivered request t's NOT_AUTHORIZED refusal, kept
+	// for its retries; false if the policy did not prepare one.
+	refuse(dst []byte, t ticket) ([]byte, bool)
 	sealedSize(bodyLen int) int
 	// established reports, without any scalar multiplication, whether
 	// wire comes from a short-term key the server already holds (an
@@ -51,7 +54,7 @@ func isAdvisory(err error) bool {
 	switch {
 	case errors.Is(err, ErrNotAuthorized), errors.Is(err, ErrStale), errors.Is(err, ErrReplayed),
 		errors.Is(err, ErrUnsupportedFeature), errors.Is(err, ErrRefused), errors.Is(err, ErrInDoubt),
-		errors.Is(err, ErrUnknownEpoch), errors.Is(err, ErrStoreUnavailable):
+		errors.Is(err, ErrUnknownEpoch), errors.Is(err, ErrStoreUnavailable), errors.Is(err, ErrTooLarge):
 		return false
 	}
 	return errors.Is(err, ErrServerKeyMismatch) || errors.Is(err, ErrUnsupported) ||

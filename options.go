@@ -15,23 +15,28 @@ import (
 )
 
 // Options, set and read with Socket.SetOption and Socket.GetOption like any
-// mangos option. A value of the wrong type gives mangos.ErrBadValue;
-// names that are not secsock's go to mangos unchanged.
+// mangos option. A value of the wrong type or out of range gives an error
+// naming the expected type and wrapping mangos.ErrBadValue; an option for
+// the other side (a REQ-only option on REP, or the reverse), or any
+// sealing option on a protocol without a mechanism, gives one wrapping
+// mangos.ErrBadOption. Names that are not secsock's go to mangos
+// unchanged. Keys may be set in any order: Listen and Dial check that the
+// mechanism has the keys it needs (ErrNoKey).
 //
 // PUSH and PULL sockets (SPEC.md §15) take the options of the side they
 // play: what is marked REQ applies to a PUSH socket and what is marked
 // REP to a PULL socket, except the options about answers, which a
 // pipeline does not have (OptionReplyCacheSize, OptionReplyCacheBytes,
-// OptionBacklog, OptionAdvisoryGrace, OptionAuthenticateFirst: accepted
-// and ignored).
+// OptionBacklog, OptionAdvisoryGrace, OptionAuthenticateFirst,
+// OptionPermissive, OptionAllowPlain: refused with mangos.ErrBadOption).
 const (
 	// OptionMechanism selects the security mechanism. The value is a
 	// string: "none" (the default: the socket behaves exactly like the
 	// mangos socket it wraps) or "curve" (SPEC.md).
 	OptionMechanism = "SECSOCK-MECHANISM"
 
-	// OptionSecretKey is this socket's long-term secret key, a SecretKey
-	// or a string that ParseSecretKey accepts. On REP it is the server
+	// OptionSecretKey is this socket's long-term secret key, a SecretKey,
+	// a *SecretKey or a string that ParseSecretKey accepts. On REP it is the server
 	// key, required by "curve". On REQ it is the client's long-term key:
 	// optional, without it the client is anonymous. Write-only: reading
 	// it gives ErrWriteOnly. Default: none.
@@ -73,11 +78,13 @@ const (
 	// OptionFreshness (time.Duration) is how far a request's timestamp may
 	// be from the server's clock. It bounds cross-instance replay and must
 	// exceed clock skew plus the longest time a REQ retries
-	// (mangos.OptionRetryTime). REP only. Default: 2 minutes.
+	// (mangos.OptionRetryTime); a value below OptionMaxClockSkew is
+	// refused. REP only. Default: 2 minutes.
 	OptionFreshness = "SECSOCK-FRESHNESS"
 
 	// OptionMaxClockSkew (time.Duration) is how far a request's timestamp
-	// may be ahead of the server's clock (at most OptionFreshness).
+	// may be ahead of the server's clock (at most OptionFreshness: a larger
+	// value is refused).
 	// Keeping it small bounds how long one client's future-dated requests
 	// can hold up others after a cache eviction (SPEC.md §6.2). REP only.
 	// Default: 10 seconds.
@@ -264,6 +271,42 @@ const (
 	// refusal, and never later than mangos.OptionRecvDeadline. 0 reports
 	// it at once. REQ only. Default: 1 second.
 	OptionAdvisoryGrace = "SECSOCK-ADVISORY-GRACE"
+
+	// OptionRequestAuthorizer (a RequestAuthorizer, or a func(Peer,
+	// []byte) bool) is asked about every request a REP socket is about to
+	// deliver, after the server's checks and the client policy, with who
+	// sent it (Peer) and its body; false refuses it with an authenticated
+	// NOT_AUTHORIZED. REP only. Default: nil, every request that passed
+	// the checks is delivered.
+	OptionRequestAuthorizer = "SECSOCK-REQUEST-AUTHORIZER"
+
+	// OptionPermissive (bool) makes a REP socket with mechanism "curve"
+	// also serve plain (unsealed) requests, for moving a service from
+	// plain mangos to secsock without a failed request (README, "Rolling
+	// out"). A body that is not a secsock message at all (SPEC.md §6 step
+	// 1) is delivered as it came, with Peer.Plain set, answered unsealed,
+	// and counted (ServerStats.Plain); everything that parses as secsock
+	// is handled as sealed, never as plain. Plain requests are neither
+	// authenticated nor confidential nor replay-protected, so under a
+	// client policy they are dropped (counted as ReasonNotAuthorized)
+	// unless OptionAllowPlain is also set. Clients never fall back to
+	// plain. REP only. Default: false (strict: plain requests are dropped
+	// and counted as ReasonNotSecsock).
+	OptionPermissive = "SECSOCK-PERMISSIVE"
+
+	// OptionAllowPlain (bool) lets a permissive REP socket (OptionPermissive)
+	// serve plain requests even under a client policy (OptionAuthorizedKeys
+	// or OptionAuthorizer). OptionRequestAuthorizer still sees them, as
+	// Peer.Plain. REP only. Default: false.
+	OptionAllowPlain = "SECSOCK-ALLOW-PLAIN"
+
+	// OptionClock (func() time.Time) is the clock of everything
+	// time-based in the socket: request timestamps and the freshness
+	// window, vouch expiry, short-term key lifetime, epochs, and the
+	// key-agreement budget. For tests (for example of ErrStale handling):
+	// production code leaves it alone. Deadlines and timeouts of mangos
+	// (and OptionAdvisoryGrace) keep the real clock. Default: time.Now.
+	OptionClock = "SECSOCK-CLOCK"
 )
 
 // Values of OptionHybrid.
@@ -328,10 +371,16 @@ type config struct {
 	storeDeadline    time.Duration
 	storeLease       time.Duration
 	storePerInstance bool
+	requestAuth      RequestAuthorizer
+	permissive       bool
+	allowPlain       bool
+	clockSet         bool // OptionClock was set (now is the application's)
+	maxBody          int  // mangos.OptionMaxRecvSize, as a limit on bodies (0: none)
+
+	now func() time.Time // OptionClock
 
 	// Injected only by tests in this package.
 	rand io.Reader
-	now  func() time.Time
 }
 
 func defaultConfig() config {
@@ -361,7 +410,7 @@ func defaultConfig() config {
 // set applies one secsock option. It reports false for names that are
 // not secsock's.
 func (c *config) set(name string, v any) (bool, error) {
-	bad := func() (bool, error) { return true, fmt.Errorf("secsock: option %s: %w", name, mangos.ErrBadValue) }
+	bad := func() (bool, error) { return true, badValue(name) }
 	switch name {
 	case OptionMechanism:
 		m, ok := v.(string)
@@ -428,6 +477,11 @@ func (c *config) set(name string, v any) (bool, error) {
 		d, ok := v.(time.Duration)
 		if !ok || d <= 0 || (name == OptionShortTermLifetime && d > maxShortTermLifetime) {
 			return bad()
+		}
+		fresh, skew := pick(name == OptionFreshness, d, c.freshness), pick(name == OptionMaxClockSkew, d, c.maxSkew)
+		if name != OptionShortTermLifetime && skew > fresh {
+			return true, fmt.Errorf("secsock: option %s: OptionMaxClockSkew (%v) would exceed OptionFreshness (%v); change the other first: %w",
+				name, skew, fresh, mangos.ErrBadValue)
 		}
 		switch name {
 		case OptionFreshness:
@@ -547,7 +601,7 @@ func (c *config) set(name string, v any) (bool, error) {
 		if !ok {
 			return bad()
 		}
-		c.userHook, c.eventHook = f, stampEvents(f)
+		c.userHook, c.eventHook = f, stampEvents(f, c.now)
 	case OptionEventAccepted, OptionEventSessions:
 		b, ok := v.(bool)
 		if !ok {
@@ -564,6 +618,32 @@ func (c *config) set(name string, v any) (bool, error) {
 			return bad()
 		}
 		c.logger = l
+	case OptionRequestAuthorizer:
+		switch f := v.(type) {
+		case RequestAuthorizer:
+			c.requestAuth = f
+		case func(Peer, []byte) bool:
+			c.requestAuth = f
+		default:
+			return bad()
+		}
+	case OptionPermissive, OptionAllowPlain:
+		b, ok := v.(bool)
+		if !ok {
+			return bad()
+		}
+		if name == OptionPermissive {
+			c.permissive = b
+		} else {
+			c.allowPlain = b
+		}
+	case OptionClock:
+		f, ok := v.(func() time.Time)
+		if !ok || f == nil {
+			return bad()
+		}
+		c.now, c.clockSet = f, true
+		c.eventHook = stampEvents(c.userHook, f)
 	default:
 		return false, nil
 	}
@@ -648,21 +728,29 @@ func (c *config) get(name string) (bool, any, error) {
 		v = c.eventSessions
 	case OptionLogger:
 		v = c.logger
+	case OptionRequestAuthorizer:
+		v = c.requestAuth
+	case OptionPermissive:
+		v = c.permissive
+	case OptionAllowPlain:
+		v = c.allowPlain
+	case OptionClock:
+		v = c.now
 	default:
 		return false, nil, nil
 	}
 	return true, v, nil
 }
 
-// stampEvents returns f giving every event a time (rejections are made
-// without one).
-func stampEvents(f func(Event)) func(Event) {
+// stampEvents returns f giving every event a time from now (rejections
+// are made without one).
+func stampEvents(f func(Event), now func() time.Time) func(Event) {
 	if f == nil {
 		return nil
 	}
 	return func(ev Event) {
 		if ev.Time.IsZero() {
-			ev.Time = time.Now()
+			ev.Time = now()
 		}
 		f(ev)
 	}
@@ -674,20 +762,36 @@ func secretKeyValue(v any) (SecretKey, error) {
 		if !k.IsZero() {
 			return k, nil
 		}
+	case *SecretKey:
+		if k != nil && !k.IsZero() {
+			return *k, nil
+		}
 	case string:
 		return ParseSecretKey(k)
 	}
-	return SecretKey{}, fmt.Errorf("secsock: option %s: %w", OptionSecretKey, mangos.ErrBadValue)
+	return SecretKey{}, badValue(OptionSecretKey)
 }
 
 func publicKeyValue(v any) (PublicKey, error) {
 	switch k := v.(type) {
 	case PublicKey:
 		return k, checkPublicKey(k)
+	case *PublicKey:
+		if k != nil {
+			return *k, checkPublicKey(*k)
+		}
 	case string:
 		return ParsePublicKey(k)
 	}
-	return PublicKey{}, fmt.Errorf("secsock: option %s: %w", OptionServerKey, mangos.ErrBadValue)
+	return PublicKey{}, badValue(OptionServerKey)
+}
+
+// pick returns a if cond, else b.
+func pick[T any](cond bool, a, b T) T {
+	if cond {
+		return a
+	}
+	return b
 }
 
 // limits are the server state's sizes from the options.

@@ -9,12 +9,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/secsock/secsock/internal/wire"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/secsock/secsock/internal/wire"
 
 	"go.nanomsg.org/mangos/v3"
 	"go.nanomsg.org/mangos/v3/protocol/rep"
@@ -753,11 +755,13 @@ func TestWeakKeysRefused(t *testing.T) {
 	small := PublicKey(m.Hex(t, "small_order_public"))
 	s, _ := NewReqSocket()
 	defer s.Close()
+	rep, _ := NewRepSocket()
+	defer rep.Close()
 	for _, k := range []PublicKey{{}, small} {
 		if err := s.SetOption(OptionServerKey, k); !errors.Is(err, ErrWeakKey) {
 			t.Errorf("server key %x: got %v, want ErrWeakKey", k[:4], err)
 		}
-		if err := s.SetOption(OptionAuthorizedKeys, []PublicKey{k}); !errors.Is(err, ErrWeakKey) {
+		if err := rep.SetOption(OptionAuthorizedKeys, []PublicKey{k}); !errors.Is(err, ErrWeakKey) {
 			t.Errorf("authorized key %x: got %v, want ErrWeakKey", k[:4], err)
 		}
 		if _, err := ParsePublicKey(k.String()); !errors.Is(err, ErrWeakKey) {
@@ -825,16 +829,27 @@ func TestSealedAgainstPlainServer(t *testing.T) {
 func TestOptions(t *testing.T) {
 	s, _ := NewRepSocket()
 	defer s.Close()
+	cl, _ := NewReqSocket()
+	defer cl.Close()
 	k := mustKey(t)
 	bad := map[string]any{
-		OptionMechanism: "tls", OptionSecretKey: 42, OptionServerKey: []byte{1}, OptionAuthorizedKeys: []string{"x"},
-		OptionAuthorizer: "yes", OptionAllowAnonymous: 1, OptionFreshness: 5, OptionCipher: "rot13",
-		OptionShortTermMessages: 0, OptionPeerCacheSize: -1, OptionEventHook: 3, OptionLogger: "stderr",
-		OptionPreviousSecretKeys: []SecretKey{{}},
+		OptionMechanism: "tls", OptionSecretKey: 42, OptionAuthorizedKeys: []string{"x"},
+		OptionAuthorizer: "yes", OptionAllowAnonymous: 1, OptionFreshness: 5,
+		OptionPeerCacheSize: -1, OptionEventHook: 3, OptionLogger: "stderr",
+		OptionPreviousSecretKeys: []SecretKey{{}}, OptionRequestAuthorizer: func(PublicKey) bool { return true },
+		OptionPermissive: "yes", OptionClock: time.Now(),
 	}
-	for name, v := range bad {
-		if err := s.SetOption(name, v); !errors.Is(err, mangos.ErrBadValue) {
-			t.Errorf("%s=%v: got %v, want ErrBadValue", name, v, err)
+	badReq := map[string]any{OptionServerKey: []byte{1}, OptionCipher: "rot13", OptionShortTermMessages: 0}
+	for sock, opts := range map[*Socket]map[string]any{s: bad, cl: badReq} {
+		for name, v := range opts {
+			err := sock.SetOption(name, v)
+			if !errors.Is(err, mangos.ErrBadValue) {
+				t.Errorf("%s=%v: got %v, want ErrBadValue", name, v, err)
+			}
+			// The error names what the option takes.
+			if want := optionRules[name].want; err != nil && !strings.Contains(err.Error(), want) {
+				t.Errorf("%s=%v: %q does not say it takes %s", name, v, err, want)
+			}
 		}
 	}
 	if _, err := s.GetOption(OptionPublicKey); !errors.Is(err, ErrNoKey) {
@@ -895,7 +910,7 @@ func TestRawBypass(t *testing.T) {
 	if _, err := w.Recv(); !errors.Is(err, mangos.ErrRecvTimeout) {
 		t.Fatalf("unsealed request delivered: %v", err)
 	}
-	if w.Stats().Rejected[ReasonUnknownVersion] != 1 {
+	if w.Stats().Rejected[ReasonNotSecsock] != 1 {
 		t.Fatal("unsealed request not counted")
 	}
 	// RecvRaw stops the socket's own reading (raw.go); a first RecvRaw
@@ -985,7 +1000,7 @@ func TestReplyAfterInterveningDrop(t *testing.T) {
 	if b, err := w.Recv(); err != nil || string(b) != "req1" {
 		t.Fatalf("%q %v", b, err)
 	}
-	attacker.send(t, []byte("junk"))
+	attacker.send(t, append([]byte{9, wire.KindRequest}, make([]byte, 68)...)) // a request of another version: hinted
 	w.SetOption(mangos.OptionRecvDeadline, 100*time.Millisecond)
 	if _, err := w.Recv(); !errors.Is(err, mangos.ErrRecvTimeout) {
 		t.Fatalf("second Recv: %v", err)

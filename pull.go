@@ -41,7 +41,7 @@ func NewPullSocket() (*Socket, error) { return newSocket(pull.NewSocket) }
 
 // recvOneWay returns the next message that passes the checks; opened says
 // its body is a buffer of its own.
-func (s *Socket) recvOneWay() (*mangos.Message, bool, error) {
+func (s *Socket) recvOneWay(x *exchange) (*mangos.Message, bool, error) {
 	var end time.Time
 	if dl := durationOption(s.sock, mangos.OptionRecvDeadline); dl > 0 {
 		end = time.Now().Add(dl)
@@ -66,17 +66,23 @@ func (s *Socket) recvOneWay() (*mangos.Message, bool, error) {
 			return nil, false, fmt.Errorf("secsock: a PUSH socket cannot receive: %w", mangos.ErrProtoOp)
 		}
 		in := e.server.openRequestFrom(newBody(len(m.Body)), m.Body, m.Pipe)
+		if in.deliver && e.requestAuth != nil && !e.requestAuth(in.peer, in.body) {
+			in.deliver, in.reason = false, ReasonNotAuthorized // nobody to tell: dropped
+		}
 		if in.deliver && in.store != nil {
 			in.deliver, in.reason = pullClaim(e.server.(*curveServer).shared.Load(), in.store)
 		}
 		if in.deliver {
 			m.Body = in.body
 			s.stats.opened.Add(1)
+			x.mu.Lock()
+			x.pulled, x.hasPulled = in.peer, true
+			x.mu.Unlock()
 			return m, true, nil
 		}
 		pipe := m.Pipe
 		m.Free()
-		s.reject(e, Event{Reason: in.reason, Peer: in.client, Pipe: pipe})
+		s.reject(e, Event{Reason: in.reason, Peer: in.client, ServerKey: in.server, Pipe: pipe})
 		if !end.IsZero() && !time.Now().Before(end) {
 			return nil, false, mangos.ErrRecvTimeout
 		}

@@ -51,11 +51,10 @@ type Socket struct {
 	oneWay bool // PUSH or PULL (SPEC.md §15)
 	stats  counters
 
-	mu      sync.Mutex // guards cfg, srv, maxRecv and building eng
-	cfg     config
-	maxRecv *int                   // the application's mangos.OptionMaxRecvSize (nil: not read yet)
-	srv     serverMechanism        // kept across option changes
-	eng     atomic.Pointer[engine] // nil: rebuild from cfg
+	mu  sync.Mutex             // guards cfg, srv and building eng
+	cfg config                 // cfg.maxBody is the application's mangos.OptionMaxRecvSize (-1: the protocol has none)
+	srv serverMechanism        // kept across option changes
+	eng atomic.Pointer[engine] // nil: rebuild from cfg
 
 	def exchange // the default context's state
 
@@ -90,6 +89,12 @@ type engine struct {
 	// key only (OptionEpochs EpochsAuto), and ping before the first
 	// request (OptionAuthenticateFirst).
 	epochFallback, authFirst bool
+	// REP: the per-request authorization (OptionRequestAuthorizer), and
+	// permissive mode: plain requests are delivered (OptionPermissive),
+	// also under a client policy (restricted) if allowPlain.
+	requestAuth                        RequestAuthorizer
+	permissive, restricted, allowPlain bool
+	maxBody                            int // REQ: the longest reply body returned (0: no limit)
 }
 
 func (e *engine) passThrough() bool { return e.err == nil && e.client == nil && e.server == nil }
@@ -107,6 +112,9 @@ type exchange struct {
 	hasPlain bool
 	ping     bool
 	req      *delivered // REP: the request delivered last, until answered
+	// PULL: who sent the message received last (Peer).
+	pulled    Peer
+	hasPulled bool
 	// recvWait: a Recv is waiting (REP with a sealing mechanism: a second
 	// concurrent Recv gets mangos.ErrProtoState, as on mangos).
 	recvWait bool
@@ -186,6 +194,12 @@ func Wrap(sock mangos.Socket) (*Socket, error) {
 	}
 	s := &Socket{sock: sock, cfg: defaultConfig(), def: newExchange()}
 	s.closedCh = s.def.closedCh
+	// The limit the application may have set before Wrap is a limit on
+	// bodies from now on.
+	s.cfg.maxBody = -1
+	if v, err := sock.GetOption(mangos.OptionMaxRecvSize); err == nil {
+		s.cfg.maxBody = v.(int)
+	}
 	switch sock.Info().Self {
 	case mangos.ProtoRep:
 		s.server = true
@@ -218,7 +232,9 @@ func (s *Socket) engine() *engine {
 		return e
 	}
 	e := &engine{peer: s.cfg.serverKey, hook: s.cfg.eventHook, logger: s.cfg.logger, grace: s.cfg.grace,
-		epochFallback: s.cfg.epochs == EpochsAuto, authFirst: s.cfg.authFirst}
+		epochFallback: s.cfg.epochs == EpochsAuto, authFirst: s.cfg.authFirst,
+		requestAuth: s.cfg.requestAuth, permissive: s.cfg.permissive, allowPlain: s.cfg.allowPlain,
+		restricted: s.cfg.authorized != nil || s.cfg.authorizer != nil, maxBody: max(s.cfg.maxBody, 0)}
 	m := mechanisms[s.cfg.mechanism]
 	switch {
 	case !s.isReqRep():
@@ -246,6 +262,9 @@ func (s *Socket) SetOption(name string, v any) error {
 	if name == mangos.OptionMaxRecvSize {
 		return s.setMaxRecvSize(v)
 	}
+	if err := s.checkSide(name, v); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	ok, err := s.cfg.set(name, v)
 	if ok && err == nil {
@@ -272,40 +291,42 @@ func (s *Socket) SetOption(name string, v any) error {
 }
 
 // maxSealOverhead is what a wrapped socket's receive limit adds to the
-// application's: the most that sealing adds to a body (a vouched request;
-// replies add less) plus an SP header of up to 16 hops, which mangos
-// counts too.
-const maxSealOverhead = vouchRequestOver + 16*4
+// application's: the most that sealing adds to a body (a vouched request
+// with up to maxExtensionBytes of extension elements, such as an epoch
+// key's EPOCH and WANT_EPOCH; replies add less) plus an SP header of up to
+// 16 hops, which mangos counts too. README states it (350 bytes).
+const maxSealOverhead = vouchRequestOver + maxExtensionBytes + 16*4
 
-// setMaxRecvSize takes mangos.OptionMaxRecvSize as a limit on the
-// application's bodies: with a sealing mechanism the wrapped socket
+// maxExtensionBytes is the extension field a request may carry within
+// the margin of maxSealOverhead.
+const maxExtensionBytes = 128
+
+// setMaxRecvSize takes mangos.OptionMaxRecvSize as the exact limit on
+// the application's bodies: with a sealing mechanism the wrapped socket
 // allows maxSealOverhead more, so that a body at the limit is not dropped
-// silently once sealed (mangos counts the header and the sealed body).
+// silently once sealed (mangos counts the header and the sealed body),
+// and the opened body is held to the limit itself (SPEC.md §6 step 7a).
 func (s *Socket) setMaxRecvSize(v any) error {
 	n, ok := v.(int)
 	if !ok || n < 0 {
-		return mangos.ErrBadValue
+		return fmt.Errorf("secsock: option %s takes an int of 0 (no limit) or more: %w", mangos.OptionMaxRecvSize, mangos.ErrBadValue)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.maxRecv = &n
+	if s.cfg.maxBody < 0 {
+		return s.sock.SetOption(mangos.OptionMaxRecvSize, v) // the protocol's answer
+	}
+	s.cfg.maxBody = n
+	s.eng.Store(nil) // the server's policy holds the limit
 	return s.applyMaxRecvSize()
 }
 
 // applyMaxRecvSize sets the wrapped socket's limit; s.mu is held.
 func (s *Socket) applyMaxRecvSize() error {
-	if s.maxRecv == nil {
-		v, err := s.sock.GetOption(mangos.OptionMaxRecvSize)
-		if err != nil {
-			return nil // the protocol has no such option
-		}
-		n := v.(int)
-		if s.cfg.mechanism != MechanismNone && n > 0 {
-			n -= maxSealOverhead // it was raised for sealing before
-		}
-		s.maxRecv = &n
+	n := s.cfg.maxBody
+	if n < 0 {
+		return nil // the protocol has no such option
 	}
-	n := *s.maxRecv
 	if s.cfg.mechanism != MechanismNone && n > 0 {
 		n += maxSealOverhead
 	}
@@ -315,9 +336,9 @@ func (s *Socket) applyMaxRecvSize() error {
 // GetOption reads a secsock option or passes the name on to mangos.
 func (s *Socket) GetOption(name string) (any, error) {
 	s.mu.Lock()
-	if name == mangos.OptionMaxRecvSize && s.maxRecv != nil {
+	if name == mangos.OptionMaxRecvSize && s.cfg.maxBody >= 0 {
 		defer s.mu.Unlock()
-		return *s.maxRecv, nil
+		return s.cfg.maxBody, nil
 	}
 	ok, v, err := s.cfg.get(name)
 	s.mu.Unlock()
@@ -704,7 +725,7 @@ func (s *Socket) receive(p msgPipe, x *exchange) (*mangos.Message, bool, error) 
 			return nil, false, mangos.ErrClosed
 		}
 		if s.oneWay {
-			return s.recvOneWay()
+			return s.recvOneWay(x)
 		}
 		e := s.engine()
 		if e.passThrough() {
@@ -761,27 +782,47 @@ func (s *Socket) recvDispatch(p msgPipe, x *exchange) (*mangos.Message, error) {
 		defer x.timer.Stop()
 		expire = x.timer.C
 	}
-	select {
-	case r := <-d.backlog:
-		m := r.msg
-		r.msg = nil
-		x.mu.Lock()
-		old := x.req
-		x.req = r
-		x.mu.Unlock()
-		if old != nil {
-			old.abandon() // as on mangos: a new request replaces the one not answered
+	for {
+		select {
+		case r := <-d.backlog:
+			if !s.authorize(r) {
+				continue
+			}
+			m := r.msg
+			r.msg = nil
+			x.mu.Lock()
+			old := x.req
+			x.req = r
+			x.mu.Unlock()
+			if old != nil {
+				old.abandon() // as on mangos: a new request replaces the one not answered
+			}
+			return m, nil
+		case <-expire:
+			return nil, mangos.ErrRecvTimeout
+		case <-x.closedCh:
+			return nil, mangos.ErrClosed
+		case <-s.closedCh:
+			return nil, mangos.ErrClosed
+		case <-d.quit:
+			return nil, errDispatchStopped
 		}
-		return m, nil
-	case <-expire:
-		return nil, mangos.ErrRecvTimeout
-	case <-x.closedCh:
-		return nil, mangos.ErrClosed
-	case <-s.closedCh:
-		return nil, mangos.ErrClosed
-	case <-d.quit:
-		return nil, errDispatchStopped
 	}
+}
+
+// authorize asks OptionRequestAuthorizer about r, on the receiving
+// goroutine; a refused request is answered NOT_AUTHORIZED (or dropped, if
+// plain) and counted.
+func (s *Socket) authorize(r *delivered) bool {
+	e := s.engine()
+	if e.requestAuth == nil || e.requestAuth(r.peer, r.msg.Body) {
+		return true
+	}
+	s.reject(e, Event{Reason: ReasonNotAuthorized, Peer: r.peer.Key, ServerKey: r.peer.ServerKey, Pipe: r.msg.Pipe})
+	r.msg.Free()
+	r.msg = nil
+	r.refuse(s)
+	return false
 }
 
 func newBody(n int) []byte { return make([]byte, 0, n) }
@@ -830,6 +871,9 @@ func (s *Socket) open(p msgPipe, x *exchange, e *engine, alloc func(n int) []byt
 	}
 	if sent != nil {
 		sent.Free()
+	}
+	if err == nil && e.maxBody > 0 && len(body) > e.maxBody {
+		err = fmt.Errorf("secsock: reply body of %d bytes is over mangos.OptionMaxRecvSize (%d): %w", len(body), e.maxBody, ErrTooLarge)
 	}
 	if err != nil {
 		m.Free()

@@ -32,6 +32,8 @@ const (
 	ReasonStoreUnavailable        // refused: the shared replay store (OptionReplayStore) could not be asked in time
 	ReasonUnknownTicket           // refused: a hybrid ticket this server cannot open (SPEC.md §16.4)
 	ReasonHybridRequired          // refused: sealed without the hybrid mode, which this server requires
+	ReasonNotSecsock              // not a secsock message at all (a plain SP peer): dropped, or delivered as plain in permissive mode (Peer.Plain)
+	ReasonOversize                // the opened body is longer than mangos.OptionMaxRecvSize
 	numReasons
 )
 
@@ -39,7 +41,7 @@ var reasonNames = [numReasons]string{
 	"none", "malformed", "unknown-version", "unknown-kind", "unsupported",
 	"weak-key", "forged", "bad-vouch", "not-authorized", "stale", "replayed", "retry", "busy", "in-doubt", "unknown-epoch",
 	"store-unavailable",
-	"unknown-ticket", "hybrid-required",
+	"unknown-ticket", "hybrid-required", "not-secsock", "oversize",
 }
 
 // Reasons returns every reason a message can be rejected for, in the
@@ -175,6 +177,9 @@ type ServerStats struct {
 	// secret mixed in, SPEC.md §16): confidential unless both X25519 and
 	// ML-KEM-768 are broken.
 	Hybrid uint64
+	// Plain counts plain requests a permissive socket delivered
+	// (OptionPermissive): watch it fall to zero before going strict.
+	Plain uint64
 	// ServerKeys has one entry per server key ever set on the socket:
 	// the current key first, then the previous keys, then keys no longer
 	// configured.
@@ -221,6 +226,7 @@ func (s *Socket) ServerStats() ServerStats {
 	st.Anonymous, st.Vouched = srv.counts.anonymous.Load(), srv.counts.vouched.Load()
 	st.ForwardSecret, st.LongTermOnly = srv.counts.forwardSecret.Load(), srv.counts.longTermOnly.Load()
 	st.Hybrid = srv.counts.hybrid.Load()
+	st.Plain = srv.counts.plain.Load()
 	role := map[PublicKey]string{}
 	var order []*keyCount
 	if v := srv.policy.Load(); v != nil {
@@ -280,6 +286,10 @@ func reasonOf(err error) Reason {
 		return ReasonUnsupported
 	case errors.Is(err, ErrBusy):
 		return ReasonBusy
+	case errors.Is(err, ErrTooLarge):
+		return ReasonOversize
+	case errors.Is(err, ErrNotSecsock):
+		return ReasonNotSecsock
 	case errors.Is(err, ErrServerKeyMismatch):
 		return ReasonForged
 	}

@@ -121,7 +121,7 @@ var vectorClientErrors = map[error]string{
 	ErrUnsupportedFeature: "unsupported-feature", ErrRefused: "refused", ErrServerKeyMismatch: "server-key-mismatch",
 	ErrUnsupported: "unsupported-version", ErrBusy: "busy", ErrAuthFailed: "auth-failed", ErrMalformed: "malformed",
 	ErrUnknownKind: "unknown-kind", ErrNotSecsock: "not-secsock", ErrUnknownEpoch: "unknown-epoch",
-	ErrStoreUnavailable: "store-unavailable",
+	ErrStoreUnavailable: "store-unavailable", ErrTooLarge: "too-large",
 }
 
 func vectorClientOutcome(err error) string {

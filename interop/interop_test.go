@@ -1068,7 +1068,7 @@ func TestClientErrors(t *testing.T) {
 		{"021401" + strings.Repeat("00", 34), "unknown-kind", "auth-failed"}, // REPLY_EXT, bad tag
 		{"021402" + strings.Repeat("00", 34), "unknown-kind", "malformed"},   // REPLY_EXT, suite differs
 		{"021501" + strings.Repeat("00", 18), "unknown-kind", ""},            // kind 0x15 (REFUSAL_EXT, not asked for)
-		{"020101" + strings.Repeat("00", 64), "unknown-kind", ""},            // a request reflected back
+		{"020101" + strings.Repeat("00", 64), "not-secsock", ""},             // a request reflected back: a plain echoing peer (SPEC §7 step 1)
 		{"021101" + strings.Repeat("ff", 4096), "auth-failed", ""},           // large
 	}
 	sock, err := rep.NewSocket()

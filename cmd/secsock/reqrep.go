@@ -47,6 +47,7 @@ Flags:
   -d, --delay SEC               wait SEC before the first request
   --recv-timeout SEC            give up waiting for a reply after SEC (default 10s; 0 = never)
   --send-timeout SEC            give up sending after SEC (default 10s; 0 = never)
+  --max-size BYTES              the largest reply body accepted (default 1048576; 0 = no limit)
   --check                       only check the credentials (server key and authorization), send no data
   --json                        with --check: print the result as one JSON object on stdout (also on failure)
   -q, --quiet                   print nothing on success
@@ -87,6 +88,11 @@ Flags:
                                 instead of refusing (a captured request can then run once per worker)
   --authorized FILE             authorized keys file: one client public key per line, then a name
   --allow-anonymous             with --authorized, also serve clients that have no key
+  --permissive                  also serve plain (unsealed) requests, answered plain: for a rollout
+                                from plain mangos (README, "Rolling out"); counted as "plain"
+  --allow-plain                 with --permissive and --authorized, serve plain requests too
+  --max-size BYTES              the largest request body accepted (default 1048576; 0 = no limit);
+                                one over gets an authenticated TOO_LARGE refusal
   --echo                        reply with the request (default)
   -D, --data TEXT               reply with TEXT
   -F, --file PATH               reply with the contents of PATH
@@ -108,9 +114,9 @@ Examples:
   kill -HUP $(pidof secsock)    # reload the keys and authorized_keys
 `
 
-// maxData is the largest body sent: mangos drops messages over 1 MiB
-// (header and sealing included) silently on the receiving side.
-const maxData = 1<<20 - 1024
+// maxData is the largest body sent: the receivers' default body limit
+// (mangos.OptionMaxRecvSize, which on a secsock socket counts bodies).
+const maxData = 1 << 20
 
 // linger is how long rep --count waits after its last reply before
 // closing the socket.
@@ -128,6 +134,7 @@ type sockFlags struct {
 	recvTimeout, sendTmo seconds
 	tls                  tlsFlags
 	json                 bool
+	maxSize              int // mangos.OptionMaxRecvSize: the body limit
 }
 
 func (f *sockFlags) register(fs *flag.FlagSet) {
@@ -151,6 +158,7 @@ func (f *sockFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.count, "n", -1, "")
 	fs.IntVar(&f.count, "count", -1, "")
 	fs.BoolVar(&f.json, "json", false, "")
+	fs.IntVar(&f.maxSize, "max-size", 1<<20, "")
 	f.tls.register(fs)
 }
 
@@ -204,7 +212,7 @@ func (f *sockFlags) payload(cmd string, e *env, useStdin bool) (data []byte, ok 
 		return nil, false, err
 	}
 	if len(data) > maxData {
-		return nil, false, fmt.Errorf("data is larger than %d bytes: receivers drop messages over 1 MiB (sealing included)", maxData)
+		return nil, false, fmt.Errorf("data is larger than %d bytes: the receivers' default body limit (--max-size)", maxData)
 	}
 	return data, true, nil
 }
@@ -318,6 +326,7 @@ func runReq(e *env, args []string) error {
 		secsock.OptionCipher, *cipher,
 		mangos.OptionRecvDeadline, time.Duration(f.recvTimeout),
 		mangos.OptionSendDeadline, time.Duration(f.sendTmo),
+		mangos.OptionMaxRecvSize, f.maxSize,
 	}
 	if !own.IsZero() {
 		opts = append(opts, secsock.OptionSecretKey, own)
@@ -543,6 +552,8 @@ func runRep(e *env, args []string) error {
 	fs.Var(&previous, "previous-key", "")
 	authorized := fs.String("authorized", "", "")
 	allowAnon := fs.Bool("allow-anonymous", false, "")
+	permissive := fs.Bool("permissive", false, "")
+	allowPlain := fs.Bool("allow-plain", false, "")
 	echo := fs.Bool("echo", false, "")
 	var verbose bool
 	fs.BoolVar(&verbose, "v", false, "")
@@ -617,6 +628,9 @@ func runRep(e *env, args []string) error {
 	opts := []any{
 		secsock.OptionMechanism, secsock.MechanismCurve,
 		secsock.OptionAllowAnonymous, *allowAnon,
+		secsock.OptionPermissive, *permissive,
+		secsock.OptionAllowPlain, *allowPlain,
+		mangos.OptionMaxRecvSize, f.maxSize,
 		secsock.OptionEventHook, func(ev secsock.Event) {
 			if ev.Kind != secsock.EventRejected || ev.Reason == secsock.ReasonRetry {
 				return // a retry answered from the reply cache: not a problem
@@ -958,6 +972,9 @@ var reasonHelp = map[secsock.Reason]string{
 	secsock.ReasonBusy:             "the budget for new sessions is spent: a flood, or more new clients per second than the budget",
 	secsock.ReasonInDoubt:          "may have been handled before and cannot tell: refused",
 	secsock.ReasonStoreUnavailable: "the shared replay store (--replay-store) did not answer in time: refused; check Redis",
+	secsock.ReasonUnknownEpoch:     "sealed with an epoch key this server does not accept: refused (the client falls back or fails)",
+	secsock.ReasonNotSecsock:       "not a secsock message: a plain mangos/nanomsg client; dropped unanswered (see --permissive for a rollout)",
+	secsock.ReasonOversize:         "the body is over --max-size: refused TOO_LARGE",
 }
 
 // printers, in nanocat's formats.

@@ -271,7 +271,7 @@ func addSeeds(f *testing.F) {
 // preAuth are the reasons a message may have without any box of it
 // opening: everything else needs the genuine client's keys.
 var preAuth = map[Reason]bool{
-	ReasonMalformed: true, ReasonUnknownVersion: true, ReasonUnknownKind: true, ReasonUnsupported: true,
+	ReasonMalformed: true, ReasonUnknownVersion: true, ReasonNotSecsock: true, ReasonUnknownKind: true, ReasonUnsupported: true,
 	ReasonWeakKey: true, ReasonForged: true, ReasonBusy: true,
 }
 

@@ -32,6 +32,13 @@ type Policy struct {
 	// Hybrid is the hybrid mode (SPEC.md §16): off, on (each accepted
 	// epoch key has its Hybrid part), or required for requests.
 	Hybrid HybridMode
+	// RefuseAfterOpen: the application may refuse delivered requests
+	// (Server.Refuse), so each delivered request's NOT_AUTHORIZED refusal
+	// is made while the request's prk0 and header are at hand.
+	RefuseAfterOpen bool
+	// MaxBody, when positive, is the longest request body delivered:
+	// longer ones are refused TOO_LARGE once their box opened.
+	MaxBody int
 }
 
 // HybridMode says whether a server serves the hybrid mode (SPEC.md §16).

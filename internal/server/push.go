@@ -21,6 +21,9 @@ func (s *Server) openPush(dst, b []byte, now uint64, pol *Policy) Decision {
 	switch err {
 	case nil:
 	case wire.ErrVersion:
+		if !wire.IsSecsock(b) {
+			return *drop(ReasonNotSecsock) // a plain SP body (§15.2 step 1)
+		}
 		return *drop(ReasonUnknownVersion)
 	case wire.ErrKind:
 		return *drop(ReasonUnknownKind) // REQ requests, replies, anything else

@@ -24,5 +24,7 @@ const (
 	ReasonStoreUnavailable // refused STORE_UNAVAILABLE: the shared replay store could not be asked (§17)
 	ReasonUnknownTicket    // refused UNKNOWN_TICKET: a hybrid ticket that does not open here (§16)
 	ReasonHybridRequired   // refused HYBRID_REQUIRED: a request without the hybrid mode (§16)
+	ReasonNotSecsock       // not a secsock message at all (SPEC.md §6 step 1): dropped, or delivered as plain by a permissive server
+	ReasonOversize         // refused TOO_LARGE: the opened body is over Policy.MaxBody
 	NumReasons
 )

@@ -40,6 +40,9 @@ type Ticket struct {
 	announce []byte      // REPLY_EXT elements for the reply, or nil (§14.2)
 	prk0     wire.Secret // for refusals decided after the checks (Refusal)
 	t        uint64      // the request's T
+	// refusal is the request's NOT_AUTHORIZED refusal, for Refuse; made
+	// only under a policy with RefuseAfterOpen (nil otherwise).
+	refusal []byte
 }
 
 // ID is a comparable name of one request: equal IDs, same request.
@@ -146,6 +149,9 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 	switch err {
 	case nil:
 	case wire.ErrVersion:
+		if !wire.IsSecsock(b) {
+			return *drop(ReasonNotSecsock) // a plain SP body: a hint would read as a successful reply
+		}
 		return *hint(ReasonUnknownVersion, wire.HintUnsupportedVersion)
 	case wire.ErrKind:
 		return *drop(ReasonUnknownKind)
@@ -177,6 +183,7 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 	if r.hybridRequired() {
 		return *s.refuseWithPrk0(r, ReasonHybridRequired, wire.RefuseHybridRequired)
 	}
+	start := len(dst)
 	body, d := s.requestKey(dst, r)
 	if d != nil {
 		return *d
@@ -191,6 +198,11 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 		return *r.refuse(ReasonNotAuthorized, wire.RefuseNotAuthorized)
 	}
 	dec.ServerKey = r.p.server
+	if pol.MaxBody > 0 && len(body)-start > pol.MaxBody {
+		// Only after the body box opened: the refusal verifies for the
+		// header's owner, so it must be about the body that owner sealed.
+		return *r.refuse(ReasonOversize, wire.RefuseTooLarge)
+	}
 	return s.accept(r, body, dec, rnd)
 }
 
@@ -546,6 +558,9 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		dec.Respond = pong
 		return dec
 	}
+	if pol.RefuseAfterOpen {
+		dec.Ticket.refusal = r.refuse(ReasonNotAuthorized, wire.RefuseNotAuthorized).Respond
+	}
 	dec.Deliver, dec.Body = true, body
 	return dec
 }
@@ -595,6 +610,21 @@ func (s *Server) SealReply(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]
 	s.replies.finish(t.key, out[start:])
 	s.mu.Unlock()
 	return out, nil
+}
+
+// Refuse answers the delivered request t with its authenticated
+// NOT_AUTHORIZED refusal instead of a reply (the application's
+// per-request authorization said no: SPEC.md §6.4), keeps the refusal for
+// retries as it would a reply, and appends it to dst. It reports false
+// when t was delivered under a policy without RefuseAfterOpen.
+func (s *Server) Refuse(dst []byte, t Ticket) ([]byte, bool) {
+	if t.refusal == nil {
+		return dst, false
+	}
+	s.mu.Lock()
+	s.replies.finish(t.key, t.refusal)
+	s.mu.Unlock()
+	return append(dst, t.refusal...), true
 }
 
 // seal seals the reply to t and appends it to dst.

@@ -62,6 +62,8 @@ func singleVectors() []vecFile {
 		one("short-header", "53 bytes: shorter than the header", anon, vecStep{mutate: func(b []byte) []byte { return b[:53] }, expectServer: "drop:malformed"}),
 		one("version-1-request", "a version 1 request gets the UNSUPPORTED_VERSION hint", anon, vecStep{body: []byte("x"), mutate: setByte(0, 0x01), expectServer: "hint:unsupported-version", expectClient: "error:unsupported-version"}),
 		one("unknown-version", "version 3 is not known", anon, vecStep{body: []byte("x"), mutate: setByte(0, 0x03), expectServer: "hint:unsupported-version", expectClient: "error:unsupported-version"}),
+		one("plain-body", "a plain SP body is not secsock: dropped unanswered (a permissive server delivers it as plain)", anon, vecStep{mutate: func([]byte) []byte { return []byte("GET /balance") }, expectServer: "drop:not-secsock"}),
+		one("other-version-short", "version 3, but shorter than any request: not secsock", anon, vecStep{body: []byte("x"), mutate: func(b []byte) []byte { b[0] = 0x03; return b[:69] }, expectServer: "drop:not-secsock"}),
 		one("unknown-suite", "a client asking for suite 0x7f gets an authenticated refusal", anon, vecStep{body: []byte("x"), clientSent: setByte(2, 0x7f), expectServer: "refuse:unsupported-feature", expectClient: "error:unsupported-feature"}),
 		one("unknown-suite-in-transit", "suite changed on the way: the refusal is for another header and does not verify for the client", anon, vecStep{body: []byte("x"), mutate: setByte(2, 0x7f), expectServer: "refuse:unsupported-feature", expectClient: "error:auth-failed"}),
 		one("flags-set", "a request with an extension element type no one implements", anon, vecStep{body: []byte("x"), clientSent: withExtension, expectServer: "refuse:unsupported-feature", expectClient: "error:unsupported-feature"}),
@@ -127,6 +129,15 @@ func singleVectors() []vecFile {
 		one("answer-not-secsock", "a plain server echoing the request", anon, with(ok("x", "y"), func(s *vecStep) {
 			s.answer = func(*client, []byte) []byte { return []byte("echo") }
 			s.expectClient = "error:not-secsock"
+		})),
+		one("answer-reflected-request", "a plain server echoing the request header back", anon, with(ok("x", "y"), func(s *vecStep) {
+			s.answer = func(_ *client, h []byte) []byte { return append([]byte(nil), h...) }
+			s.expectClient = "error:not-secsock"
+		})),
+		one("refusal-too-large", "a verified TOO_LARGE refusal", anon, with(stale, func(s *vecStep) {
+			s.nowOffset = 120001
+			s.answer = func(c *client, h []byte) []byte { return wire.AppendRefusal(nil, &c.prk0, h, wire.RefuseTooLarge) }
+			s.expectClient = "error:too-large"
 		})),
 		one("answer-busy-hint", "the BUSY hint", anon, with(ok("x", "y"), func(s *vecStep) {
 			s.answer = func(*client, []byte) []byte { return []byte{0x02, 0x13, 0x03} }

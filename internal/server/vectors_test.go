@@ -198,6 +198,8 @@ func (c *client) open(h []byte, n uint64, b []byte) (string, []byte) {
 	switch {
 	case errors.Is(err, wire.ErrVersion):
 		return "error:not-secsock", nil
+	case errors.Is(err, wire.ErrKind) && wire.IsReflectedRequest(b):
+		return "error:not-secsock", nil // §7 step 1: the request came back
 	case errors.Is(err, wire.ErrKind):
 		return "error:unknown-kind", nil
 	case err != nil:
@@ -247,11 +249,11 @@ var refusalNames = map[byte]string{
 	wire.RefuseNotAuthorized: "not-authorized", wire.RefuseStale: "stale",
 	wire.RefuseReplayed: "replayed", wire.RefuseUnsupportedFeature: "unsupported-feature",
 	wire.RefuseInDoubt: "in-doubt", wire.RefuseUnknownEpoch: "unknown-epoch",
-	wire.RefuseStoreUnavailable: "store-unavailable",
+	wire.RefuseStoreUnavailable: "store-unavailable", wire.RefuseTooLarge: "too-large",
 }
 
 var reasonNames = map[Reason]string{
-	ReasonMalformed: "malformed", ReasonUnknownVersion: "unknown-version", ReasonUnknownKind: "unknown-kind",
+	ReasonMalformed: "malformed", ReasonUnknownVersion: "unknown-version", ReasonNotSecsock: "not-secsock", ReasonOversize: "oversize", ReasonUnknownKind: "unknown-kind",
 	ReasonUnsupported: "unsupported-feature", ReasonWeakKey: "weak-key", ReasonForged: "forged",
 	ReasonBadVouch: "bad-vouch", ReasonNotAuthorized: "not-authorized", ReasonStale: "stale",
 	ReasonReplayed: "replayed", ReasonRetry: "retry", ReasonBusy: "busy", ReasonInDoubt: "in-doubt",

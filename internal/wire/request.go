@@ -88,6 +88,30 @@ func parseSealed(b []byte, kindOK func(byte) bool) (Request, error) {
 	return r, nil
 }
 
+// MinLooksLikeRequest is the shortest body of another version that a
+// server takes for a secsock request (SPEC.md §9): a header and a tag.
+const MinLooksLikeRequest = HeaderSize + TagSize
+
+// IsSecsock reports whether b is taken for a secsock message at all
+// (SPEC.md §6 step 1, §9): byte 0 is this version, or byte 1 is a request
+// or PUSH kind in a body of at least MinLooksLikeRequest bytes (a message
+// of another version, which every version lays out so). Everything else is
+// not secsock: a plain SP body, never answered with a hint, and the only
+// kind of body a permissive server delivers as plain.
+func IsSecsock(b []byte) bool {
+	if len(b) >= 1 && b[0] == Version {
+		return true
+	}
+	return len(b) >= MinLooksLikeRequest && (IsRequestKind(b[1]) || IsPushKind(b[1]))
+}
+
+// IsReflectedRequest reports whether an answer is a request of this
+// version (a plain peer that echoed the client's request back): SPEC.md §7
+// step 1 takes it for "not secsock".
+func IsReflectedRequest(b []byte) bool {
+	return len(b) >= 2 && b[0] == Version && IsRequestKind(b[1])
+}
+
 // Supported reports whether this implementation can open r's suite and
 // extension elements (SPEC.md §6 step 4).
 func (r *Request) Supported() bool { return SuiteKnown(r.Suite) && !r.unknownExt }

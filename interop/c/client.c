@@ -187,6 +187,7 @@ static const char *refusal_name(uint8_t reason)
 	case REFUSE_IN_DOUBT: return "in-doubt";
 	case REFUSE_UNKNOWN_EPOCH: return "unknown-epoch";
 	case REFUSE_STORE_UNAVAILABLE: return "store-unavailable"; /* §17.3: did not run now */
+	case REFUSE_TOO_LARGE: return "too-large";
 	default: return "refused"; /* a reason this side does not know (§3) */
 	}
 }
@@ -289,6 +290,8 @@ const char *client_open(struct client *cl, const uint8_t *H, size_t hlen, uint64
 		return "unsupported-version";
 	if (len < 2 || in[0] != VERSION)
 		return "not-secsock";
+	if (kind_request(in[1])) /* our request came back: a plain echoing peer */
+		return "not-secsock";
 	switch (in[1]) {
 	case KIND_HINT: /* step 2 */
 		if (len != HINT_LEN)
@@ -309,7 +312,7 @@ const char *client_open(struct client *cl, const uint8_t *H, size_t hlen, uint64
 int client_advisory(const char *err)
 {
 	static const char *const final[] = {"not-authorized", "stale", "replayed", "unsupported-feature", "in-doubt",
-	                                    "unknown-epoch", "store-unavailable", "refused"};
+	                                    "unknown-epoch", "store-unavailable", "too-large", "refused"};
 	if (!err)
 		return 0;
 	for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)

@@ -160,8 +160,14 @@ static int step_kind(const struct req *r, struct verdict *v)
 {
 	if (r->len < 2)
 		return drop(v, "malformed");
-	if (r->in[0] != VERSION)
-		return hint(v, HINT_UNSUPPORTED_VERSION);
+	if (r->in[0] != VERSION) {
+		/* A request of another version (SPEC §9) is hinted; anything else
+		 * is a plain SP body, dropped unanswered: an answer would read as
+		 * a successful reply to a plain client. */
+		if (r->len >= MIN_OTHER_VERSION_REQUEST && (kind_request(r->in[1]) || kind_push(r->in[1])))
+			return hint(v, HINT_UNSUPPORTED_VERSION);
+		return drop(v, "not-secsock");
+	}
 	if (r->pull ? !kind_push(r->in[1]) : !kind_request(r->in[1]))
 		return drop(v, "unknown-kind"); /* §15.1: the patterns never mix */
 	return 1;

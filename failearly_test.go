@@ -1,0 +1,143 @@
+package secsock
+
+import (
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"go.nanomsg.org/mangos/v3"
+	"go.nanomsg.org/mangos/v3/protocol/pub"
+)
+
+// TestListenAndDialNeedKeys: a curve socket without the keys its side
+// needs cannot Listen or Dial (any of the six ways), whatever the order
+// the options were set in; once the key is set, it can.
+func TestListenAndDialNeedKeys(t *testing.T) {
+	sk := mustKey(t)
+	w, _ := NewRepSocket()
+	defer w.Close()
+	mustSet(t, w, OptionMechanism, MechanismCurve)
+	cl, _ := NewReqSocket()
+	defer cl.Close()
+	mustSet(t, cl, OptionMechanism, MechanismCurve, OptionSecretKey, mustKey(t)) // its own key is not the server's
+	addr := inprocAddr(t)
+	tries := map[string]func() error{
+		"Listen":        func() error { return w.Listen(addr) },
+		"ListenOptions": func() error { return w.ListenOptions(addr, nil) },
+		"NewListener":   func() error { _, err := w.NewListener(addr, nil); return err },
+		"Dial":          func() error { return cl.Dial(addr) },
+		"DialOptions":   func() error { return cl.DialOptions(addr, nil) },
+		"NewDialer":     func() error { _, err := cl.NewDialer(addr, nil); return err },
+	}
+	for name, f := range tries {
+		if err := f(); !errors.Is(err, ErrNoKey) {
+			t.Errorf("%s without the key: %v, want ErrNoKey", name, err)
+		}
+	}
+	mustSet(t, w, OptionSecretKey, &sk) // a *SecretKey works too
+	mustSet(t, cl, OptionServerKey, sk.Public())
+	if err := w.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Dial(addr); err != nil {
+		t.Fatal(err)
+	}
+	serveEcho(t, 0, w)
+	if _, err := roundTrip(cl, "x"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOptionsForTheOtherSide: an option that does nothing on this side is
+// refused, naming the side it is for; sealing on another protocol is
+// refused when set; inconsistent windows are refused when set.
+func TestOptionsForTheOtherSide(t *testing.T) {
+	w, _ := NewRepSocket()
+	defer w.Close()
+	cl, _ := NewReqSocket()
+	defer cl.Close()
+	for name, rule := range optionRules {
+		var wrong *Socket
+		switch rule.side {
+		case clientSide:
+			wrong = w
+		case serverSide:
+			wrong = cl
+		default:
+			continue
+		}
+		err := wrong.SetOption(name, true) // the value is not even looked at
+		if !errors.Is(err, mangos.ErrBadOption) || !strings.Contains(err.Error(), rule.side.sockets()) {
+			t.Errorf("%s on the wrong side: %v", name, err)
+		}
+	}
+	ps, err := pub.NewSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Wrap(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.SetOption(OptionMechanism, MechanismCurve); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("curve on PUB: %v, want ErrProtocol", err)
+	}
+	mustSet(t, p, OptionMechanism, MechanismNone)
+	if err := p.SetOption(OptionSecretKey, mustKey(t)); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("a key on PUB: %v, want ErrProtocol", err)
+	}
+	// Freshness below the clock skew, either way round.
+	if err := w.SetOption(OptionFreshness, 5*time.Second); !errors.Is(err, mangos.ErrBadValue) {
+		t.Fatalf("freshness 5s under skew 10s: %v", err)
+	}
+	mustSet(t, w, OptionFreshness, 30*time.Second)
+	if err := w.SetOption(OptionMaxClockSkew, time.Minute); !errors.Is(err, mangos.ErrBadValue) {
+		t.Fatalf("skew 1m over freshness 30s: %v", err)
+	}
+	mustSet(t, w, OptionMaxClockSkew, time.Second, OptionFreshness, 5*time.Second)
+}
+
+// TestEveryOptionHasARule: every SECSOCK-* option constant of the package
+// is in optionRules, so none is silently accepted on the wrong side.
+func TestEveryOptionHasARule(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, r := range optionRulesNames() {
+		known[r] = true
+	}
+	n := 0
+	for _, f := range pkgs["secsock"].Files {
+		ast.Inspect(f, func(node ast.Node) bool {
+			lit, ok := node.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING || !strings.HasPrefix(lit.Value, `"SECSOCK-`) {
+				return true
+			}
+			n++
+			if name := strings.Trim(lit.Value, `"`); !known[name] {
+				t.Errorf("option %s has no entry in optionRules", name)
+			}
+			return true
+		})
+	}
+	if n < len(optionRules) {
+		t.Fatalf("found %d option strings, fewer than the %d rules", n, len(optionRules))
+	}
+}
+
+func optionRulesNames() []string {
+	var names []string
+	for name := range optionRules {
+		names = append(names, name)
+	}
+	return names
+}

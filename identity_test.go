@@ -1,0 +1,213 @@
+package secsock
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.nanomsg.org/mangos/v3"
+)
+
+// peerEcho answers every request on c with "<fingerprint>:<body>" and
+// records the Peer of each, read while the request is held.
+type peerEcho struct {
+	mu    sync.Mutex
+	peers map[string]Peer // by body
+}
+
+func servePeers(t testing.TB, ctxs ...mangos.Context) *peerEcho {
+	pe := &peerEcho{peers: map[string]Peer{}}
+	for _, c := range ctxs {
+		go func(c mangos.Context) {
+			for {
+				b, err := c.Recv()
+				if errors.Is(err, mangos.ErrClosed) {
+					return
+				}
+				if err != nil {
+					continue
+				}
+				p, err := c.(interface{ Peer() (Peer, error) }).Peer()
+				if err != nil {
+					t.Errorf("Peer of a held request: %v", err)
+				}
+				pe.mu.Lock()
+				pe.peers[string(b)] = p
+				pe.mu.Unlock()
+				c.Send([]byte(p.Fingerprint() + ":" + string(b)))
+			}
+		}(c)
+	}
+	return pe
+}
+
+func (pe *peerEcho) get(body string) Peer {
+	pe.mu.Lock()
+	defer pe.mu.Unlock()
+	return pe.peers[body]
+}
+
+// TestPeerIdentity: every delivered request carries who sent it (the
+// canonical client key or anonymous), the server key it was sealed to
+// (current or previous), and whether it was forward-secret; on the
+// socket and on contexts, read while the request is held.
+func TestPeerIdentity(t *testing.T) {
+	current, previous := mustKey(t), mustKey(t)
+	alice, bob := mustKey(t), mustKey(t)
+	seed, err := NewEpochSeed(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newRep(t, current, OptionPreviousSecretKeys, []SecretKey{previous}, OptionEpochSeed, seed)
+	pe := servePeers(t, append(repContexts(t, w, 2), w)...)
+	dial := listenOn(t, w, "inproc")
+
+	for _, c := range []struct {
+		name    string
+		server  PublicKey
+		client  SecretKey // zero: anonymous
+		fs      bool      // ping first, so the request uses an epoch key
+		wantKey PublicKey
+		prev    bool
+	}{
+		{"anonymous", current.Public(), SecretKey{}, false, PublicKey{}, false},
+		{"alice", current.Public(), alice, false, alice.Public(), false},
+		{"alice-fs", current.Public(), alice, true, alice.Public(), false},
+		{"bob-previous", previous.Public(), bob, false, bob.Public(), true},
+	} {
+		opts := []any{OptionEpochs, EpochsOff}
+		if c.fs {
+			opts = []any{OptionAuthenticateFirst, true}
+		}
+		if !c.client.IsZero() {
+			opts = append(opts, OptionSecretKey, c.client)
+		}
+		cl := newReq(t, c.server, opts...)
+		dial(cl)
+		got, err := roundTrip(cl, c.name)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		p := pe.get(c.name)
+		want := Peer{Key: c.wantKey, ServerKey: c.server, Previous: c.prev, ForwardSecret: c.fs}
+		if p != want {
+			t.Errorf("%s: Peer %+v, want %+v", c.name, p, want)
+		}
+		if p.Anonymous() != c.client.IsZero() {
+			t.Errorf("%s: Anonymous() = %v", c.name, p.Anonymous())
+		}
+		if wantFP := map[bool]string{true: "anonymous", false: c.wantKey.Fingerprint()}[c.client.IsZero()]; string(got) != wantFP+":"+c.name {
+			t.Errorf("%s: reply %q, want fingerprint %s", c.name, got, wantFP)
+		}
+	}
+}
+
+// TestPeerNeedsAHeldRequest: Peer answers only between Recv and Send.
+func TestPeerNeedsAHeldRequest(t *testing.T) {
+	sk := mustKey(t)
+	w := newRep(t, sk)
+	if _, err := w.Peer(); !errors.Is(err, mangos.ErrProtoState) {
+		t.Fatalf("Peer before Recv: %v, want ErrProtoState", err)
+	}
+	cl := newReq(t, sk.Public())
+	listenOn(t, w, "inproc")(cl)
+	go cl.Send([]byte("x"))
+	if _, err := w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := w.Peer(); err != nil || !p.Anonymous() || p.ServerKey != sk.Public() {
+		t.Fatalf("Peer while held: %+v %v", p, err)
+	}
+	if err := w.Send([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Peer(); !errors.Is(err, mangos.ErrProtoState) {
+		t.Fatalf("Peer after Send: %v, want ErrProtoState", err)
+	}
+	if _, err := cl.Peer(); !errors.Is(err, mangos.ErrProtoState) {
+		t.Fatalf("Peer on REQ: %v, want ErrProtoState", err)
+	}
+}
+
+// TestRequestAuthorizer: the per-request hook sees the identity and the
+// body; a refusal is authenticated (ErrNotAuthorized, not advisory), the
+// application never sees the request, and a retry of it gets the same
+// refusal bytes without asking the hook again.
+func TestRequestAuthorizer(t *testing.T) {
+	sk, alice, bob := mustKey(t), mustKey(t), mustKey(t)
+	var mu sync.Mutex
+	asked := map[string]int{}
+	hook := func(p Peer, body []byte) bool {
+		mu.Lock()
+		asked[string(body)]++
+		mu.Unlock()
+		// alice may do anything; bob may only read.
+		return p.Key == alice.Public() || strings.HasPrefix(string(body), "read ")
+	}
+	w := newRep(t, sk, OptionRequestAuthorizer, hook)
+	sv := serveEcho(t, 0, append(repContexts(t, w, 2), w)...)
+	dial := listenOn(t, w, "inproc")
+	ca, cb := newReq(t, sk.Public(), OptionSecretKey, alice), newReq(t, sk.Public(), OptionSecretKey, bob)
+	dial(ca)
+	dial(cb)
+	if _, err := roundTrip(ca, "write x"); err != nil {
+		t.Fatalf("alice write: %v", err)
+	}
+	if _, err := roundTrip(cb, "read x"); err != nil {
+		t.Fatalf("bob read: %v", err)
+	}
+	_, err := roundTrip(cb, "write y")
+	if !errors.Is(err, ErrNotAuthorized) || isAdvisory(err) {
+		t.Fatalf("bob write: %v, want an authenticated ErrNotAuthorized", err)
+	}
+	if sv.count("write y") != 0 {
+		t.Fatal("the application saw a refused request")
+	}
+	if w.Stats().Rejected[ReasonNotAuthorized] != 1 {
+		t.Fatalf("refusal not counted: %v", w.Stats().Rejected)
+	}
+}
+
+// TestRequestAuthorizerRefusalIsCached: a copy of a refused request (a
+// mangos retry, or a replay) gets the identical refusal from the reply
+// cache, and the hook is not asked again.
+func TestRequestAuthorizerRefusalIsCached(t *testing.T) {
+	sk := mustKey(t)
+	var asked int
+	var mu sync.Mutex
+	w := newRep(t, sk, OptionRequestAuthorizer, func(Peer, []byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		return false
+	})
+	serveEcho(t, 0, w)
+	dial := listenOn(t, w, "inproc")
+	captured := captureRequest(t, sk, "delete everything")
+	rc := newRawClient(t, dial)
+	rc.send(t, captured)
+	first := rc.recv()
+	rc.send(t, captured)
+	second := rc.recv()
+	if len(first) != 19 || string(first) != string(second) {
+		t.Fatalf("refusal %x, then %x: want the same 19-byte refusal", first, second)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 1 {
+		t.Fatalf("hook asked %d times, want once", asked)
+	}
+}
+
+// TestPeerPrintsNoSecret: Peer's String names keys by fingerprint only.
+func TestPeerString(t *testing.T) {
+	k := mustKey(t).Public()
+	p := Peer{Key: k, ServerKey: k, ForwardSecret: true}
+	if s := p.String(); !strings.Contains(s, k.Fingerprint()) || !strings.Contains(s, "forward-secret") {
+		t.Fatalf("%q", s)
+	}
+	if (Peer{Plain: true}).Fingerprint() != "plain" || (Peer{}).Fingerprint() != "anonymous" {
+		t.Fatal("fingerprints of plain and anonymous peers")
+	}
+}
