@@ -5,7 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,16 +107,27 @@ func TestOptionsForTheOtherSide(t *testing.T) {
 // is in optionRules, so none is silently accepted on the wrong side.
 func TestEveryOptionHasARule(t *testing.T) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	paths, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
 	}
 	known := map[string]bool{}
 	for _, r := range optionRulesNames() {
 		known[r] = true
 	}
 	n := 0
-	for _, f := range pkgs["secsock"].Files {
+	for _, f := range files {
 		ast.Inspect(f, func(node ast.Node) bool {
 			lit, ok := node.(*ast.BasicLit)
 			if !ok || lit.Kind != token.STRING || !strings.HasPrefix(lit.Value, `"SECSOCK-`) {
