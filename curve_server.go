@@ -330,7 +330,7 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 		in.client = PublicKey(d.Client)
 	}
 	if d.Deliver {
-		in.peer = Peer{Key: in.client, ForwardSecret: d.Epoch, Previous: d.ServerKey > 0}
+		in.peer = Peer{Key: in.client, ForwardSecret: d.Epoch, Hybrid: d.Hybrid, Previous: d.ServerKey > 0}
 		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) {
 			in.peer.ServerKey = view.keys[d.ServerKey].key
 		}

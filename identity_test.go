@@ -211,3 +211,32 @@ func TestPeerString(t *testing.T) {
 		t.Fatal("fingerprints of plain and anonymous peers")
 	}
 }
+
+// TestPeerHybrid: Peer says whether a request was sealed in the hybrid
+// mode, so an application can insist on post-quantum protection per
+// request.
+func TestPeerHybrid(t *testing.T) {
+	sk := mustKey(t)
+	seed, err := NewEpochSeed(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newRep(t, sk, OptionEpochSeed, seed, OptionHybrid, HybridOn)
+	pe := servePeers(t, w)
+	dial := listenOn(t, w, "inproc")
+	for _, hybrid := range []bool{true, false} {
+		opts := []any{OptionAuthenticateFirst, true}
+		if hybrid {
+			opts = append(opts, OptionHybrid, HybridOn)
+		}
+		cl := newReq(t, sk.Public(), opts...)
+		dial(cl)
+		body := map[bool]string{true: "hybrid", false: "classical"}[hybrid]
+		if _, err := roundTrip(cl, body); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if p := pe.get(body); p.Hybrid != hybrid || !p.ForwardSecret {
+			t.Errorf("%s: Peer %+v", body, p)
+		}
+	}
+}

@@ -24,6 +24,10 @@ type Peer struct {
 	// ForwardSecret: sealed with an epoch key (SPEC.md §14), so it stays
 	// confidential once its epoch has ended.
 	ForwardSecret bool
+	// Hybrid: sealed in the hybrid mode (OptionHybrid, SPEC.md §16), so
+	// recorded traffic stays confidential unless both X25519 and
+	// ML-KEM-768 are broken.
+	Hybrid bool
 	// Plain: an unsealed request, delivered only by a permissive server
 	// (OptionPermissive). It is not authenticated, not confidential and
 	// not replay-protected; its reply goes back unsealed.
@@ -59,6 +63,9 @@ func (p Peer) String() string {
 	}
 	if p.ForwardSecret {
 		s += " (forward-secret)"
+	}
+	if p.Hybrid {
+		s += " (hybrid)"
 	}
 	return s
 }
