@@ -102,3 +102,89 @@ func TestPushKeyIsNotRequestKey(t *testing.T) {
 		}
 	}
 }
+
+// evictMidFlight runs the first steps of srv's checks on m (lookup and
+// the opening, after which the lock is released), then opens others
+// (new peers that evict m's from a full cache), as concurrent goroutines
+// would, and returns m's request and body for the last step.
+func evictMidFlight(t *testing.T, srv *Server, pol *Policy, m []byte, parse func([]byte) (wire.Request, error), others ...[]byte) (*request, []byte) {
+	t.Helper()
+	parsed, err := parse(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &request{Request: parsed, now: vectorTime, pol: pol}
+	if d := srv.lookup(r); d != nil {
+		t.Fatal(outcome(*d))
+	}
+	body, d := srv.requestKey(nil, r)
+	if d != nil {
+		t.Fatal(outcome(*d))
+	}
+	for _, o := range others {
+		d := srv.Open(nil, o, vectorTime, pol, &seqReader{b: make([]byte, 16)})
+		if !d.Deliver {
+			t.Fatalf("another peer: %s", outcome(d))
+		}
+		if !srv.lim.OneWay {
+			srv.SealReply(nil, d.Ticket, nil, &seqReader{b: make([]byte, 16)})
+		}
+	}
+	if srv.peers.get(&r.Eph) != nil {
+		t.Fatal("the peer was not evicted")
+	}
+	return r, body
+}
+
+// TestEvictedMidFlight: a message whose peer is evicted between the
+// lookup and the acceptance (by other goroutines' new peers) is still
+// recorded where a replay finds it: delivered once, never twice (review
+// of issue 17, F1; REP had the same flaw once its reply-cache slot was
+// gone).
+func TestEvictedMidFlight(t *testing.T) {
+	pol := &Policy{Keys: []KeyPair{{Secret: secret("server"), Public: public("server")}}, Window: 120000, Skew: 10000}
+	seal := func(push bool, eph string, n, ts uint64) []byte {
+		c := newClient(eph, "", public("server"), wire.SuiteBox, 0, nil)
+		if push {
+			c.pushing()
+		}
+		return c.seal(wire.SuiteBox, n, ts, false, []byte("pay 100"))
+	}
+	for _, push := range []bool{true, false} {
+		lim := DefaultLimits()
+		lim.Budget, lim.Peers, lim.ReplySlots, lim.OneWay = 0, 2, 1, push
+		srv := New(lim)
+		parse := wire.ParseRequest
+		if push {
+			parse = wire.ParsePush
+		}
+		rnd := func() *seqReader { return &seqReader{b: make([]byte, 16)} }
+		if d := srv.Open(nil, seal(push, "victim", 1, vectorTime), vectorTime, pol, rnd()); !d.Deliver {
+			t.Fatal(outcome(d))
+		} else if !push {
+			srv.SealReply(nil, d.Ticket, nil, rnd())
+		}
+		m := seal(push, "victim", 2, vectorTime+1)
+		r, body := evictMidFlight(t, srv, pol, m, parse, seal(push, "x1", 1, vectorTime), seal(push, "x2", 1, vectorTime))
+		var d Decision
+		if push {
+			d = srv.acceptPush(r, body, Decision{})
+		} else {
+			d = srv.accept(r, body, Decision{}, rnd())
+		}
+		if !d.Deliver {
+			t.Fatalf("push %v: first delivery: %s", push, outcome(d))
+		}
+		if !push {
+			srv.SealReply(nil, d.Ticket, nil, rnd())
+			// Another request takes the only reply slot: the replay
+			// below cannot be answered from the reply cache.
+			if d := srv.Open(nil, seal(push, "x1", 2, vectorTime), vectorTime, pol, rnd()); d.Deliver {
+				srv.SealReply(nil, d.Ticket, nil, rnd())
+			}
+		}
+		if d := srv.Open(nil, m, vectorTime, pol, rnd()); d.Deliver {
+			t.Errorf("push %v: the message was delivered twice by one instance", push)
+		}
+	}
+}

@@ -532,7 +532,10 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		return *r.refuse(ReasonInDoubt, wire.RefuseInDoubt)
 	}
 	p := r.p
-	if r.new {
+	if r.new || s.peers.get(&r.Eph) != p {
+		// New, or evicted while this message was opened (the lock was
+		// released): accept it on a cached peer, or its N would reach
+		// no tombstone and a replay would be accepted again.
 		p = s.peers.add(p, now, s.keep(pol)) // or the copy that won a race
 	}
 	if !p.filter.Accept(r.Counter) {
