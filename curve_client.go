@@ -70,7 +70,8 @@ type curveClient struct {
 	// noSeedUntil: a pusher's epoch source said the service has no epoch
 	// seed; until this time (ms) it does not ask again (§15.6).
 	noSeedUntil atomic.Int64
-	kem         kemKeys // the server's ML-KEM keys by epoch (§16)
+	annAt       atomic.Int64 // when (ms) a pusher's source last confirmed its keys
+	kem         kemKeys      // the server's ML-KEM keys by epoch (§16)
 }
 
 func newCurveClient(cfg clientConfig) (*curveClient, error) {

@@ -364,7 +364,7 @@ type config struct {
 	logger         *slog.Logger
 	backlog        int
 	grace          time.Duration
-	oneWay         bool // a PUSH or PULL socket (SPEC.md §17); set by Wrap
+	oneWay         bool // a PUSH or PULL socket (SPEC.md §15); set by Wrap
 	epochSource    *Socket
 
 	replayStore      replaystore.Store

@@ -844,3 +844,182 @@ func TestPullDropsStale(t *testing.T) {
 		waitRejected(t, w, ReasonStale, 1)
 	}
 }
+
+// pusherClient returns the sealer of a PUSH socket, for tests that move
+// its timers.
+func pusherClient(t testing.TB, p *Socket) *curveClient {
+	t.Helper()
+	c, ok := p.engine().client.(*curveClient)
+	if !ok {
+		t.Fatal("no curve sealer")
+	}
+	return c
+}
+
+// TestPushEpochSourceAfterNoSeed: one answer without keys (a worker
+// without the seed, as during a rollout) does not stop a pusher from
+// asking again: once the retry time has passed, its source pings with
+// WANT_EPOCH even though its session heard "no seed", and the pusher
+// seals with the keys a seeded worker announces (review of issue 17, F4).
+func TestPushEpochSourceAfterNoSeed(t *testing.T) {
+	srv := mustKey(t)
+	seed, err := NewEpochSeed(5 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pullSeed, _ := ParseEpochSeed(seed.format())
+	without, with := newRep(t, srv), newRep(t, srv, OptionEpochSeed, seed)
+	a1, a2 := inprocAddr(t), inprocAddr(t)
+	if err := without.Listen(a1); err != nil {
+		t.Fatal(err)
+	}
+	if err := with.Listen(a2); err != nil {
+		t.Fatal(err)
+	}
+	serveReps(t, without, with)
+	w := newPullWorker(t, srv, OptionEpochSeed, pullSeed)
+	pullAddr := inprocAddr(t)
+	if err := w.Listen(pullAddr); err != nil {
+		t.Fatal(err)
+	}
+	q := newReq(t, srv.Public())
+	if err := q.Dial(a1); err != nil {
+		t.Fatal(err)
+	}
+	p := newPusher(t, srv.Public(), OptionEpochSource, q)
+	if err := p.Dial(pullAddr); err != nil {
+		t.Fatal(err)
+	}
+	push := func() {
+		t.Helper()
+		if err := p.Send([]byte("job")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push() // the source asked the worker without the seed
+	without.Close()
+	if err := q.Dial(a2); err != nil {
+		t.Fatal(err)
+	}
+	pusherClient(t, p).noSeedUntil.Store(0) // the retry time has passed
+	push()
+	if st := w.ServerStats(); st.LongTermOnly != 1 || st.ForwardSecret != 1 {
+		t.Fatalf("PULL: %d long-term only, %d forward-secret; want 1 and 1", st.LongTermOnly, st.ForwardSecret)
+	}
+}
+
+// TestPushEpochSourceReseed: after the service reseeds (a new chain on
+// the REP and PULL workers), a pusher's next recheck of its source
+// replaces the old chain's keys (the source meets UNKNOWN_EPOCH and asks
+// again), so its messages are delivered again, forward-secret (review of
+// issue 17, F2).
+func TestPushEpochSourceReseed(t *testing.T) {
+	srv := mustKey(t)
+	seeds := func() (*EpochSeed, *EpochSeed) {
+		s, err := NewEpochSeed(5 * time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := ParseEpochSeed(s.format())
+		return s, c
+	}
+	repSeed, pullSeed := seeds()
+	r := newRep(t, srv, OptionEpochSeed, repSeed)
+	repAddr := inprocAddr(t)
+	if err := r.Listen(repAddr); err != nil {
+		t.Fatal(err)
+	}
+	serveReps(t, r)
+	w := newPullWorker(t, srv, OptionEpochSeed, pullSeed)
+	pullAddr := inprocAddr(t)
+	if err := w.Listen(pullAddr); err != nil {
+		t.Fatal(err)
+	}
+	q := newReq(t, srv.Public())
+	if err := q.Dial(repAddr); err != nil {
+		t.Fatal(err)
+	}
+	p := newPusher(t, srv.Public(), OptionEpochSource, q, OptionEpochs, EpochsRequire)
+	if err := p.Dial(pullAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send([]byte("old chain")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	repSeed, pullSeed = seeds()
+	mustSet(t, r, OptionEpochSeed, repSeed)
+	mustSet(t, w, OptionEpochSeed, pullSeed)
+	pusherClient(t, p).annAt.Store(0) // the recheck time has passed
+	if err := p.Send([]byte("new chain")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.Recv(); err != nil || string(got) != "new chain" {
+		t.Fatalf("after the reseed: %q, %v (rejected %v)", got, err, w.Stats().Rejected)
+	}
+	if st := w.ServerStats(); st.ForwardSecret != 2 {
+		t.Fatalf("PULL: %d forward-secret, want 2", st.ForwardSecret)
+	}
+}
+
+// TestPushRequireAtEpochBoundary: a pusher that requires epoch keys never
+// sends a message without one, even when its clock crosses the end of its
+// keys between its check and the sealing (review of issue 17, F7): for
+// every point of the crossing, Send either fails with ErrUnknownEpoch or
+// the message on the wire names an epoch key.
+func TestPushRequireAtEpochBoundary(t *testing.T) {
+	srv := mustKey(t)
+	seed, err := NewEpochSeed(5 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	_, ann := seed.keysAt(now.UnixMilli(), 10000)
+	for k := 0; k < 8; k++ {
+		p := newPusher(t, srv.Public(), OptionEpochs, EpochsRequire)
+		var mu sync.Mutex
+		reads := 0
+		p.mu.Lock()
+		p.cfg.now = func() time.Time { // the clock jumps past the keys after k reads
+			mu.Lock()
+			defer mu.Unlock()
+			reads++
+			if reads > k {
+				return now.Add(3 * seed.Length())
+			}
+			return now
+		}
+		p.mu.Unlock()
+		p.eng.Store(nil)
+		c := pusherClient(t, p)
+		c.ann.Store(&ann)
+		c.annAt.Store(now.UnixMilli())
+		tap := plainSocket(t, pull.NewSocket)
+		addr := inprocAddr(t)
+		if err := tap.Listen(addr); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Dial(addr); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Send([]byte("x")); err != nil {
+			if !errors.Is(err, ErrUnknownEpoch) {
+				t.Fatalf("k=%d: %v", k, err)
+			}
+			continue
+		}
+		tap.SetOption(mangos.OptionRecvDeadline, 5*time.Second)
+		b, err := tap.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[3]&(1<<wire.ElemEpoch) == 0 {
+			t.Fatalf("k=%d: a message without an epoch key was sent under EpochsRequire", k)
+		}
+	}
+}

@@ -77,26 +77,50 @@ func (s *Socket) sealOneWay(e *engine, m *mangos.Message, b []byte) error {
 		// A PULL socket sends nothing, and never anything unsealed.
 		return fmt.Errorf("secsock: a PULL socket cannot send: %w", mangos.ErrProtoOp)
 	}
-	if err := s.pushEpochs(e); err != nil {
-		return err
+	c, _ := e.client.(*curveClient)
+	for try := 0; ; try++ {
+		if err := s.pushEpochs(e); err != nil {
+			return err
+		}
+		body, _, err := e.client.sealRequest(m.Body[:0], b, false)
+		if err != nil {
+			return err
+		}
+		m.Body = body
+		// An epoch boundary between pushEpochs' clock read and the
+		// sealer's can leave a message without the epoch key the pusher
+		// holds (or requires): seal it again after asking the source.
+		epoch := body[3]&(1<<wire.ElemEpoch) != 0
+		if epoch || c == nil || (c.ann.Load() == nil && c.cfg.epochs != EpochsRequire) {
+			return nil
+		}
+		if try == 1 {
+			if c.cfg.epochs == EpochsRequire {
+				return fmt.Errorf("secsock: no epoch key for this PUSH message: %w", ErrUnknownEpoch)
+			}
+			return nil
+		}
+		c.annAt.Store(0) // ask the source before the second try
 	}
-	body, _, err := e.client.sealRequest(m.Body[:0], b, false)
-	if err != nil {
-		return err
-	}
-	m.Body = body
-	return nil
 }
 
-// noSeedRetry is how long a pusher seals to the long-term key after its
-// epoch source said the service has no epoch seed, before asking again.
-const noSeedRetry = time.Minute
+// A pusher's epoch source (SPEC.md §15.6): after an answer without keys
+// (the service has no epoch seed) it seals to the long-term key for
+// noSeedRetry before asking again, and it re-asks at least every
+// epochRecheck while it holds keys, so that a reseeded service (whose
+// PULL workers drop the old chain's messages, silently for the pusher)
+// costs at most that long.
+const (
+	noSeedRetry  = time.Minute
+	epochRecheck = 5 * time.Minute
+)
 
 // pushEpochs gives the pusher of e the epoch keys that cover now, from
 // its OptionEpochSource (SPEC.md §15.6): it keeps its keys while they
-// cover the time, and otherwise has the source ping for fresh ones. An
-// error (the ping failed, or keys are required and there are none) fails
-// the Send: a pusher never downgrades on its own.
+// cover the time and were confirmed within epochRecheck, and otherwise
+// has the source ping for fresh ones. An error (the ping failed, or keys
+// are required and there are none) fails the Send: a pusher never
+// downgrades on its own.
 func (s *Socket) pushEpochs(e *engine) error {
 	c, _ := e.client.(*curveClient)
 	if c == nil || c.cfg.epochs == EpochsOff {
@@ -105,21 +129,21 @@ func (s *Socket) pushEpochs(e *engine) error {
 	s.mu.Lock()
 	src := s.cfg.epochSource
 	s.mu.Unlock()
-	if have, _ := c.epochState(c.cfg.now()); have {
+	if !c.pushNeedsSource(src != nil) {
 		return nil
 	}
-	if src != nil && c.cfg.now().UnixMilli() >= c.noSeedUntil.Load() {
-		s.authMu.Lock() // one ping at a time per pusher
-		defer s.authMu.Unlock()
-		if have, _ := c.epochState(c.cfg.now()); !have {
-			ann, err := src.announcement(c.cfg.server)
-			if err != nil {
-				return err
-			}
-			c.ann.Store(ann)
-			if ann == nil {
-				c.noSeedUntil.Store(c.cfg.now().Add(noSeedRetry).UnixMilli())
-			}
+	s.authMu.Lock() // one ping at a time per pusher
+	defer s.authMu.Unlock()
+	if c.pushNeedsSource(src != nil) {
+		now := c.cfg.now().UnixMilli()
+		ann, err := src.announcement(c.cfg.server)
+		if err != nil {
+			return err
+		}
+		c.ann.Store(ann)
+		c.annAt.Store(now)
+		if ann == nil {
+			c.noSeedUntil.Store(now + noSeedRetry.Milliseconds())
 		}
 	}
 	if have, _ := c.epochState(c.cfg.now()); !have && c.cfg.epochs == EpochsRequire {
@@ -129,10 +153,29 @@ func (s *Socket) pushEpochs(e *engine) error {
 	return nil
 }
 
-// announcement returns the epoch keys that the REQ socket s holds for
-// server, pinging for fresh ones when they do not cover now; nil when an
-// authenticated answer said the service has no epoch seed (SPEC.md
-// §14.2).
+// pushNeedsSource reports whether the pusher c must ask its epoch source
+// now: its keys do not cover the time, or were last confirmed more than
+// epochRecheck ago; not while a "no seed" answer is recent.
+func (c *curveClient) pushNeedsSource(hasSource bool) bool {
+	if !hasSource {
+		return false
+	}
+	now := c.cfg.now()
+	have, _ := c.epochState(now)
+	if !have {
+		return now.UnixMilli() >= c.noSeedUntil.Load()
+	}
+	return now.UnixMilli() >= c.annAt.Load()+epochRecheck.Milliseconds()
+}
+
+// announcement has the REQ socket s ping its server (which must be the
+// pusher's, server) with WANT_EPOCH and returns the epoch keys it then
+// holds; nil when the authenticated answer said the service has no epoch
+// seed (SPEC.md §14.2). The ping asks even if this REQ session heard
+// "no seed" before (a worker without the seed during a rollout must not
+// stop a pusher for the whole session), and one sealed with keys of a
+// replaced chain meets UNKNOWN_EPOCH and is resent asking for the new
+// ones.
 func (s *Socket) announcement(server PublicKey) (*wire.Announcement, error) {
 	e := s.engine()
 	if e.err != nil {
@@ -144,9 +187,11 @@ func (s *Socket) announcement(server PublicKey) (*wire.Announcement, error) {
 		return nil, fmt.Errorf("secsock: OptionEpochSource is not a REQ socket with mechanism curve: %w", mangos.ErrBadValue)
 	case c.cfg.server != server:
 		return nil, fmt.Errorf("secsock: OptionEpochSource has another server key than the pusher: %w", mangos.ErrBadValue)
+	case c.cfg.epochs == EpochsOff:
+		return nil, fmt.Errorf("secsock: OptionEpochSource has OptionEpochs %q: it cannot learn epoch keys: %w", EpochsOff, mangos.ErrBadValue)
 	}
-	if have, _ := c.epochState(c.cfg.now()); have {
-		return c.ann.Load(), nil
+	if sess := c.cur.Load(); sess != nil {
+		sess.noEpochs.Store(false)
 	}
 	if err := s.Authenticate(); err != nil {
 		return nil, fmt.Errorf("secsock: epoch keys for PUSH (OptionEpochSource): %w", err)

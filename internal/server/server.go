@@ -140,7 +140,7 @@ func (r *request) refuse(reason Reason, code byte) *Decision {
 // Open runs the checks of SPEC.md §6 on one received body at time now
 // (ms since the Unix epoch) under policy pol, appending a delivered body
 // to dst. rnd supplies the R of a ping's reply. A OneWay (PULL) server
-// runs SPEC.md §17's checks instead and never answers.
+// runs SPEC.md §15's checks instead and never answers.
 func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Decision {
 	if s.lim.OneWay {
 		return s.openPush(dst, b, now, pol)
