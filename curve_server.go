@@ -265,6 +265,9 @@ type inbound struct {
 	server  PublicKey
 	deliver bool
 	peer    Peer // who sent a delivered request
+	// account counts and reports the request as accepted, when that waits
+	// for a PULL worker's store claim (nil otherwise: done already).
+	account func()
 	// pending: a duplicate of a request the application is handling;
 	// ticket names that request. Its route should get the reply too.
 	pending bool
@@ -286,40 +289,11 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	state, view, ev := s.state.Load(), s.epochView(now.UnixMilli()), s.events.Load()
 	newSession := ev != nil && ev.sessions && !state.Established(b)
 	d := state.Open(dst, b, uint64(now.UnixMilli()), view.p, env.rand)
-	if d.Deliver || (d.Reason == servercore.ReasonNone && d.Respond != nil) { // delivered, or a ping answered
-		var server PublicKey
-		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) {
-			kc := view.keys[d.ServerKey]
-			kc.accepted.Add(1)
-			server = kc.key
-		}
-		if d.Vouched {
-			s.counts.vouched.Add(1)
-		} else {
-			s.counts.anonymous.Add(1)
-		}
-		if d.Hybrid {
-			s.counts.hybrid.Add(1)
-		}
-		if d.Epoch {
-			s.counts.forwardSecret.Add(1)
-		} else {
-			s.counts.longTermOnly.Add(1)
-		}
-		if ev != nil {
-			e := Event{Time: now, Pipe: pipe, ServerKey: server, Ping: !d.Deliver}
-			if d.Vouched {
-				e.Peer = PublicKey(d.Client)
-			}
-			if newSession {
-				e.Kind = EventSession
-				ev.hook(e)
-			}
-			if ev.accepted {
-				e.Kind = EventAccepted
-				ev.hook(e)
-			}
-		}
+	// account counts and reports an accepted request (delivered, or a
+	// ping answered).
+	var account func()
+	if d.Deliver || (d.Reason == servercore.ReasonNone && d.Respond != nil) {
+		account = func() { s.accepted(&d, view, ev, now, pipe, newSession) }
 	}
 	in := inbound{
 		body: d.Body, respond: d.Respond, reason: Reason(d.Reason),
@@ -339,6 +313,62 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 		(d.Deliver || d.Consult || sr.recordsRefusal(&d, uint64(now.UnixMilli()), view.p)) {
 		in.store = sr.request(&d, view.keys[d.ServerKey].key, uint64(now.UnixMilli()), view.p)
 	}
+	switch {
+	case account == nil:
+	case in.store != nil && d.Deliver && s.oneWay():
+		in.account = account // a PULL worker counts it once its store claim won
+	default:
+		account()
+	}
+	return s.finish(in, &d, view)
+}
+
+// oneWay reports whether s is a PULL worker's.
+func (s *curveServer) oneWay() bool {
+	l := s.lim.Load()
+	return l != nil && l.OneWay
+}
+
+// accepted counts an accepted request (delivered, or a ping answered) and
+// reports it to the event hook.
+func (s *curveServer) accepted(d *servercore.Decision, view *policyView, ev *eventConfig, now time.Time, pipe mangos.Pipe, newSession bool) {
+	var server PublicKey
+	if d.ServerKey >= 0 && d.ServerKey < len(view.keys) {
+		kc := view.keys[d.ServerKey]
+		kc.accepted.Add(1)
+		server = kc.key
+	}
+	if d.Vouched {
+		s.counts.vouched.Add(1)
+	} else {
+		s.counts.anonymous.Add(1)
+	}
+	if d.Hybrid {
+		s.counts.hybrid.Add(1)
+	}
+	if d.Epoch {
+		s.counts.forwardSecret.Add(1)
+	} else {
+		s.counts.longTermOnly.Add(1)
+	}
+	if ev != nil {
+		e := Event{Time: now, Pipe: pipe, ServerKey: server, Ping: !d.Deliver}
+		if d.Vouched {
+			e.Peer = PublicKey(d.Client)
+		}
+		if newSession {
+			e.Kind = EventSession
+			ev.hook(e)
+		}
+		if ev.accepted {
+			e.Kind = EventAccepted
+			ev.hook(e)
+		}
+	}
+}
+
+// finish fills in the server key an inbound decision names.
+func (s *curveServer) finish(in inbound, d *servercore.Decision, view *policyView) inbound {
 	switch in.reason {
 	case ReasonNone, ReasonNotAuthorized, ReasonStale, ReasonReplayed, ReasonInDoubt, ReasonRetry, ReasonUnknownEpoch, ReasonUnknownTicket, ReasonHybridRequired:
 		if d.ServerKey >= 0 && d.ServerKey < len(view.keys) && (d.Deliver || d.Respond != nil || d.Pending) {

@@ -788,6 +788,8 @@ func TestPullSharedReplayStore(t *testing.T) {
 					n++
 				} else if st := w.Stats(); st.Rejected[ReasonReplayed] != 1 {
 					t.Fatalf("a worker sharing the store: %v, rejected %v; want it dropped as replayed", err, st.Rejected)
+				} else if ss := w.ServerStats(); ss.Anonymous != 0 || ss.LongTermOnly != 0 {
+					t.Fatalf("a worker that dropped the message counts it accepted: %+v", ss)
 				}
 			}
 			return n

@@ -71,6 +71,9 @@ func (s *Socket) recvOneWay(x *exchange) (*mangos.Message, bool, error) {
 		}
 		if in.deliver && in.store != nil {
 			in.deliver, in.reason = pullClaim(e.server.(*curveServer).shared.Load(), in.store)
+			if in.deliver && in.account != nil {
+				in.account() // counted as accepted only by the claim's winner
+			}
 		}
 		if in.deliver {
 			m.Body = in.body

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -186,5 +187,53 @@ func TestEvictedMidFlight(t *testing.T) {
 		if d := srv.Open(nil, m, vectorTime, pol, rnd()); d.Deliver {
 			t.Errorf("push %v: the message was delivered twice by one instance", push)
 		}
+	}
+}
+
+// TestPullEpochBoundaryFlood: just after an epoch boundary, a flood of
+// forged messages from new short-term keys spends the budget; an
+// established pusher's first message under the new epoch's key is still
+// delivered (a PULL worker does not charge a cached peer's dhE, which it
+// computes once and keeps), while a REP worker answers BUSY, which its
+// client retries (review of issue 17, F3). The agreement is kept even
+// when the body does not open, so that a cached peer costs at most one
+// uncharged dhE per epoch however many messages it sends.
+func TestPullEpochBoundaryFlood(t *testing.T) {
+	chain := newEpochChain(secret("epoch chain"), 0, vectorTime-60000, 300000)
+	lim := DefaultLimits()
+	lim.Budget, lim.OneWay = 4, true
+	srv := New(lim)
+	pol := func(now uint64) *Policy {
+		return &Policy{Keys: []KeyPair{{Secret: secret("server"), Public: public("server")}}, Window: 120000, Skew: 10000,
+			Epochs: chain.at(now, 10000)}
+	}
+	pusher := newClient("eph established", "", public("server"), wire.SuiteBox, 0, nil)
+	pusher.pushing()
+	k0 := chain.key(0)
+	pusher.useEpoch(k0.Public, k0.ID)
+	if d := srv.Open(nil, pusher.seal(wire.SuiteBox, 1, vectorTime, false, []byte("a")), vectorTime, pol(vectorTime), nil); !d.Deliver {
+		t.Fatalf("established: %s", outcome(d))
+	}
+	now := uint64(vectorTime + 300000) // epoch 1
+	k1 := chain.key(1)
+	for i := range 8 { // forged: fresh C', naming the current epoch
+		f := newClient(fmt.Sprintf("eph forger %d", i), "", public("other"), wire.SuiteBox, 0, nil)
+		f.pushing()
+		f.useEpoch(k1.Public, k1.ID)
+		srv.Open(nil, f.seal(wire.SuiteBox, 1, now, false, []byte("x")), now, pol(now), nil)
+	}
+	fresh := newClient("eph established", "", public("server"), wire.SuiteBox, 0, nil)
+	fresh.pushing()
+	fresh.useEpoch(k1.Public, k1.ID)
+	junk := fresh.seal(wire.SuiteBox, 2, now, false, []byte("b"))
+	junk[len(junk)-1] ^= 1
+	if d := srv.Open(nil, junk, now, pol(now), nil); d.Deliver || d.Reason != ReasonForged {
+		t.Fatalf("a forged body under the cached C': %s", outcome(d))
+	}
+	if srv.peers.get(&fresh.ephPub).epochKeys(k1.ID[:], wire.SuiteBox) == nil {
+		t.Fatal("the cached peer's agreement with the epoch was not kept")
+	}
+	if d := srv.Open(nil, fresh.seal(wire.SuiteBox, 3, now, false, []byte("b")), now, pol(now), nil); !d.Deliver {
+		t.Fatalf("the established pusher after the boundary, during the flood: %s, want deliver", outcome(d))
 	}
 }

@@ -88,6 +88,15 @@ func pushVectors() []vecFile {
 				id.Vouch = vouchBy("other client", id.Client, "eph push-one-client-per-eph", id.Expiry)
 			}, expectServer: "drop:forged"},
 		}},
+		{name: "push-vouch-after-anon-busy", comment: "budget 1: an anonymous message caches C' and spends the budget; vouches from that cached C' (fresh valid keys, wrong V) are charged the valid-key check and dh2 (§6 step 3) and dropped as busy", pipeline: true, client: "client", budget: 1, steps: []vecStep{
+			{anonymous: true, body: []byte("a"), expectServer: "deliver"},
+			{counter: 2, body: []byte("x"), identity: forgedVouch("other client", "eph push-vouch-after-anon-busy"), expectServer: "drop:busy"},
+			{counter: 3, body: []byte("x"), identity: forgedVouch("third client", "eph push-vouch-after-anon-busy"), expectServer: "drop:busy"},
+		}},
+		{name: "vouch-after-anon-busy", comment: "REP: the same; the cached C' does not make step 6c free", client: "client", budget: 1, steps: []vecStep{
+			{anonymous: true, body: []byte("a"), reply: []byte("r"), expectServer: "deliver", expectClient: "ok"},
+			{counter: 2, body: []byte("x"), identity: forgedVouch("other client", "eph vouch-after-anon-busy"), expectServer: "hint:busy", expectClient: "error:busy"},
+		}},
 		pushEphEquivalents(),
 		pushClientKeyEquivalents(),
 	}
@@ -135,5 +144,14 @@ func TestPushVectorsCoverEveryDrop(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("no pipeline vector expects %s", want)
 		}
+	}
+}
+
+// forgedVouch presents the valid key of client with a vouch made by
+// another key (so it never verifies), for the short-term key named eph.
+func forgedVouch(client, eph string) func(*wire.Identity) {
+	return func(id *wire.Identity) {
+		id.Client = public(client)
+		id.Vouch = vouchBy("impostor", id.Client, eph, id.Expiry)
 	}
 }

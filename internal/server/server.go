@@ -133,8 +133,11 @@ type request struct {
 }
 
 func (r *request) refuse(reason Reason, code byte) *Decision {
-	return &Decision{Reason: reason, Respond: wire.AppendRefusal(nil, &r.p.prk0, r.Header, code),
-		ServerKey: r.p.server, Client: r.client, Vouched: r.vouched}
+	d := &Decision{Reason: reason, ServerKey: r.p.server, Client: r.client, Vouched: r.vouched}
+	if !r.p.oneWay { // a PULL instance makes no refusal (SPEC.md §15.1)
+		d.Respond = wire.AppendRefusal(nil, &r.p.prk0, r.Header, code)
+	}
+	return d
 }
 
 // Open runs the checks of SPEC.md §6 on one received body at time now
@@ -238,7 +241,9 @@ func (s *Server) lookup(r *request) *Decision {
 		case r.epoch != nil:
 			r.keys = p.epochKeys(r.Epoch[3:], r.Suite)
 			r.epochCached = r.keys != nil
-			if !r.epochCached && !s.budget.take(1, int64(r.now)) { // dhE
+			// dhE; a PULL instance caches it on compute instead (at most
+			// one per cached peer and epoch, SPEC.md §15.2 step 4).
+			if !r.epochCached && !p.oneWay && !s.budget.take(1, int64(r.now)) {
 				return hint(ReasonBusy, wire.HintBusy)
 			}
 		}
@@ -381,6 +386,13 @@ func (s *Server) agreeCached(dst []byte, r *request, dhE *[wire.KeySize]byte) ([
 	}
 	defer clear(prk[:])
 	r.keys = r.p.derive(&prk, r.Suite)
+	if r.p.oneWay && r.hybridElement() == nil {
+		// PULL: kept whether or not the body opens, so that a cached
+		// peer's agreement with an epoch is made once (SPEC.md §15.2).
+		s.mu.Lock()
+		r.p.addEpoch(r.epoch.ID, &prk, r.Suite, r.keys)
+		s.mu.Unlock()
+	}
 	body, err := wire.OpenBody(dst, &r.Request, r.keys)
 	if err != nil {
 		return nil, hint(ReasonForged, wire.HintCannotOpen)

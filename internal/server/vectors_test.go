@@ -84,6 +84,7 @@ type vecStep struct {
 	epochID       []byte // name it by this id instead (a forged or unknown id)
 	want          bool   // add WANT_EPOCH
 	sealAs        string // "push" or "request": seal as the other pattern's sender (a cross-pattern case)
+	anonymous     bool   // in a file with a client key: this step is sent without it
 	expectServer  string
 	expectClient  string
 }
@@ -411,6 +412,9 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 	if (v.pipeline && st.sealAs != "request") || st.sealAs == "push" {
 		c.pushing()
 	}
+	if st.anonymous {
+		c.id = nil
+	}
 	var epochPub []byte
 	if st.sealEpoch {
 		label := v.epochSeed
@@ -427,7 +431,7 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 	}
 	req := c.seal(st.suite, st.counter, ts, st.ping, st.body)
 	// A ping with a body is not something a client sends (SPEC.md §5.1).
-	mutated := st.identity != nil || st.clientSent != nil || (st.ping && len(st.body) > 0) || st.sealAs != "" ||
+	mutated := st.identity != nil || st.clientSent != nil || (st.ping && len(st.body) > 0) || st.sealAs != "" || st.anonymous ||
 		(v.pipeline && st.want) // a pusher never asks for epoch keys (SPEC.md §15)
 	if st.clientSent != nil {
 		req = st.clientSent(req)

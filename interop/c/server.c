@@ -227,7 +227,9 @@ static int step_budget(struct server *sv, struct req *r, struct verdict *v, uint
 	if (r->feature)
 		return charge(sv, r, v, 1);
 	if (r->p)
-		return r->x.epoch && !peer_epoch_prk(r->p, r->k) ? charge_always(sv, v, 1) : 1;
+		/* §15.2 step 4: a PULL worker keeps a cached peer's (C', k) secret
+		 * once computed and does not charge it */
+		return r->x.epoch && !r->pull && !peer_epoch_prk(r->p, r->k) ? charge_always(sv, v, 1) : 1;
 	return charge(sv, r, v, (unsigned)sv->cfg.nkeys + (r->x.epoch ? 1u : 0u));
 }
 
@@ -295,6 +297,8 @@ static int cached_prk(struct server *sv, struct req *r, struct verdict *v)
 	if (r->x.epoch && !derive_dhe(sv, r, v))
 		return 0;
 	chain_prk(sv, r);
+	if (r->pull && r->x.epoch) /* §15.2 step 4: kept whether or not the body opens */
+		peer_epoch_put(r->p, r->k, r->prk);
 	return 1;
 }
 
@@ -343,12 +347,12 @@ static int get_prkv(struct server *sv, struct req *r, struct verdict *v, uint8_t
 		memcpy(prkv, e->prkv, 32);
 		return 1;
 	}
-	if (!charge(sv, r, v, 1))
+	/* §6 step 3: the valid-key check and dh2, two at once, all or nothing,
+	 * for a cached C' too (a cached anonymous C' may present a vouch) */
+	if (!charge_always(sv, v, 2))
 		return 0;
 	if (!key_valid_longterm(r->C))
 		return drop(v, "weak-key");
-	if (!charge(sv, r, v, 1))
-		return 0;
 	if (x25519(dh2, sv->cfg.s[r->key], r->C) != 0)
 		return drop(v, "weak-key");
 	sched_prkv(prkv, dh2, r->C, sv->S[r->key]);
