@@ -309,9 +309,9 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 			in.peer.ServerKey = view.keys[d.ServerKey].key
 		}
 	}
-	if sr := s.shared.Load(); sr != nil && d.ServerKey >= 0 && d.ServerKey < len(view.keys) &&
-		(d.Deliver || d.Consult || sr.recordsRefusal(&d, uint64(now.UnixMilli()), view.p)) {
-		in.store = sr.request(&d, view.keys[d.ServerKey].key, uint64(now.UnixMilli()), view.p)
+	if sr := s.shared.Load(); sr != nil && (d.Deliver || d.Consult || sr.recordsRefusal(&d, uint64(now.UnixMilli()), view.p)) {
+		// Named by the exact key that opened it, never by an index.
+		in.store = sr.request(&d, PublicKey(d.Ticket.Server()), uint64(now.UnixMilli()), view.p)
 	}
 	switch {
 	case account == nil:

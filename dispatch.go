@@ -439,6 +439,11 @@ func (d *dispatcher) handle(e *engine, c *ictx, m *mangos.Message) {
 		// The request was answered just now: its reply is cached.
 		in = e.server.openRequestFrom(newBody(len(m.Body)), m.Body, pipe)
 	}
+	if in.deliver && in.store == nil {
+		if cs, ok := e.server.(*curveServer); ok && cs.shared.Load() != nil {
+			in.reason, in.deliver, in.respond = ReasonStoreUnavailable, false, nil // never deliver unclaimed
+		}
+	}
 	if in.store != nil {
 		handled, claimed := d.shared(e, c, m, in)
 		if handled {

@@ -40,6 +40,8 @@ func (d *dispatcher) shared(e *engine, c *ictx, m *mangos.Message, in inbound) (
 			sr.counts.fallbacks.Add(1)
 			return false, false // delivered without the store: nothing to write back
 		}
+	} else if !sr.spareToken() { // copies that cost round trips are bounded
+		res = replaystore.Result{State: replaystore.InDoubt}
 	} else {
 		res, err = sr.lookup(sc, cs.maxResends())
 		if err != nil && sr.perInstance {
@@ -131,7 +133,7 @@ func (d *dispatcher) refuseShared(e *engine, cs *curveServer, sr *sharedReplay, 
 	m.Free()
 	sc := in.store
 	inDoubt := outcome{respond: cs.refusal(sc, wire.RefuseInDoubt), reason: ReasonInDoubt}
-	if !sr.refuseToken() {
+	if !sr.spareToken() {
 		d.answerRoutes(e, cs, sr, sc, inDoubt, []*ictx{c}, in)
 		return
 	}

@@ -28,9 +28,10 @@ const (
 	// go in one round trip.
 	replyQueueSize = 4096
 	maxReplyBatch  = 128
-	// maxRefusalsPerSecond bounds the UNKNOWN_EPOCH refusals a worker
-	// records in the store (burst as many); past it such requests are
-	// refused IN_DOUBT, which needs no record.
+	// maxRefusalsPerSecond bounds the store operations a worker spends
+	// per second (burst as many) on messages it does not deliver:
+	// UNKNOWN_EPOCH refusals to record and lookups for copies; past it
+	// they are refused IN_DOUBT, which needs no round trip.
 	maxRefusalsPerSecond = 1024
 	// storeReaders is how many more readers a REP socket with a store
 	// runs: each claim holds its reader for one store round trip.
@@ -140,10 +141,12 @@ func (sr *sharedReplay) recordsRefusal(d *servercore.Decision, now uint64, pol *
 	return t+pol.Window >= now && t <= now+pol.Skew
 }
 
-// refuseToken takes one of the refusals the store may record per second
-// (they come from unauthenticated messages: a flood must not fill the
-// store); false when they are spent.
-func (sr *sharedReplay) refuseToken() bool {
+// spareToken takes one of the store operations per second that a worker
+// spends on messages it will not deliver: refusals to record (they come
+// from unauthenticated messages: a flood must not fill the store) and
+// lookups for copies of requests handled elsewhere (a captured request
+// must not drive the store at line rate); false when they are spent.
+func (sr *sharedReplay) spareToken() bool {
 	sr.refMu.Lock()
 	defer sr.refMu.Unlock()
 	now := time.Now()
@@ -293,11 +296,11 @@ func (s *curveServer) decide(sr *sharedReplay, sc *storeCall, res replaystore.Re
 		sr.counts.hits.Add(1)
 		return outcome{respond: res.Reply, reason: ReasonRetry, settle: servercore.Elsewhere}
 	case replaystore.Replayed:
-		return outcome{respond: s.refusal(sc, wire.RefuseReplayed), reason: ReasonReplayed, settle: servercore.Elsewhere}
+		return outcome{respond: s.refusal(sc, wire.RefuseReplayed), reason: ReasonReplayed, settle: servercore.ReplayedElsewhere}
 	case replaystore.Pending:
 		return outcome{reason: ReasonRetry, settle: servercore.Elsewhere, wait: true}
 	case replaystore.Refused:
-		return outcome{respond: s.refusal(sc, wire.RefuseUnknownEpoch), reason: ReasonUnknownEpoch, settle: servercore.Elsewhere}
+		return outcome{respond: s.refusal(sc, wire.RefuseUnknownEpoch), reason: ReasonUnknownEpoch, settle: servercore.RefusedEpoch}
 	case replaystore.Quiescent:
 		sr.counts.quiescent.Add(1)
 	default: // InDoubt, Conflict

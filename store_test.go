@@ -551,3 +551,70 @@ func TestStoreUnknownEpochFallback(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreKeyRotation: a request is named in the store by the exact
+// server key that opened it, however the worker's keys move: a worker
+// that rotated (the old key now previous) and one that has not name a
+// cached client's request alike, and retiring a middle previous key
+// (which moves the later ones) never delivers a request unclaimed.
+func TestStoreKeyRotation(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk1, sk2 := mustKey(t), mustKey(t)
+		a := startStoreWorker(t, sk1, st, 0, false)
+		b := startStoreWorker(t, sk1, st, 0, false)
+		reqs := captureRequests(t, 2, [][]byte{[]byte("r1"), []byte("r2")}, OptionServerKey, sk1.Public())
+		if got := newInjector(t, a.addr).ask(t, reqs[0], 5*time.Second); !isReply(got) {
+			t.Fatalf("r1 at a: %x", got)
+		}
+		mustSet(t, a.sock, OptionSecretKey, sk2, OptionPreviousSecretKeys, []SecretKey{sk1}) // a rotates
+		ra := newInjector(t, a.addr).ask(t, reqs[1], 5*time.Second)
+		rb := newInjector(t, b.addr).ask(t, reqs[1], 5*time.Second)
+		if n := deliveries("r2", a, b); n != 1 || !bytes.Equal(ra, rb) {
+			t.Fatalf("r2 delivered %d times across the workers; same reply %v", n, bytes.Equal(ra, rb))
+		}
+	})
+	t.Run("retired-middle-key", func(t *testing.T) {
+		st := replaystore.NewMemory()
+		s1, s2, s3 := mustKey(t), mustKey(t), mustKey(t)
+		a := startStoreWorker(t, s3, st, 0, false, OptionPreviousSecretKeys, []SecretKey{s1, s2})
+		b := startStoreWorker(t, s2, st, 0, false)
+		reqs := captureRequests(t, 2, [][]byte{[]byte("q1"), []byte("q2")}, OptionServerKey, s2.Public())
+		if got := newInjector(t, a.addr).ask(t, reqs[0], 5*time.Second); !isReply(got) {
+			t.Fatalf("q1 at a: %x", got)
+		}
+		mustSet(t, a.sock, OptionPreviousSecretKeys, []SecretKey{s2}) // retire s1: s2 moves
+		newInjector(t, a.addr).ask(t, reqs[1], 5*time.Second)
+		newInjector(t, b.addr).ask(t, reqs[1], 5*time.Second)
+		if n := deliveries("q2", a, b); n != 1 {
+			t.Fatalf("q2 delivered %d times", n)
+		}
+	})
+}
+
+// TestStoreSettledCopiesAreLocal: once the store said a request is
+// replayed (the fleet's resends spent) or in doubt, further copies at a
+// worker are refused from its own state, without a store round trip: a
+// captured request cannot drive the store at line rate.
+func TestStoreSettledCopiesAreLocal(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		owner, other := startStoreWorker(t, sk, st, 0, false), startStoreWorker(t, sk, st, 0, false)
+		req := captureRequest(t, sk, "once")
+		if got := newInjector(t, owner.addr).ask(t, req, 5*time.Second); !isReply(got) {
+			t.Fatalf("%x", got)
+		}
+		in := newInjector(t, other.addr)
+		for i := 0; i < servercoreMaxResends+1; i++ { // the fleet's resends, then REPLAYED
+			in.ask(t, req, 5*time.Second)
+		}
+		before := other.sock.ServerStats().ReplayStore.Operations
+		for i := 0; i < 50; i++ {
+			if got := in.ask(t, req, 5*time.Second); !isRefusal(got, wire.RefuseReplayed) {
+				t.Fatalf("copy %d: %x, want REPLAYED", i, got)
+			}
+		}
+		if ops := other.sock.ServerStats().ReplayStore.Operations - before; ops != 0 {
+			t.Fatalf("50 REPLAYED copies cost %d store round trips", ops)
+		}
+	})
+}

@@ -55,7 +55,7 @@ func (s *Server) openPush(dst, b []byte, now uint64, pol *Policy) Decision {
 	} else if pol.Restricted() && !pol.AllowAnonymous {
 		return *drop(ReasonNotAuthorized)
 	}
-	dec.ServerKey = r.p.server
+	dec.ServerKey = r.server
 	return s.acceptPush(r, body, dec)
 }
 

@@ -8,9 +8,11 @@ const (
 	slotAnswered           // answered; buf holds the sealed reply
 	slotGone               // answered, but the reply is not kept
 	// With a shared replay store (SPEC.md §17):
-	slotElsewhere // handled by another instance: the store knows its fate
-	slotInDoubt   // may have run elsewhere: refused IN_DOUBT
-	slotUnclaimed // the store could not be asked: never delivered here
+	slotElsewhere         // handled by another instance: the store knows its fate
+	slotInDoubt           // may have run elsewhere: refused IN_DOUBT
+	slotUnclaimed         // the store could not be asked: never delivered here
+	slotReplayedElsewhere // handled elsewhere, resends spent: refused REPLAYED
+	slotUnknownEpoch      // refused UNKNOWN_EPOCH by the fleet
 )
 
 type replySlot struct {

@@ -43,6 +43,7 @@ type Ticket struct {
 	// refusal is the request's NOT_AUTHORIZED refusal, for Refuse; made
 	// only under a policy with RefuseAfterOpen (nil otherwise).
 	refusal []byte
+	server  [wire.KeySize]byte
 }
 
 // ID is a comparable name of one request: equal IDs, same request.
@@ -62,6 +63,10 @@ func (t Ticket) Eph() [wire.KeySize]byte { return t.key.eph }
 
 // Timestamp returns the request's T.
 func (t Ticket) Timestamp() uint64 { return t.t }
+
+// Server returns the exact server public key that opened the request
+// (its prk0's), for naming it in a shared store.
+func (t Ticket) Server() [wire.KeySize]byte { return t.server }
 
 // Decision is the outcome of one received body.
 type Decision struct {
@@ -108,11 +113,14 @@ func (s *Server) Established(b []byte) bool {
 // request is one message on its way through the checks.
 type request struct {
 	wire.Request
-	now  uint64
-	pol  *Policy
-	p    *peer // the cached peer, or a new one (not in the cache yet)
-	new  bool  // p is not in the cache yet
-	keys *wire.Keys
+	now uint64
+	pol *Policy
+	p   *peer // the cached peer, or a new one (not in the cache yet)
+	new bool  // p is not in the cache yet
+	// server is the index in pol of p's server key (a cached peer's index
+	// at caching time may be stale: keys move when one is retired).
+	server int
+	keys   *wire.Keys
 	// client is the long-term key that proved itself (vouched).
 	client  [wire.KeySize]byte
 	vouched bool
@@ -133,7 +141,7 @@ type request struct {
 }
 
 func (r *request) refuse(reason Reason, code byte) *Decision {
-	d := &Decision{Reason: reason, ServerKey: r.p.server, Client: r.client, Vouched: r.vouched}
+	d := &Decision{Reason: reason, ServerKey: r.server, Client: r.client, Vouched: r.vouched}
 	if !r.p.oneWay { // a PULL instance makes no refusal (SPEC.md §15.1)
 		d.Respond = wire.AppendRefusal(nil, &r.p.prk0, r.Header, code)
 	}
@@ -178,7 +186,7 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 			// The shared store must learn of the refusal before the
 			// client does, or a copy could run elsewhere besides the
 			// client's fallback resend (SPEC.md §17.2).
-			d.Ticket = Ticket{key: ID{eph: r.Eph, counter: r.Counter}, prk0: r.p.prk0, t: r.Timestamp}
+			d.Ticket = Ticket{key: ID{eph: r.Eph, counter: r.Counter}, prk0: r.p.prk0, t: r.Timestamp, server: r.p.serverPK}
 			d.Header = r.Header
 		}
 		return *d
@@ -200,7 +208,7 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 	} else if pol.Restricted() && !pol.AllowAnonymous && !r.keyFetch() {
 		return *r.refuse(ReasonNotAuthorized, wire.RefuseNotAuthorized)
 	}
-	dec.ServerKey = r.p.server
+	dec.ServerKey = r.server
 	if pol.MaxBody > 0 && len(body)-start > pol.MaxBody {
 		// Only after the body box opened: the refusal verifies for the
 		// header's owner, so it must be about the body that owner sealed.
@@ -215,9 +223,13 @@ func (s *Server) lookup(r *request) *Decision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.peers.get(&r.Eph)
-	if p != nil && r.pol.keyIndex(&p.serverPK) < 0 {
-		s.peers.evict(p, r.now, s.keep(r.pol))
-		p = nil
+	if p != nil {
+		if i := r.pol.keyIndex(&p.serverPK); i < 0 {
+			s.peers.evict(p, r.now, s.keep(r.pol))
+			p = nil
+		} else {
+			r.server = i
+		}
 	}
 	if r.Epoch != nil {
 		r.epoch = r.pol.Epochs.find(r.Epoch[3:])
@@ -283,7 +295,7 @@ func (s *Server) refuseWithPrk0(r *request, reason Reason, code byte) *Decision 
 		if err != nil {
 			return drop(ReasonWeakKey)
 		}
-		r.p = &peer{prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public)}
+		r.p = &peer{prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public), serverPK: k.Public}
 		clear(dh[:])
 	}
 	return r.refuse(reason, code)
@@ -355,7 +367,7 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 			default:
 				p.keys[r.Suite] = keys
 			}
-			r.p, r.new, r.keys = p, true, keys
+			r.p, r.new, r.keys, r.server = p, true, keys, i
 		}
 		clear(prk[:])
 		clear(prkE[:])
@@ -458,7 +470,7 @@ func (s *Server) identify(r *request) *Decision {
 // verifyVouch runs step 6c: the valid-key check and the vouch, each
 // charged to the budget unless (C, S) verified a vouch before.
 func (s *Server) verifyVouch(r *request, id wire.Identity) *Decision {
-	k := &r.pol.Keys[r.p.server]
+	k := &r.pol.Keys[r.server]
 	ck := [2][wire.KeySize]byte{id.Client, k.Public}
 	s.mu.Lock()
 	prkV := s.vouchKeys[ck]
@@ -511,7 +523,7 @@ func (s *Server) accept(r *request, body []byte, dec Decision, rnd io.Reader) De
 		return *r.refuse(ReasonStale, wire.RefuseStale)
 	}
 	key := ID{eph: r.Eph, counter: r.Counter}
-	tk := Ticket{key: key, keys: r.keys, prk0: r.p.prk0, t: t}
+	tk := Ticket{key: key, keys: r.keys, prk0: r.p.prk0, t: t, server: r.p.serverPK}
 	dec.Header = r.Header
 	var err error
 	if tk.announce, err = r.replyElements(rnd); err != nil {
@@ -598,6 +610,12 @@ func (s *Server) duplicate(sl *replySlot, tk Ticket, dec Decision) (Decision, by
 	case sl.state == slotInDoubt:
 		dec.Reason = ReasonInDoubt
 		return dec, wire.RefuseInDoubt
+	case sl.state == slotReplayedElsewhere:
+		dec.Reason = ReasonReplayed
+		return dec, wire.RefuseReplayed
+	case sl.state == slotUnknownEpoch:
+		dec.Reason = ReasonUnknownEpoch
+		return dec, wire.RefuseUnknownEpoch
 	case sl.state == slotUnclaimed: // never delivered: claim it again
 		sl.state = slotPending
 		dec.Reason, dec.Deliver = ReasonNone, true
@@ -673,16 +691,27 @@ const (
 	InDoubt
 	// Unclaimed: the store could not be asked; a copy may claim it again.
 	Unclaimed
+	// ReplayedElsewhere: handled elsewhere and its resends are spent;
+	// copies are refused REPLAYED.
+	ReplayedElsewhere
+	// RefusedEpoch: refused UNKNOWN_EPOCH by the fleet (§17.2); copies are
+	// refused UNKNOWN_EPOCH.
+	RefusedEpoch
 )
 
 // Settle records the store's decision about t, delivered by Open but not
-// given to the application.
+// given to the application, or (from Elsewhere) its final fate, after
+// which copies are answered without the store.
 func (s *Server) Settle(t Ticket, how Settlement) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sl := s.replies.slot(t.key)
-	if sl == nil || sl.state != slotPending {
+	if sl == nil || (sl.state != slotPending && sl.state != slotElsewhere) {
 		return
+	}
+	final := how == InDoubt || how == ReplayedElsewhere || how == RefusedEpoch
+	if sl.state == slotElsewhere && !final {
+		return // handled elsewhere: never claimable here again
 	}
 	switch how {
 	case Elsewhere:
@@ -691,6 +720,10 @@ func (s *Server) Settle(t Ticket, how Settlement) {
 		sl.state = slotInDoubt
 	case Unclaimed:
 		sl.state = slotUnclaimed
+	case ReplayedElsewhere:
+		sl.state = slotReplayedElsewhere
+	case RefusedEpoch:
+		sl.state = slotUnknownEpoch
 	}
 }
 
