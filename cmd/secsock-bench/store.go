@@ -277,10 +277,14 @@ func runStoreMeasure(o *options, k *keys, dir string, w io.Writer, progress func
 	admin := redis.NewClient(&redis.Options{Addr: rp.addr})
 	defer admin.Close()
 	uo := &redis.UniversalOptions{Addrs: []string{rp.addr}}
-	if _, err := redisstore.Initialize(context.Background(), uo, redisstore.Options{}); err != nil {
+	// The bench's own new server: no quiescent first generation.
+	if _, err := redisstore.Initialize(context.Background(), uo, redisstore.Options{}, 0); err != nil {
 		return err
 	}
-	st := redisstore.New(uo, redisstore.Options{})
+	st, err := redisstore.New(uo, redisstore.Options{})
+	if err != nil {
+		return err
+	}
 	defer st.Close()
 	fx := map[string]*storeFixture{}
 	defer func() {

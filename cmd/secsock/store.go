@@ -21,7 +21,7 @@ import (
 // storeFlags are rep's flags for a shared replay store on Redis.
 type storeFlags struct {
 	url, passwordFile, caFile string
-	deadline, lease           seconds
+	deadline, lease, quiet    seconds
 	perInstance               bool
 }
 
@@ -32,6 +32,12 @@ func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.deadline, "replay-store-deadline", "")
 	fs.Var(&f.lease, "replay-store-lease", "")
 	fs.BoolVar(&f.perInstance, "replay-store-per-instance", false, "")
+}
+
+// registerInit adds replay-store init's flags.
+func (f *storeFlags) registerInit(fs *flag.FlagSet) {
+	f.quiet = seconds(140 * time.Second)
+	fs.Var(&f.quiet, "quiet", "")
 }
 
 // options reads the URL, password file and CA flags into client
@@ -80,7 +86,10 @@ func (f *storeFlags) open(s *secsock.Socket) (*redisstore.Store, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	st := redisstore.New(uo, redisstore.Options{})
+	st, err := redisstore.New(uo, redisstore.Options{})
+	if err != nil {
+		return nil, "", err
+	}
 	opts := []any{secsock.OptionReplayStore, st, secsock.OptionReplayStorePerInstance, f.perInstance}
 	if f.deadline > 0 {
 		opts = append(opts, secsock.OptionReplayStoreDeadline, time.Duration(f.deadline))
@@ -95,15 +104,17 @@ func (f *storeFlags) open(s *secsock.Socket) (*redisstore.Store, string, error) 
 	return st, shown, nil
 }
 
-const replayStoreUsage = `Usage: secsock replay-store init --replay-store URL [--replay-store-password-file FILE] [--replay-store-ca FILE]
+const replayStoreUsage = `Usage: secsock replay-store init --replay-store URL [--replay-store-password-file FILE] [--replay-store-ca FILE] [--quiet SEC]
 
 Marks a Redis replay store that no worker of the service has used yet as
 new, so that its first generation has no quiescent period. Without it,
-workers refuse requests dated before the first generation's start plus the
-clock skew (10 s) as in doubt, because an empty new store looks exactly
-like one that lost its data (SPEC.md §17.4). Run it once when deploying,
-before the workers start; never routinely (after a loss it would hide the
-loss). It changes nothing on a store that has a generation already.
+workers refuse requests dated before the first generation's start plus
+twice the clock skew (20 s) as in doubt, because an empty new store looks
+exactly like one that lost its data (SPEC.md §17.4). Run it once when
+deploying, before the workers start. It changes nothing on a store that
+has a generation already, and refuses a Redis process that has run for
+less than --quiet (default 140 s, the freshness window plus twice the
+skew): a younger one may have lost claims that are still fresh.
 
 Example:
   secsock replay-store init --replay-store redis://store:6379/0
@@ -116,6 +127,7 @@ func runReplayStore(e *env, args []string) error {
 	fs := newFlags("replay-store")
 	var f storeFlags
 	f.register(fs)
+	f.registerInit(fs)
 	if err := parseFlags("replay-store", fs, args[1:]); err != nil {
 		return err
 	}
@@ -128,7 +140,7 @@ func runReplayStore(e *env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	fresh, err := redisstore.Initialize(ctx, uo, redisstore.Options{})
+	fresh, err := redisstore.Initialize(ctx, uo, redisstore.Options{}, time.Duration(f.quiet))
 	if err != nil {
 		return fmt.Errorf("%s: %w", shown, err)
 	}

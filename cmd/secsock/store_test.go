@@ -23,8 +23,10 @@ func TestRepReplayStore(t *testing.T) {
 	tr := &transcript{}
 	mustRun(t, tr, dir, "", "keygen", "server")
 	os.WriteFile(filepath.Join(dir, "pw"), []byte(password+"\n"), 0o600)
+	wantFail(t, runCmd(t, tr, dir, "", "replay-store", "init", "--replay-store", "redis://"+srv.Addr()+"/0",
+		"--replay-store-password-file", "pw"), 1, "less than 2m20s")
 	if r := mustRun(t, tr, dir, "", "replay-store", "init", "--replay-store", "redis://"+srv.Addr()+"/0",
-		"--replay-store-password-file", "pw"); !strings.Contains(r.stdout, "marked new") {
+		"--replay-store-password-file", "pw", "--quiet", "0"); !strings.Contains(r.stdout, "marked new") {
 		t.Fatalf("init: %q", r.stdout)
 	}
 	rep := start(t, tr, dir, "rep", "--bind", "tcp://127.0.0.1:0", "--key", "server.key", "--echo",

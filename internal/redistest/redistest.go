@@ -168,3 +168,36 @@ func (s *Server) Do(args ...any) error {
 	defer cancel()
 	return c.Do(ctx, args...).Err()
 }
+
+// StartSentinel starts a redis-server in Sentinel mode on a free port of
+// 127.0.0.1 that monitors master under name, and returns its address
+// once it answers (stopped at the end of the test).
+func StartSentinel(t testing.TB, master *Server, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 1\n", port, dir, name, master.Port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(master.bin, conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			ok := ping(c)
+			c.Close()
+			if ok {
+				return addr
+			}
+		}
+	}
+	t.Fatalf("redis sentinel not answering on %s", addr)
+	return ""
+}

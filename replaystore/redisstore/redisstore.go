@@ -4,15 +4,17 @@
 //
 // Each claim, lookup and reply is one Lua script: one round trip, atomic.
 // All keys share one hash tag, so a Cluster keeps the store on one shard.
-// The store detects a change of generation: every new connection compares
-// the server's run_id with the one the generation key records, and a
-// restart or a failover to another server process starts a new generation
-// (as does a store emptied under a live connection). Requests dated at or
-// before a generation's start plus the clock skew are refused as in doubt,
+// The store detects a change of generation: every claim compares the
+// server's run_id with the one the generation key records (inside the
+// script), and a restart or a failover to another server process starts
+// a new generation, as does a store emptied. Requests dated at or before a
+// generation's start plus twice the clock skew are refused as in doubt,
 // since claims of them may be lost (Redis replication is asynchronous).
 //
-// Run Redis with maxmemory-policy noeviction (the default): a policy that
-// evicts keys loses claims without any sign.
+// Redis must run with maxmemory-policy noeviction (its default): a policy
+// that evicts keys would lose claims without any sign, so the store reads
+// the policy (INFO memory, at most every 10 seconds) and fails while it is
+// another.
 package redisstore
 
 import (
@@ -24,6 +26,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -34,40 +37,43 @@ import (
 // Store is a replaystore.Store on Redis. Its methods are safe for
 // concurrent use.
 type Store struct {
-	client redis.UniversalClient
-	prefix string // "{secsock}:" by default: one hash tag for every key
-	gen    string // the generation key
-	owned  bool   // Close closes client
+	client   redis.UniversalClient
+	prefix   string // "{secsock}:" by default: one hash tag for every key
+	gen      string // the generation key
+	owned    bool   // Close closes client
+	maxReply int
+
+	policyMu      sync.Mutex
+	policyChecked time.Time
+	policyErr     error // the last check's verdict on maxmemory-policy
 }
 
 // Options configure a Store.
 type Options struct {
 	// Prefix starts every key (default "secsock"); it becomes a hash tag,
-	// "{prefix}:". Services sharing a server differ by the fingerprint of
-	// their server key in each key anyway.
+	// "{prefix}:", so it may not hold braces. Services sharing a server
+	// differ by the fingerprint of their server key in each key anyway.
 	Prefix string
+	// MaxReply is the largest sealed reply stored (default and at most
+	// replaystore.MaxReply, 64 KiB); a larger one is stored as "not kept"
+	// (copies at other workers are refused REPLAYED). It bounds what one
+	// client's large replies cost the store: an entry is about 380 bytes
+	// plus its reply.
+	MaxReply int
 }
 
-// New returns a Store on a client made from opts, whose OnConnect hook it
-// takes over (to detect generation changes on every new connection; a
-// hook already set runs first) and with ContextTimeoutEnabled (the
-// worker's deadline bounds each round trip). Sentinel and Cluster come from opts as in
-// redis.NewUniversalClient.
-func New(opts *redis.UniversalOptions, o Options) *Store {
-	s := newStore(o)
-	cp := *opts
-	cp.ContextTimeoutEnabled = true // the worker's deadline bounds every round trip
-	prev := cp.OnConnect
-	cp.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
-		if prev != nil {
-			if err := prev(ctx, cn); err != nil {
-				return err
-			}
-		}
-		return s.checkGeneration(ctx, cn)
+// New returns a Store on a client made from opts (Sentinel and Cluster
+// as in redis.NewUniversalClient), with ContextTimeoutEnabled: the
+// worker's deadline bounds each round trip.
+func New(opts *redis.UniversalOptions, o Options) (*Store, error) {
+	s, err := newStore(o)
+	if err != nil {
+		return nil, err
 	}
+	cp := *opts
+	cp.ContextTimeoutEnabled = true
 	s.client, s.owned = redis.NewUniversalClient(&cp), true
-	return s
+	return s, nil
 }
 
 // Open returns a Store for a redis:// or rediss:// URL (TLS with
@@ -85,7 +91,7 @@ func Open(url string, o Options) (*Store, error) {
 		DialTimeout: opt.DialTimeout, ReadTimeout: opt.ReadTimeout, WriteTimeout: opt.WriteTimeout,
 		PoolSize: opt.PoolSize, MaxRetries: opt.MaxRetries,
 	}
-	return New(u, o), nil
+	return New(u, o)
 }
 
 // redactURLError keeps a URL parse error's message free of the URL (it
@@ -98,13 +104,20 @@ func redactURLError(err error) string {
 	return msg
 }
 
-func newStore(o Options) *Store {
+func newStore(o Options) (*Store, error) {
 	p := o.Prefix
 	if p == "" {
 		p = "secsock"
 	}
+	if strings.ContainsAny(p, "{}") {
+		return nil, fmt.Errorf("redisstore: prefix %q: braces would break its hash tag", p)
+	}
 	prefix := "{" + p + "}:"
-	return &Store{prefix: prefix, gen: prefix + "gen"}
+	maxReply := replaystore.MaxReply
+	if o.MaxReply > 0 {
+		maxReply = min(o.MaxReply, maxReply)
+	}
+	return &Store{prefix: prefix, gen: prefix + "gen", maxReply: maxReply}, nil
 }
 
 // Close closes the client (if New or Open made it).
@@ -143,6 +156,9 @@ func (s *Store) Lookup(ctx context.Context, r *replaystore.Request, maxResends i
 }
 
 func (s *Store) run(ctx context.Context, r *replaystore.Request, maxResends int, mode string) (replaystore.Result, error) {
+	if err := s.checkPolicy(ctx); err != nil {
+		return replaystore.Result{}, err
+	}
 	v, err := claimScript.Run(ctx, s.client, []string{s.key(r), s.gen},
 		r.Header[:], r.Owner[:], r.Timestamp, r.Skew, r.Lease.Milliseconds(), max(r.TTL, r.Lease).Milliseconds(),
 		min(max(maxResends, 0), 9), mode, newGenerationID(), r.Now).Slice()
@@ -181,7 +197,7 @@ func (s *Store) run(ctx context.Context, r *replaystore.Request, maxResends int,
 
 // Reply implements replaystore.Store.
 func (s *Store) Reply(ctx context.Context, r *replaystore.Request, sealed []byte) error {
-	if len(sealed) > replaystore.MaxReply {
+	if len(sealed) > s.maxReply {
 		sealed = nil
 	}
 	if sealed == nil {
@@ -193,43 +209,42 @@ func (s *Store) Reply(ctx context.Context, r *replaystore.Request, sealed []byte
 // Initialize marks a store that no worker of the service has used as
 // new: its first generation then starts at time 0 and has no quiescent
 // period (without it, the first generation is treated like any other, and
-// requests dated before its start plus the clock skew are refused, since
-// nothing tells an empty new store from one that lost its data). It
+// requests dated before its start plus twice the clock skew are refused,
+// since nothing tells an empty new store from one that lost its data). It
 // reports false and changes nothing when the store has a generation
-// already. Run it once, when deploying (secsock replay-store init), never
-// routinely: after a store lost its data it would hide the loss.
-func Initialize(ctx context.Context, opts *redis.UniversalOptions, o Options) (bool, error) {
-	s := newStore(o)
-	cp := *opts
-	cp.OnConnect = nil // a plain connection: no generation made on connect
-	c := redis.NewUniversalClient(&cp)
-	defer c.Close()
-	ok, err := c.SetNX(ctx, s.gen, newGenerationID()+":0:", 0).Result()
-	return ok, wrap(err)
-}
-
-// Replies implements replaystore.ReplyBatcher: one pipeline of Reply
-// scripts.
-func (s *Store) Replies(ctx context.Context, rs []*replaystore.Request, sealed [][]byte) error {
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, r := range rs {
-			b := sealed[i]
-			if len(b) > replaystore.MaxReply || b == nil {
-				b = []byte{}
-			}
-			replyScript.EvalSha(ctx, p, []string{s.key(r)}, r.Header[:], b)
-		}
-		return nil
-	})
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		for i, r := range rs { // the script is not loaded yet: one by one (Run loads it)
-			if err := s.Reply(ctx, r, sealed[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+// already, and refuses a server process that has run for less than quiet
+// (the freshness window plus twice the skew, 140 s with the defaults): a
+// younger one may have replaced a process whose claims are still fresh.
+// Run it once, when deploying (secsock replay-store init).
+func Initialize(ctx context.Context, opts *redis.UniversalOptions, o Options, quiet time.Duration) (bool, error) {
+	s, err := newStore(o)
+	if err != nil {
+		return false, err
 	}
-	return wrap(err)
+	c := redis.NewUniversalClient(opts)
+	defer c.Close()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return false, wrap(err)
+	}
+	var run string
+	var up int64 = -1
+	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "run_id:"); ok {
+			run = v
+		} else if v, ok := strings.CutPrefix(line, "uptime_in_seconds:"); ok {
+			up, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if run == "" || up < 0 {
+		return false, errors.New("redisstore: the server reports no run_id or uptime")
+	}
+	if time.Duration(up)*time.Second < quiet {
+		return false, fmt.Errorf("redisstore: the server has run %ds, less than %v: it may have lost fresh claims of a previous process; wait, or let the first generation be quiescent", up, quiet)
+	}
+	ok, err := c.SetNX(ctx, s.gen, newGenerationID()+":0:"+run, 0).Result()
+	return ok, wrap(err)
 }
 
 // Generation returns the store's current generation: its id, when it
@@ -247,23 +262,35 @@ func (s *Store) Generation(ctx context.Context) (id string, created time.Time, r
 	return parts[0], time.UnixMilli(ms), parts[2], nil
 }
 
-// checkGeneration compares, on a new connection, the server's run_id with
-// the generation's, and starts a new generation if they differ.
-func (s *Store) checkGeneration(ctx context.Context, cn *redis.Conn) error {
-	info, err := cn.Info(ctx, "server").Result()
-	if err != nil {
-		return fmt.Errorf("redisstore: reading the server's run_id: %w", err)
+// policyEvery is how often the store rereads the server's eviction
+// policy.
+const policyEvery = 10 * time.Second
+
+// checkPolicy fails unless the server keeps every key until it expires
+// (maxmemory-policy noeviction), reading the policy at most every
+// policyEvery.
+func (s *Store) checkPolicy(ctx context.Context) error {
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	if !s.policyChecked.IsZero() && time.Since(s.policyChecked) < policyEvery {
+		return s.policyErr
 	}
-	run := ""
+	info, err := s.client.Info(ctx, "memory").Result()
+	if err != nil {
+		return wrap(err) // not cached: asked again next time
+	}
+	s.policyChecked, s.policyErr = time.Now(), nil
+	policy := "noeviction"
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
-			run = v
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "maxmemory_policy:"); ok {
+			policy = v
 		}
 	}
-	if run == "" {
-		return errors.New("redisstore: the server reports no run_id")
+	if policy != "noeviction" {
+		s.policyErr = fmt.Errorf("redisstore: the server's maxmemory-policy is %s, which can evict claims; it must be noeviction: %w",
+			policy, replaystore.ErrUnavailable)
 	}
-	return generationScript.Run(ctx, cn, []string{s.gen}, run, newGenerationID(), time.Now().UnixMilli()).Err()
+	return s.policyErr
 }
 
 func newGenerationID() string {

@@ -14,8 +14,14 @@ import (
 	"github.com/secsock/secsock/replaystore"
 )
 
+// newTestStore opens a store on srv, which the test just started: it
+// is marked new (no quiescent first generation) unless a generation
+// exists already.
 func newTestStore(t *testing.T, srv *redistest.Server) *Store {
 	t.Helper()
+	if _, err := Initialize(ctx(t), &redis.UniversalOptions{Addrs: []string{srv.Addr()}}, Options{}, 0); err != nil {
+		t.Fatal(err)
+	}
 	s, err := Open(srv.URL(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +163,7 @@ func TestGenerationOnRestart(t *testing.T) {
 		t.Fatalf("generation after restart %q %v %q (was %q %v %q): %v", id2, created2, run2, id1, created1, run1, err)
 	}
 	fresh := request(t)
-	fresh.Timestamp = uint64(created2.UnixMilli()) + fresh.Skew + 1
+	fresh.Timestamp = uint64(created2.UnixMilli()) + 2*fresh.Skew + 1
 	res, err = s.Claim(ctx(t), fresh, 4)
 	must(t, res, err, replaystore.Claimed)
 }
@@ -169,10 +175,6 @@ func TestGenerationOnRestart(t *testing.T) {
 func TestGenerationOnRunIDChange(t *testing.T) {
 	srv := redistest.StartPersistent(t)
 	s := newTestStore(t, srv)
-	if err := s.Client().Ping(ctx(t)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(150 * time.Millisecond) // past the first generation's quiescence
 	if err := srv.Do("SAVE"); err != nil {
 		t.Fatal(err)
 	}
@@ -196,10 +198,6 @@ func TestGenerationOnRunIDChange(t *testing.T) {
 func TestEmptiedUnderLiveConnection(t *testing.T) {
 	srv := redistest.Start(t)
 	s := newTestStore(t, srv)
-	if err := s.Client().Ping(ctx(t)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(150 * time.Millisecond) // past the first generation's quiescence
 	r := request(t)
 	r.Timestamp = uint64(time.Now().UnixMilli())
 	res, err := s.Claim(ctx(t), r, 4)
@@ -255,7 +253,10 @@ func TestURLPasswordNotInErrors(t *testing.T) {
 func TestInitialize(t *testing.T) {
 	srv := redistest.Start(t)
 	opts := &redis.UniversalOptions{Addrs: []string{srv.Addr()}}
-	if ok, err := Initialize(ctx(t), opts, Options{}); !ok || err != nil {
+	if ok, err := Initialize(ctx(t), opts, Options{}, time.Hour); ok || err == nil {
+		t.Fatalf("initialize a server younger than the quiet period: %v %v", ok, err)
+	}
+	if ok, err := Initialize(ctx(t), opts, Options{}, 0); !ok || err != nil {
 		t.Fatalf("initialize: %v %v", ok, err)
 	}
 	s := newTestStore(t, srv)
@@ -263,7 +264,7 @@ func TestInitialize(t *testing.T) {
 	r.Timestamp = uint64(time.Now().UnixMilli())
 	res, err := s.Claim(ctx(t), r, 4)
 	must(t, res, err, replaystore.Claimed)
-	if ok, err := Initialize(ctx(t), opts, Options{}); ok || err != nil {
+	if ok, err := Initialize(ctx(t), opts, Options{}, 0); ok || err != nil {
 		t.Fatalf("second initialize: %v %v", ok, err)
 	}
 	_, created, run, err := s.Generation(ctx(t))

@@ -14,20 +14,30 @@ import "github.com/redis/go-redis/v9"
 // same 63 bytes (owner and lease unused) followed by up to three more
 // refused header hashes.
 //
-// KEYS[2] is the generation, "id:created_ms:run_id".
+// KEYS[2] is the generation, "id:created_ms:run_id". Every claim compares
+// the generation's run id with the server's own (INFO inside the script:
+// atomic with the claim, whatever the connections or proxies between): a
+// restart, or a failover to another server process, starts a new
+// generation created now (SPEC.md §17.4).
 
 // claimScript: ARGV = header hash, owner, T, Z, lease ms, ttl ms, max
 // resends (at most 9), mode ("c" claim, "l" lookup, "u" refuse
 // UNKNOWN_EPOCH), new generation id, worker now ms. Returns {state, reply
 // or lease left}.
 var claimScript = redis.NewScript(`
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+if not run then return redis.error_reply('no run_id in INFO') end
 local g = redis.call('GET', KEYS[2])
-if not g then
-  g = ARGV[9] .. ':' .. ARGV[10] .. ':'
-  redis.call('SET', KEYS[2], g)
+local created
+if g then
+  local id, c, r = string.match(g, '^([^:]*):(%d+):(.*)$')
+  if r == run then created = tonumber(c) end
 end
-local created = tonumber(string.match(g, '^[^:]*:(%d+):'))
-if tonumber(ARGV[3]) <= created + tonumber(ARGV[4]) then return {'Q'} end
+if not created then
+  created = tonumber(ARGV[10])
+  redis.call('SET', KEYS[2], ARGV[9] .. ':' .. ARGV[10] .. ':' .. run)
+end
+if tonumber(ARGV[3]) <= created + 2 * tonumber(ARGV[4]) then return {'Q'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call('GET', KEYS[1])
@@ -65,11 +75,12 @@ if state ~= 'c' then
   redis.call('SET', KEYS[1], string.sub(v, 1, 61) .. tostring(n + 1) .. string.sub(v, 63), 'KEEPTTL')
   return {'S', string.sub(v, 64)}
 end
-if ARGV[8] == 'c' and string.sub(v, 33, 48) == ARGV[2] then
+local left = tonumber(string.sub(v, 49, 61)) - now
+if ARGV[8] == 'c' and string.sub(v, 33, 48) == ARGV[2] and left > 0 then
+  -- this owner's own live claim, whose answer it never got
   redis.call('SET', KEYS[1], string.sub(v, 1, 48) .. string.format('%013d', now + tonumber(ARGV[5])) .. string.sub(v, 62), 'KEEPTTL')
   return {'C'}
 end
-local left = tonumber(string.sub(v, 49, 61)) - now
 if left > 0 then return {'P', tostring(left)} end
 return {'D'}
 `)
@@ -84,25 +95,4 @@ if v and string.sub(v, 1, 32) == ARGV[1] and string.sub(v, 63, 63) == 'c' then
   redis.call('SET', KEYS[1], string.sub(v, 1, 62) .. state .. ARGV[2], 'KEEPTTL')
 end
 return 1
-`)
-
-// generationScript runs on every new connection, on that connection:
-// ARGV = the server's run_id, a new generation id, worker now ms. A
-// generation made by another server process (a restart, a failover to a
-// replica) is replaced by a new one, created now; one made by a claim
-// (the store was emptied under a live connection) gets the run_id.
-var generationScript = redis.NewScript(`
-local g = redis.call('GET', KEYS[1])
-if g then
-  local id, created, run = string.match(g, '^([^:]*):(%d+):(.*)$')
-  if run == ARGV[1] then return g end
-  if run == '' then
-    g = id .. ':' .. created .. ':' .. ARGV[1]
-    redis.call('SET', KEYS[1], g)
-    return g
-  end
-end
-g = ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[1]
-redis.call('SET', KEYS[1], g)
-return g
 `)
