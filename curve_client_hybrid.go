@@ -20,6 +20,7 @@ import (
 // kemKey is an encapsulation key the server announced for one epoch.
 type kemKey struct {
 	index uint32
+	id    [wire.EpochIDSize]byte // the epoch key it goes with
 	ek    *mlkem.EncapsulationKey768
 	bytes []byte
 }
@@ -34,10 +35,11 @@ type kemKeys struct {
 // the next, and one more across a boundary.
 const maxKEMKeys = 3
 
-func (k *kemKeys) get(index uint32) *kemKey {
+// get returns the key of epoch index announced with the epoch key id.
+func (k *kemKeys) get(index uint32, id [wire.EpochIDSize]byte) *kemKey {
 	if l := k.keys.Load(); l != nil {
 		for i := range *l {
-			if (*l)[i].index == index {
+			if (*l)[i].index == index && (*l)[i].id == id {
 				return &(*l)[i]
 			}
 		}
@@ -78,7 +80,7 @@ type sessionHybrid struct {
 	index      uint32
 	kemElem    []byte
 	kemKeys    *wire.Keys
-	ss         [wire.KEMSharedSize]byte // q of the ticket
+	q          [wire.KEMSharedSize]byte // the resumption secret a ticket holds (§16.4)
 	prkE       wire.Secret              // the epoch secret the ticket chains into
 	ticketElem []byte
 	ticketKeys *wire.Keys
@@ -112,8 +114,8 @@ func (c *curveClient) needKeyFetch(now time.Time) bool {
 	if !c.cfg.hybrid {
 		return false
 	}
-	idx, _, _, ok := hybridEpoch(c.ann.Load(), now)
-	return !ok || c.kem.get(idx) == nil
+	idx, pub, _, ok := hybridEpoch(c.ann.Load(), now)
+	return !ok || c.kem.get(idx, wire.EpochID(&pub)) == nil
 }
 
 // hybridFor returns the session's hybrid state in epoch idx, encapsulating
@@ -129,9 +131,12 @@ func (s *clientSession) hybridFor(idx uint32, e *clientEpoch, kk *kemKey) *sessi
 	}
 	ss, ct := kk.ek.Encapsulate()
 	h := &sessionHybrid{index: idx, kemElem: wire.KEMElement(ct), prkE: e.prk}
-	copy(h.ss[:], ss)
+	var shared [wire.KEMSharedSize]byte
+	copy(shared[:], ss)
 	clear(ss)
-	prk := wire.HybridSecret(&h.prkE, &h.ss, kk.bytes, h.kemElem)
+	prk := wire.HybridSecret(&h.prkE, &shared, kk.bytes, h.kemElem)
+	clear(shared[:])
+	h.q = wire.ResumptionSecret(&prk) // what the ticket will hold
 	h.kemKeys = wire.SessionKeys(&prk, s.keys.Suite)
 	clear(prk[:])
 	if len(s.hybrids) >= maxKEMKeys {
@@ -159,7 +164,8 @@ func (s *clientSession) elements(h *sessionHybrid) (kem, ticket []byte, keys *wi
 func (c *curveClient) sealHybrid(dst, body []byte, ping bool, s *clientSession, n uint64, now time.Time) ([]byte, outstanding, error) {
 	a := c.ann.Load()
 	idx, pub, late, ok := hybridEpoch(a, now)
-	kk := c.kem.get(idx)
+	id := wire.EpochID(&pub)
+	kk := c.kem.get(idx, id)
 	f := wire.RequestFields{Kind: wire.KindRequest, Suite: c.cfg.suite, Eph: s.eph, Counter: n, Timestamp: uint64(now.UnixMilli())}
 	o := outstanding{sess: s, keys: s.keys, counter: n, hybrid: true}
 	if !ok || kk == nil {
@@ -191,7 +197,7 @@ func (c *curveClient) sealHybrid(dst, body []byte, ping bool, s *clientSession, 
 	}
 	f.Epoch, o.hsess, o.hkem = e.element, h, f.KEM != nil
 	f.WantEpoch = idx != a.Index // in epoch c+1 of the announcement: learn E_{c+2}
-	f.WantKEM = late && c.kem.get(idx+1) == nil
+	f.WantKEM = late && c.kem.get(idx+1, wire.EpochID(&a.Next)) == nil
 	o.want = f.WantEpoch
 	return c.appendHybrid(dst, &f, o, s.id, body)
 }
@@ -214,8 +220,8 @@ func (c *curveClient) appendHybrid(dst []byte, f *wire.RequestFields, o outstand
 // (the first ticket wins; SPEC.md §16.3).
 func (c *curveClient) learnHybrid(o outstanding, m map[byte][]byte) {
 	if v := m[wire.ElemKEMCiphertext]; v != nil {
-		if idx, ek, err := wire.ParseKEMKey(v); err == nil {
-			c.kem.put(kemKey{index: idx, ek: ek, bytes: ek.Bytes()})
+		if idx, id, ek, err := wire.ParseKEMKey(v); err == nil {
+			c.kem.put(kemKey{index: idx, id: id, ek: ek, bytes: ek.Bytes()})
 		}
 	}
 	t := m[wire.ElemKEMTicket]
@@ -229,7 +235,7 @@ func (c *curveClient) learnHybrid(o outstanding, m map[byte][]byte) {
 		return
 	}
 	elem := wire.TicketElement(t)
-	prk := wire.TicketSecret(&h.prkE, &h.ss, elem)
+	prk := wire.TicketSecret(&h.prkE, &h.q, elem)
 	h.ticketKeys = wire.SessionKeys(&prk, s.keys.Suite)
 	clear(prk[:])
 	h.ticketElem = elem
@@ -243,7 +249,7 @@ func (c *curveClient) forgetTicket(o outstanding) {
 	defer s.mu.Unlock()
 	for i, h := range s.hybrids {
 		if h == o.hsess {
-			clear(h.ss[:])
+			clear(h.q[:])
 			clear(h.prkE[:])
 			s.hybrids = append(s.hybrids[:i], s.hybrids[i+1:]...)
 			return
@@ -286,17 +292,18 @@ func (c *config) checkHybrid(server bool) error {
 }
 
 // ensureHybridKeys runs the key-fetch ping when a hybrid client lacks the
-// keys for now; still lacking them is ErrHybridUnsupported.
+// keys for now, and once more when the first answer brought the epoch
+// keys but not the ML-KEM key of the epoch now falls in (a boundary
+// between the ping and now, or a clock ahead of the server's: the second
+// ping names that epoch). Still lacking them is ErrHybridUnsupported.
 func (s *Socket) ensureHybridKeys(e *engine, c *curveClient) error {
-	if !c.needKeyFetch(c.cfg.now()) {
-		return nil
+	for try := 0; try < 2 && c.needKeyFetch(c.cfg.now()); try++ {
+		if err := s.ping(e); err != nil {
+			return err // authenticated (UNSUPPORTED_FEATURE: ErrHybridUnsupported), or the socket's own error
+		}
 	}
-	err := s.ping(e)
-	if !c.needKeyFetch(c.cfg.now()) {
-		return nil
+	if c.needKeyFetch(c.cfg.now()) {
+		return fmt.Errorf("secsock: the server announced no ML-KEM key: %w", ErrHybridUnsupported)
 	}
-	if err != nil {
-		return err
-	}
-	return fmt.Errorf("secsock: the server announced no ML-KEM key: %w", ErrHybridUnsupported)
+	return nil
 }

@@ -676,7 +676,9 @@ func (s *Socket) seal(p msgPipe, x *exchange, e *engine, header, body []byte, pi
 		x.out, x.hasOut = o, true
 		// Kept for a resend: an epoch request that may fall back (§14.3),
 		// and a hybrid one that may need a fresh ciphertext (§16.4).
-		x.hasPlain, x.ping = (e.epochFallback && o.keys != o.sess.keys) || (o.hybrid && !o.keyFetch), ping
+		// With OptionEpochs EpochsRequire neither is resent: the refusal is
+		// the error (a resend may run a request twice, §14.3).
+		x.hasPlain, x.ping = e.epochFallback && (o.keys != o.sess.keys || (o.hybrid && !o.keyFetch)), ping
 		if x.hasPlain {
 			x.plain = append(x.plain[:0], body...)
 		}

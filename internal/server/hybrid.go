@@ -8,6 +8,7 @@ package server
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"io"
 	"slices"
 
@@ -15,45 +16,64 @@ import (
 )
 
 // peerHybrid is a peer's keys for one hybrid element (a ciphertext or a
-// ticket) under one epoch: the cache key of SPEC.md §10 for types 1 and 2.
+// ticket) under one epoch. key is the cache key of SPEC.md §10 for types
+// 1 and 2: the SHA-256 of a ciphertext element (its exact bytes, 32 bytes
+// kept instead of 1,091), or a ticket element with its suite (a ticket
+// opens for one suite only, cached or not).
 type peerHybrid struct {
 	id   [wire.EpochIDSize]byte
-	elem []byte // the element's bytes, as received
+	key  []byte
 	prk  wire.Secret
+	q    [wire.KEMSharedSize]byte // a ciphertext's resumption secret, for the tickets of its siblings
 	keys [3]*wire.Keys
 }
 
-// hybridKeys returns p's keys for the hybrid element elem of epoch id and
-// suite, if p has derived them; the server's lock is held.
-func (p *peer) hybridKeys(id []byte, elem []byte, suite byte) *wire.Keys {
-	for i := range p.hybrids {
-		h := &p.hybrids[i]
-		if string(h.id[:]) == string(id) && bytes.Equal(h.elem, elem) {
-			if h.keys[suite] == nil {
-				h.keys[suite] = p.derive(&h.prk, suite)
-			}
-			return h.keys[suite]
+// cacheKey returns r's hybrid cache key (see peerHybrid), computed once.
+func (r *request) cacheKey() []byte {
+	if r.hkey == nil {
+		if r.KEM != nil {
+			h := sha256.Sum256(r.KEM)
+			r.hkey = append([]byte{wire.ElemKEMCiphertext}, h[:]...)
+		} else {
+			r.hkey = append([]byte{wire.ElemKEMTicket, r.Suite}, r.Ticket...)
 		}
 	}
-	return nil
+	return r.hkey
+}
+
+// hybridKeys returns p's keys for r's hybrid element and suite, if p has
+// derived them, and for a ciphertext its resumption secret; the server's
+// lock is held.
+func (p *peer) hybridKeys(r *request) (*wire.Keys, *[wire.KEMSharedSize]byte) {
+	for i := range p.hybrids {
+		h := &p.hybrids[i]
+		if string(h.id[:]) == string(r.Epoch[3:]) && bytes.Equal(h.key, r.cacheKey()) {
+			if h.keys[r.Suite] == nil {
+				h.keys[r.Suite] = p.derive(&h.prk, r.Suite)
+			}
+			return h.keys[r.Suite], &h.q
+		}
+	}
+	return nil, nil
 }
 
 // maxPeerHybrids bounds the hybrid elements one peer keeps: a client
 // holds one per epoch (a ciphertext, then a ticket), two epochs at a time.
 const maxPeerHybrids = 4
 
-// addHybrid records p's keys for a hybrid element; the lock is held. The
-// oldest goes when more than maxPeerHybrids would be kept.
-func (p *peer) addHybrid(id [wire.EpochIDSize]byte, elem []byte, prk *wire.Secret, suite byte, k *wire.Keys) {
-	if p.hybridKeys(id[:], elem, suite) != nil {
+// addHybrid records p's keys for r's hybrid element; the lock is held.
+// The oldest goes when more than maxPeerHybrids would be kept.
+func (p *peer) addHybrid(r *request, prk *wire.Secret, k *wire.Keys) {
+	if cached, _ := p.hybridKeys(r); cached != nil {
 		return
 	}
 	if len(p.hybrids) >= maxPeerHybrids {
 		clear(p.hybrids[0].prk[:])
+		clear(p.hybrids[0].q[:])
 		p.hybrids = slices.Delete(p.hybrids, 0, 1)
 	}
-	h := peerHybrid{id: id, elem: bytes.Clone(elem), prk: *prk}
-	h.keys[suite] = k
+	h := peerHybrid{id: r.epoch.ID, key: bytes.Clone(r.cacheKey()), prk: *prk, q: r.q}
+	h.keys[r.Suite] = k
 	p.hybrids = append(p.hybrids, h)
 }
 
@@ -77,6 +97,7 @@ func (p *peer) retainHybrids(keep func(id [wire.EpochIDSize]byte) bool) {
 			kept = append(kept, p.hybrids[i])
 		} else {
 			clear(p.hybrids[i].prk[:])
+			clear(p.hybrids[i].q[:])
 		}
 	}
 	clear(p.hybrids[len(kept):])
@@ -132,7 +153,9 @@ func (r *request) decapsulate() *Decision {
 func (r *request) hybridSecret(prkE *wire.Secret, server *[wire.KeySize]byte) (prk wire.Secret, ok bool) {
 	switch {
 	case r.KEM != nil:
-		return wire.HybridSecret(prkE, &r.ss, r.epoch.Hybrid.Public, r.KEM), true
+		prk = wire.HybridSecret(prkE, &r.ss, r.epoch.Hybrid.Public, r.KEM)
+		r.q, r.hasQ = wire.ResumptionSecret(&prk), true
+		return prk, true
 	case r.Ticket != nil:
 		q, err := r.epoch.Hybrid.OpenTicket(r.TicketValue(), &r.Eph, server, &r.epoch.ID, r.Suite)
 		if err != nil {
@@ -168,10 +191,10 @@ func (r *request) replyElements(rnd io.Reader) ([]byte, error) {
 			want = r.epoch.Index
 		}
 		if h := pol.Epochs.kemKey(want); h != nil {
-			el = wire.AppendElement(el, wire.ElemKEMCiphertext, wire.KEMKeyValue(h.Index, h.Public))
+			el = wire.AppendElement(el, wire.ElemKEMCiphertext, h.KEMKeyValue())
 		}
 	}
-	if r.hasSS {
+	if r.KEM != nil && r.hasQ { // every request with a ciphertext gets a ticket, siblings too (§16.3)
 		if rnd == nil {
 			rnd = rand.Reader
 		}
@@ -179,22 +202,42 @@ func (r *request) replyElements(rnd io.Reader) ([]byte, error) {
 		if _, err := io.ReadFull(rnd, tr[:]); err != nil {
 			return nil, err
 		}
-		t := r.epoch.Hybrid.SealTicket(&tr, &r.ss, &r.Eph, &r.p.serverPK, &r.epoch.ID, r.Suite)
+		t := r.epoch.Hybrid.SealTicket(&tr, &r.q, &r.Eph, &r.p.serverPK, &r.epoch.ID, r.Suite)
 		el = wire.AppendElement(el, wire.ElemKEMTicket, t)
 	}
 	return el, nil
 }
 
-// hybridRequired reports whether pol refuses r for lacking the mode: a
-// request (not a ping) without a ciphertext or a ticket.
+// hybridRequired reports whether pol refuses r for lacking the mode: any
+// message without a ciphertext or a ticket but the anonymous key-fetch
+// ping (SPEC.md §16.5), so that a client without the mode does not even
+// pass Authenticate with its identity box under X25519 alone.
 func (r *request) hybridRequired() bool {
-	return r.pol.Hybrid == HybridRequire && !wire.IsPing(r.Kind) && r.KEM == nil && r.Ticket == nil
+	return r.pol.Hybrid == HybridRequire && r.KEM == nil && r.Ticket == nil && !r.keyFetch()
 }
 
-// keyFetch reports whether r is an anonymous ping asking for the hybrid
-// keys: answered even where anonymous clients are not served (it delivers
-// nothing and learns only public keys), so that a vouched client never
-// sends its identity box outside the mode (SPEC.md §16.5).
+// keyFetch reports whether r is the anonymous key-fetch ping: a ping of
+// kind 0x03 asking for the hybrid keys, without a ciphertext or ticket.
 func (r *request) keyFetch() bool {
 	return r.pol.Hybrid != HybridOff && r.Kind == wire.KindPing && r.WantKEM && r.hybridElement() == nil
+}
+
+// answerKeyFetch answers an anonymous key-fetch ping from a sender that is
+// not served otherwise (a client policy without anonymous clients): with
+// the public keys only, and statelessly: its C' is not cached and it takes
+// no reply-cache slot, so each costs the budget its scalar multiplications
+// and cannot push anyone's kept replies out (SPEC.md §16.5). A copy gets
+// the same public keys again; nothing is delivered, so there is nothing
+// to deduplicate.
+func (s *Server) answerKeyFetch(r *request, rnd io.Reader) Decision {
+	tk := Ticket{key: ID{eph: r.Eph, counter: r.Counter}, keys: r.keys}
+	var err error
+	if tk.announce, err = r.replyElements(rnd); err != nil {
+		return *drop(ReasonMalformed)
+	}
+	pong, err := s.seal(nil, tk, nil, rnd)
+	if err != nil {
+		return *drop(ReasonMalformed)
+	}
+	return Decision{Respond: pong, ServerKey: r.p.server, Ticket: tk}
 }

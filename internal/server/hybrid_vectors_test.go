@@ -57,7 +57,8 @@ type hyClient struct {
 	prkE      wire.Secret
 	kemElem   []byte
 	ticket    []byte
-	ss        [32]byte
+	ss        [32]byte // the KEM secret, or a ticket's q
+	q         [32]byte // the resumption secret of a ciphertext request (§16.4)
 	wantEpoch bool
 	wantKEM   bool
 }
@@ -75,6 +76,7 @@ func (c *hyClient) useHybrid(ep wire.EpochKey) {
 	switch {
 	case c.kemElem != nil:
 		prk = wire.HybridSecret(&c.prkE, &c.ss, ep.Hybrid.Public, c.kemElem)
+		c.q = wire.ResumptionSecret(&prk)
 	case c.ticket != nil:
 		prk = wire.TicketSecret(&c.prkE, &c.ss, wire.TicketElement(c.ticket))
 	}
@@ -183,6 +185,7 @@ func generateHybrid(v hyFile) string {
 	wd.pol.Hybrid = map[string]HybridMode{"on": HybridOn, "require": HybridRequire, "off": HybridOff}[v.hybrid]
 	issued := map[int][]byte{}    // step -> ticket issued
 	secrets := map[int][32]byte{} // step -> ss of its ciphertext
+	resumed := map[int][32]byte{} // step -> q of its ciphertext request
 	cts := map[int][]byte{}       // step -> its KEM element
 	for i, st := range v.steps {
 		n := i + 1
@@ -214,13 +217,16 @@ func generateHybrid(v hyFile) string {
 				c.ss, c.kemElem = secrets[st.reuseKEM], cts[st.reuseKEM]
 				secrets[n], cts[n] = c.ss, c.kemElem
 			case st.ticketFrom != 0:
-				c.ticket, c.ss = issued[st.ticketFrom], secrets[st.ticketFrom]
+				c.ticket, c.ss = issued[st.ticketFrom], resumed[st.ticketFrom]
 				ticketSent, ticketQ = c.ticket, c.ss
 			case st.ticket != nil:
 				c.ticket, c.ss = st.ticket(&v, ep.Hybrid, c.ephPub)
 				ticketSent, ticketQ = c.ticket, c.ss
 			}
 			c.useHybrid(ep)
+			if c.kemElem != nil {
+				resumed[n] = c.q
+			}
 		}
 		kind := wire.KindRequest
 		if st.ping {

@@ -133,6 +133,11 @@ type request struct {
 	prkE  *wire.Secret
 	ss    [wire.KEMSharedSize]byte
 	hasSS bool
+	// q is a ciphertext request's resumption secret (§16.4), for its
+	// ticket; hkey its hybrid cache key.
+	q    [wire.KEMSharedSize]byte
+	hasQ bool
+	hkey []byte
 	// bound is what the cached peer had verified, read with its keys.
 	bound struct {
 		vouched bool
@@ -205,7 +210,10 @@ func (s *Server) Open(dst, b []byte, now uint64, pol *Policy, rnd io.Reader) Dec
 			return *d
 		}
 		dec.Client, dec.Vouched = r.client, true
-	} else if pol.Restricted() && !pol.AllowAnonymous && !r.keyFetch() {
+	} else if pol.Restricted() && !pol.AllowAnonymous {
+		if r.keyFetch() {
+			return s.answerKeyFetch(r, rnd)
+		}
 		return *r.refuse(ReasonNotAuthorized, wire.RefuseNotAuthorized)
 	}
 	dec.ServerKey = r.server
@@ -241,7 +249,11 @@ func (s *Server) lookup(r *request) *Decision {
 		case r.Epoch == nil:
 			r.keys = p.keysFor(r.Suite) // under the lock: p.keys is shared
 		case r.epoch != nil && r.hybridElement() != nil:
-			if r.keys = p.hybridKeys(r.Epoch[3:], r.hybridElement(), r.Suite); r.keys == nil {
+			var q *[wire.KEMSharedSize]byte
+			if r.keys, q = p.hybridKeys(r); r.keys != nil && r.KEM != nil {
+				r.q, r.hasQ = *q, true // a sibling of a decapsulated ciphertext: its ticket too
+			}
+			if r.keys == nil {
 				cost := r.hybridCost()
 				if r.prkE, r.epochCached = p.epochSecret(r.Epoch[3:]); !r.epochCached {
 					cost++ // dhE
@@ -361,7 +373,7 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 			switch {
 			case r.hybridElement() != nil:
 				p.addEpoch(r.epoch.ID, &prkE, r.Suite, nil)
-				p.addHybrid(r.epoch.ID, r.hybridElement(), &prk, r.Suite, keys)
+				p.addHybrid(r, &prk, keys)
 			case r.epoch != nil:
 				p.addEpoch(r.epoch.ID, &prk, r.Suite, keys)
 			default:
@@ -413,7 +425,7 @@ func (s *Server) agreeCached(dst []byte, r *request, dhE *[wire.KeySize]byte) ([
 	defer s.mu.Unlock()
 	if elem := r.hybridElement(); elem != nil {
 		r.p.addEpoch(r.epoch.ID, &prkE, r.Suite, nil)
-		r.p.addHybrid(r.epoch.ID, elem, &prk, r.Suite, r.keys)
+		r.p.addHybrid(r, &prk, r.keys)
 	} else {
 		r.p.addEpoch(r.epoch.ID, &prk, r.Suite, r.keys)
 	}
@@ -427,6 +439,7 @@ func (r *request) supported() bool { return r.Supported() && r.hybridServed() }
 // wipe clears r's secrets once it is decided.
 func (r *request) wipe() {
 	clear(r.ss[:])
+	clear(r.q[:])
 	if r.prkE != nil {
 		clear(r.prkE[:])
 	}

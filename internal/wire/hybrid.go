@@ -5,7 +5,6 @@ package wire
 // reply stay confidential unless both X25519 and ML-KEM-768 are broken.
 
 import (
-	"crypto/hmac"
 	"crypto/mlkem"
 	"crypto/sha256"
 	"encoding/binary"
@@ -17,7 +16,7 @@ const (
 	KEMCiphertextSize = mlkem.CiphertextSize768           // 1088
 	KEMKeySize        = mlkem.EncapsulationKeySize768     // 1184
 	KEMSharedSize     = mlkem.SharedKeySize               // 32
-	KEMKeyValueSize   = 4 + KEMKeySize                    // KEM_KEY: u32(k) ‖ ek
+	KEMKeyValueSize   = 4 + EpochIDSize + KEMKeySize      // KEM_KEY: u32(k) ‖ id_k ‖ ek
 	KEMElementSize    = 3 + KEMCiphertextSize             // 1091
 	TicketElementSize = 3 + TicketSize                    // 67
 	HybridID          = 0x01                              // X25519 + ML-KEM-768, bound into tickets
@@ -33,7 +32,8 @@ var Decapsulations atomic.Uint64
 // the epoch's seed. Everything but Public is secret.
 type HybridKey struct {
 	Index  uint32
-	Public []byte // ek, KEMKeySize bytes
+	ID     [EpochIDSize]byte // id_e of the epoch's X25519 key, bound into KEM_KEY
+	Public []byte            // ek, KEMKeySize bytes
 	dk     *mlkem.DecapsulationKey768
 	ticket [32]byte // tk_e
 }
@@ -55,7 +55,9 @@ func DeriveHybrid(seed *[32]byte, index uint32) *HybridKey {
 	if err != nil {
 		panic(err) // a 64-byte seed: cannot fail
 	}
-	return &HybridKey{Index: index, Public: dk.EncapsulationKey().Bytes(), dk: dk, ticket: mac(seed[:], labelEpochTicket)}
+	ep := DeriveEpoch(seed, index)
+	clear(ep.Secret[:])
+	return &HybridKey{Index: index, ID: ep.ID, Public: dk.EncapsulationKey().Bytes(), dk: dk, ticket: mac(seed[:], labelEpochTicket)}
 }
 
 // Decapsulate returns the shared secret of an ML-KEM-768 ciphertext. A
@@ -71,13 +73,6 @@ func (h *HybridKey) Decapsulate(ct []byte) ([KEMSharedSize]byte, error) {
 	copy(ss[:], out)
 	clear(out)
 	return ss, nil
-}
-
-// Erase drops the secret parts (the decapsulation key becomes unreachable;
-// crypto/mlkem keeps its own copy until it is collected).
-func (h *HybridKey) Erase() {
-	h.dk = nil
-	clear(h.ticket[:])
 }
 
 // KEMElement is the request element carrying ciphertext ct.
@@ -99,23 +94,30 @@ func TicketSecret(prkE *Secret, q *[KEMSharedSize]byte, element []byte) Secret {
 	return Secret(mac(prkE[:], labelExt, []byte{ElemKEMTicket}, q[:], element))
 }
 
-// KEMKeyValue is a KEM_KEY value of REPLY_EXT: u32(k) ‖ ek.
-func KEMKeyValue(index uint32, ek []byte) []byte {
-	return append(binary.BigEndian.AppendUint32(make([]byte, 0, KEMKeyValueSize), index), ek...)
+// KEMKeyValue is h's KEM_KEY value of REPLY_EXT: u32(k) ‖ id_k ‖ ek, so
+// that a client pairs ek only with the epoch key whose id it names.
+func (h *HybridKey) KEMKeyValue() []byte {
+	v := binary.BigEndian.AppendUint32(make([]byte, 0, KEMKeyValueSize), h.Index)
+	return append(append(v, h.ID[:]...), h.Public...)
 }
 
 // ParseKEMKey reads a KEM_KEY value, refusing an encapsulation key that
 // FIPS 203's modulus check refuses.
-func ParseKEMKey(v []byte) (uint32, *mlkem.EncapsulationKey768, error) {
+func ParseKEMKey(v []byte) (index uint32, id [EpochIDSize]byte, ek *mlkem.EncapsulationKey768, err error) {
 	if len(v) != KEMKeyValueSize {
-		return 0, nil, ErrMalformed
+		return 0, id, nil, ErrMalformed
 	}
-	ek, err := mlkem.NewEncapsulationKey768(v[4:])
-	if err != nil {
-		return 0, nil, ErrMalformed
+	if ek, err = mlkem.NewEncapsulationKey768(v[4+EpochIDSize:]); err != nil {
+		return 0, id, nil, ErrMalformed
 	}
-	return binary.BigEndian.Uint32(v[:4]), ek, nil
+	copy(id[:], v[4:])
+	return binary.BigEndian.Uint32(v[:4]), id, ek, nil
 }
 
-// SameKEMKey reports whether two encapsulation keys are the same bytes.
-func SameKEMKey(a, b []byte) bool { return hmac.Equal(a, b) }
+// ResumptionSecret is the secret a ticket holds for the session of a
+// request with a ciphertext: q = Expand(prk, "secsock v2 resumption"),
+// with prk that request's hybrid secret (so a ticket binds C', S, E_k,
+// ek_k, the ciphertext and its shared secret).
+func ResumptionSecret(prk *Secret) [KEMSharedSize]byte {
+	return expand((*[32]byte)(prk), labelResumption)
+}

@@ -56,6 +56,7 @@ var (
 	labelEpochKEM    = []byte("secsock v2 epoch kem")    // seed_e -> ML-KEM-768 seed (d, z)
 	labelEpochTicket = []byte("secsock v2 epoch ticket") // seed_e -> the epoch's ticket key
 	labelTicket      = []byte("secsock v2 ticket")       // ticket key -> one ticket's key
+	labelResumption  = []byte("secsock v2 resumption")   // a ciphertext request's prk -> the ticket's secret q
 )
 
 // Extension element types (SPEC.md §10, §14).

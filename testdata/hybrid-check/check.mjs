@@ -126,8 +126,11 @@ function checkStep(file, head, st, epochs, S) {
     const dhE = Buffer.from(x25519.getSharedSecret(eph, ep.E));
     prk = hmac(prk0, enc('secsock v2 ext'), Buffer.from([0]), dhE, ep.E, r.elems[0].all);
   }
-  if (q && element && ekBound) prk = hmac(prk, enc('secsock v2 ext'), Buffer.from([1]), q, ekBound, element);
-  else if (q && element) prk = hmac(prk, enc('secsock v2 ext'), Buffer.from([2]), q, element);
+  let resumption = null;
+  if (q && element && ekBound) {
+    prk = hmac(prk, enc('secsock v2 ext'), Buffer.from([1]), q, ekBound, element);
+    resumption = expand(prk, enc('secsock v2 resumption')); // what its ticket holds (§16.4)
+  } else if (q && element) prk = hmac(prk, enc('secsock v2 ext'), Buffer.from([2]), q, element);
   const a = Buffer.from([suite]);
   const kq = expand(prk, enc('secsock v2 c2s'), a), kr = expand(prk, enc('secsock v2 s2c'), a);
   const krx = expand(prk, enc('secsock v2 s2c ext'), a);
@@ -160,11 +163,11 @@ function checkStep(file, head, st, epochs, S) {
   if (!!elems[2] !== !!st.ticket || (elems[2] && !eq(elems[2], hex(st, 'ticket')))) fail('the reply does not hold the vector\'s ticket');
   if (st.ticket) {
     const opened = openTicket(ep, hex(st, 'ticket'), ephPub, S, suite);
-    if (!opened || !eq(opened, q)) fail('the issued ticket does not hold the ciphertext\'s shared secret');
+    if (!opened || !resumption || !eq(opened, resumption)) fail('the issued ticket does not hold the ciphertext request\'s resumption secret');
   }
   if (st.kem_key) {
     const v = hex(st, 'kem_key'), k = epochs[v.readUInt32BE(0)];
-    if (!k || !eq(v.subarray(4), k.ek) || !eq(elems[1], v)) fail('KEM_KEY is not the epoch\'s encapsulation key');
+    if (!k || !eq(v.subarray(4, 12), k.id) || !eq(v.subarray(12), k.ek) || !eq(elems[1], v)) fail('KEM_KEY is not u32(e) ‖ id_e ‖ ek_e of an epoch');
   }
 }
 
