@@ -17,6 +17,12 @@ import (
 	"github.com/secsock/secsock/internal/wire"
 )
 
+// hybridRecvMargin is what the hybrid mode adds to a wrapped socket's
+// receive margin (maxSealOverhead): on a REP socket, a first request's
+// ciphertext element and WANT_KEM; on a REQ socket, a reply's KEM_KEY and
+// ticket elements. A body at the limit is then never cut by mangos.
+const hybridRecvMargin = wire.KEMElementSize + 3 + wire.KEMKeyValueSize + 3 + wire.TicketElementSize
+
 // kemKey is an encapsulation key the server announced for one epoch.
 type kemKey struct {
 	index uint32

@@ -560,3 +560,76 @@ func TestHybridConcurrentFirstRequests(t *testing.T) {
 		t.Fatal("no request carried the ciphertext")
 	}
 }
+
+// TestHybridBodyAtTheLimit (review R4): with mangos.OptionMaxRecvSize on
+// both sides, a body exactly at the limit travels in a hybrid first
+// request (with its 1,091-byte ciphertext) and in its reply (with the
+// ticket), and the key-fetch answer (1.2 KB of KEM_KEY) reaches a REQ
+// whose limit is far smaller; one byte over is refused, authenticated.
+func TestHybridBodyAtTheLimit(t *testing.T) {
+	seed, err := newEpochSeed(rand.Reader, time.Now().Add(-time.Minute), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{64, 4096} {
+		sk := mustKey(t)
+		rep := newRep(t, sk, mangos.OptionMaxRecvSize, limit, OptionEpochSeed, seed, OptionHybrid, HybridOn)
+		addr := "tcp://127.0.0.1:0"
+		l, err := rep.NewListener(addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		serveEcho(t, 0, rep)
+		body := string(bytes.Repeat([]byte{'b'}, limit-len("echo:")))
+		cl := newReq(t, sk.Public(), mangos.OptionMaxRecvSize, limit, OptionHybrid, HybridOn, OptionSecretKey, mustKey(t),
+			mangos.OptionRecvDeadline, 5*time.Second)
+		if err := cl.Dial(l.Address()); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := roundTrip(cl, body); err != nil || string(got) != "echo:"+body {
+			t.Fatalf("limit %d: a body at the limit in a hybrid first request: %d bytes, %v", limit, len(got), err)
+		}
+		if got, err := roundTrip(cl, body); err != nil || string(got) != "echo:"+body {
+			t.Fatalf("limit %d: a body at the limit with the ticket: %d bytes, %v", limit, len(got), err)
+		}
+		if _, err := roundTrip(cl, body+"123456"); !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("limit %d: one byte over: %v", limit, err)
+		}
+	}
+}
+
+// TestHybridKeyFetchAtBoundary (review R2): a fresh client whose clock is
+// in the next epoch (5 s ahead, within the skew) while the server's is 3 s
+// before the boundary gets the current epoch's ML-KEM key from its first
+// key-fetch ping; it pings again naming the next epoch and is served,
+// instead of reporting a server that serves the mode as one without it.
+func TestHybridKeyFetchAtBoundary(t *testing.T) {
+	const L = 10 * time.Minute
+	origin := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	boundary := origin.Add(L)
+	seed, err := newEpochSeed(rand.Reader, origin, L)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvClock, clClock := &fakeClock{t: boundary.Add(-3 * time.Second)}, &fakeClock{t: boundary.Add(2 * time.Second)}
+	sk := mustKey(t)
+	tp, dialFront, listenBack := newTap(t, "inproc", "inproc")
+	rep := newRep(t, sk, OptionEpochSeed, seed, OptionHybrid, HybridOn)
+	useClock(rep, srvClock)
+	listenBack(rep)
+	serveEcho(t, 0, rep)
+	cl := newReq(t, sk.Public(), OptionHybrid, HybridOn)
+	useClock(cl, clClock)
+	dialFront(cl)
+	if got, err := roundTrip(cl, "hello"); err != nil || string(got) != "echo:hello" {
+		t.Fatalf("%q %v", got, err)
+	}
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if n := len(tp.requests); n != 3 || flagsOf(tp.requests[1])&(1<<wire.ElemEpoch) == 0 {
+		t.Fatalf("%d messages (want two key-fetch pings, the second naming the epoch, then the request)", n)
+	}
+}

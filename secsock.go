@@ -269,7 +269,7 @@ func (s *Socket) SetOption(name string, v any) error {
 	ok, err := s.cfg.set(name, v)
 	if ok && err == nil {
 		s.eng.Store(nil)
-		if name == OptionMechanism {
+		if name == OptionMechanism || name == OptionHybrid {
 			err = s.applyMaxRecvSize()
 		}
 	}
@@ -329,6 +329,9 @@ func (s *Socket) applyMaxRecvSize() error {
 	}
 	if s.cfg.mechanism != MechanismNone && n > 0 {
 		n += maxSealOverhead
+		if s.cfg.hybrid != HybridOff {
+			n += hybridRecvMargin
+		}
 	}
 	return s.sock.SetOption(mangos.OptionMaxRecvSize, n)
 }

@@ -143,7 +143,7 @@ func (r *request) decapsulate() *Decision {
 	if err != nil {
 		return drop(ReasonMalformed)
 	}
-	r.ss, r.hasSS = ss, true
+	r.ss = ss
 	return nil
 }
 

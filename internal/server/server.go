@@ -130,9 +130,8 @@ type request struct {
 	epochCached bool
 	// prkE is the cached peer's epoch secret when it agreed with the epoch
 	// but not with this hybrid element; ss is a decapsulated KEM secret.
-	prkE  *wire.Secret
-	ss    [wire.KEMSharedSize]byte
-	hasSS bool
+	prkE *wire.Secret
+	ss   [wire.KEMSharedSize]byte
 	// q is a ciphertext request's resumption secret (§16.4), for its
 	// ticket; hkey its hybrid cache key.
 	q    [wire.KEMSharedSize]byte
