@@ -315,8 +315,8 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	}
 	switch {
 	case account == nil:
-	case in.store != nil && d.Deliver && s.oneWay():
-		in.account = account // a PULL worker counts it once its store claim won
+	case d.Deliver && s.oneWay():
+		in.account = account // a PULL worker counts it once it delivers it (after the authorizer and the store)
 	default:
 		account()
 	}

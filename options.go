@@ -276,8 +276,9 @@ const (
 	// []byte) bool) is asked about every request a REP socket is about to
 	// deliver, after the server's checks and the client policy, with who
 	// sent it (Peer) and its body; false refuses it with an authenticated
-	// NOT_AUTHORIZED. REP only. Default: nil, every request that passed
-	// the checks is delivered.
+	// NOT_AUTHORIZED. REP, and PULL (false drops the message, counted as
+	// ReasonNotAuthorized: nothing can tell the pusher). Default: nil,
+	// every request that passed the checks is delivered.
 	OptionRequestAuthorizer = "SECSOCK-REQUEST-AUTHORIZER"
 
 	// OptionPermissive (bool) makes a REP socket with mechanism "curve"

@@ -1025,3 +1025,37 @@ func TestPushRequireAtEpochBoundary(t *testing.T) {
 		}
 	}
 }
+
+// TestPullRequestAuthorizer: per-message peer identity on PULL. Recv's
+// message names its sender (Peer: the pusher's proven key, forward
+// secrecy), the request authorizer sees it with the body and can drop the
+// message, and a dropped message is not counted as accepted.
+func TestPullRequestAuthorizer(t *testing.T) {
+	srv, me := mustKey(t), mustKey(t)
+	w := newPullWorker(t, srv, OptionRequestAuthorizer, func(p Peer, body []byte) bool {
+		return p.Key == me.Public() && string(body) != "forbidden"
+	})
+	addr := inprocAddr(t)
+	if err := w.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	p := newPusher(t, srv.Public(), OptionSecretKey, me)
+	if err := p.Dial(addr); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"forbidden", "fine"} {
+		if err := p.Send([]byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := w.Recv(); err != nil || string(got) != "fine" {
+		t.Fatalf("Recv = %q, %v", got, err)
+	}
+	peer, err := w.Peer()
+	if err != nil || peer.Key != me.Public() || peer.ServerKey != srv.Public() {
+		t.Fatalf("Peer = %+v, %v", peer, err)
+	}
+	if st, ss := w.Stats(), w.ServerStats(); st.Rejected[ReasonNotAuthorized] != 1 || ss.Vouched != 1 {
+		t.Fatalf("rejected %v, %d vouched accepted; want 1 not-authorized and 1 accepted", st.Rejected, ss.Vouched)
+	}
+}

@@ -71,11 +71,11 @@ func (s *Socket) recvOneWay(x *exchange) (*mangos.Message, bool, error) {
 		}
 		if in.deliver && in.store != nil {
 			in.deliver, in.reason = pullClaim(e.server.(*curveServer).shared.Load(), in.store)
-			if in.deliver && in.account != nil {
-				in.account() // counted as accepted only by the claim's winner
-			}
 		}
 		if in.deliver {
+			if in.account != nil {
+				in.account() // counted as accepted only when delivered
+			}
 			m.Body = in.body
 			s.stats.opened.Add(1)
 			x.mu.Lock()
