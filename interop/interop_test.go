@@ -1837,3 +1837,25 @@ func mustParse(t *testing.T, secretHex string) secsock.SecretKey {
 	}
 	return k
 }
+
+// TestHybridGoClientCServer: the C implementation has no hybrid mode
+// (libsodium has no ML-KEM; interop/c/NOTES.md). A Go client with
+// OptionHybrid on gets ErrHybridUnsupported from it, authenticated (the C
+// server refuses the key-fetch ping's WANT_KEM UNSUPPORTED_FEATURE, SPEC
+// §16.5), and sends no data: the C server delivers nothing. A Go client
+// without the mode is served by the same server.
+func TestHybridGoClientCServer(t *testing.T) {
+	sk, srvHex, _ := key(t)
+	o, l := time.Now().Add(-time.Minute), time.Hour
+	srv := startCServer(t, srvHex, "-e", writeSeedFile(t, o, l, 0))
+	pq := newGoClient(t, srv.url, sk.Public(), secsock.OptionHybrid, secsock.HybridOn)
+	err := pq.Send(pattern(10))
+	if !errors.Is(err, secsock.ErrHybridUnsupported) || !errors.Is(err, secsock.ErrUnsupportedFeature) {
+		t.Fatalf("hybrid client against the C server: %v, want ErrHybridUnsupported (an UNSUPPORTED_FEATURE refusal)", err)
+	}
+	classical := newGoClient(t, srv.url, sk.Public())
+	if err := exchange(t, classical, 10); err != nil {
+		t.Fatal(err)
+	}
+	srv.expect(t, "refuse:unsupported-feature", "deliver 10 long-term")
+}

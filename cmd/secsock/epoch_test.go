@@ -43,6 +43,17 @@ func TestEpochSeedCommand(t *testing.T) {
 			t.Fatalf("req: %q %q", r.stdout, r.stderr)
 		}
 	}
+	// The hybrid mode: rep --hybrid on serves req --hybrid, and a req
+	// --hybrid against the server above (epoch keys, no mode) sends nothing.
+	wantFail(t, runCmd(t, tr, dir, "", "req", "--connect", m[1], "--server-key", "server.pub", "--hybrid", "--recv-timeout", "10s", "-D", "pq"), 1, "hybrid")
+	wantFail(t, runCmd(t, tr, dir, "", "rep", "--bind", "tcp://127.0.0.1:0", "--key", "server.key", "--hybrid", "on"), 2, "--epoch-seed")
+	pq := start(t, tr, dir, "rep", "--bind", "tcp://127.0.0.1:0", "--key", "server.key", "--epoch-seed", seed, "--hybrid", "require", "--echo")
+	mp, _ := pq.waitLine(t, 0, listenRE)
+	pq.waitLine(t, 0, regexp.MustCompile(`hybrid mode require`))
+	if r := mustRun(t, tr, dir, "", "req", "--connect", mp[1], "--server-key", "server.pub", "--hybrid", "--recv-timeout", "10s", "-D", "pq"); r.stdout != "pq\n" {
+		t.Fatalf("req --hybrid: %q %q", r.stdout, r.stderr)
+	}
+	wantFail(t, runCmd(t, tr, dir, "", "req", "--connect", mp[1], "--server-key", "server.pub", "--recv-timeout", "10s", "-D", "classical"), 1, "requires")
 	// The library side: the same file makes a socket that announces keys.
 	s, err := secsock.NewRepSocket()
 	if err != nil {

@@ -36,6 +36,8 @@ Flags:
   --server-key FILE|KEY         the server's public key: a .pub file or key text (required)
   --key FILE                    this client's secret key file (without it the client is anonymous)
   --cipher NAME                 xsalsa20poly1305 (default) or aes256gcm
+  --hybrid                      post-quantum hybrid mode (ML-KEM-768 with X25519, SPEC.md §16):
+                                nothing is sent unless the server serves it
   -D, --data TEXT               send TEXT
   -F, --file PATH               send the contents of PATH ("-" for stdin)
   -A, --ascii                   print replies as ASCII, other bytes as '.', one per line (default)
@@ -77,6 +79,8 @@ Flags:
   --key FILE                    the server's secret key file (required)
   --previous-key FILE           an older server key still served during a key rotation (repeatable)
   --epoch-seed FILE             the service's epoch seed file (secsock epoch-seed new): forward secrecy
+  --hybrid MODE                 with --epoch-seed, the post-quantum hybrid mode (ML-KEM-768 with
+                                X25519, SPEC.md §16): on, or require (refuse clients without it)
   --replay-store URL            replay state shared by every worker of the service, on Redis:
                                 redis://HOST:PORT/DB or rediss://... (TLS); each request then runs
                                 at most once across all workers (SPEC.md §17)
@@ -266,6 +270,7 @@ func runReq(e *env, args []string) error {
 	serverKey := fs.String("server-key", "", "")
 	cipher := fs.String("cipher", secsock.CipherBox, "")
 	check := fs.Bool("check", false, "")
+	hybrid := fs.Bool("hybrid", false, "")
 	fs.Var(&f.interval, "i", "")
 	fs.Var(&f.interval, "interval", "")
 	fs.Var(&f.delay, "d", "")
@@ -330,6 +335,9 @@ func runReq(e *env, args []string) error {
 	}
 	if !own.IsZero() {
 		opts = append(opts, secsock.OptionSecretKey, own)
+	}
+	if *hybrid {
+		opts = append(opts, secsock.OptionHybrid, secsock.HybridOn)
 	}
 	if err := setOptions(s, opts...); err != nil {
 		if strings.Contains(err.Error(), secsock.OptionCipher) {
@@ -561,6 +569,7 @@ func runRep(e *env, args []string) error {
 	printConfig := fs.Bool("print-config", false, "")
 	metricsAddr := fs.String("metrics", "", "")
 	epochSeed := fs.String("epoch-seed", "", "")
+	hybrid := fs.String("hybrid", secsock.HybridOff, "")
 	var store storeFlags
 	store.register(fs)
 	if err := parseFlags("rep", fs, args); err != nil {
@@ -670,6 +679,15 @@ func runRep(e *env, args []string) error {
 			return err
 		}
 		log.say([]any{"epoch_seed", *epochSeed}, "forward secrecy on: epoch seed %s", *epochSeed)
+	}
+	if *hybrid != secsock.HybridOff {
+		if *epochSeed == "" || (*hybrid != secsock.HybridOn && *hybrid != secsock.HybridRequire) {
+			return usagef("rep", "--hybrid: want %s or %s, with --epoch-seed", secsock.HybridOn, secsock.HybridRequire)
+		}
+		if err := s.SetOption(secsock.OptionHybrid, *hybrid); err != nil {
+			return err
+		}
+		log.say([]any{"hybrid", *hybrid}, "post-quantum hybrid mode %s (ML-KEM-768 with X25519)", *hybrid)
 	}
 	if store.url != "" {
 		st, shown, err := store.open(s)
