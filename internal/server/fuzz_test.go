@@ -259,6 +259,7 @@ func fuzzSeeds() fuzzcorpus.Seeds {
 	so["reflected-hint"] = []any{uint8(0), wire.AppendHint(nil, wire.HintCannotOpen)}
 	so["version-1-request"] = []any{uint8(0), append([]byte{0x01, 0x01, 0x01}, make([]byte, 64)...)}
 	out["FuzzPullOpen"] = pullSeeds()
+	out["FuzzHybridOpen"] = hybridFuzzSeeds()
 	return out
 }
 
