@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"go.nanomsg.org/mangos/v3"
 
 	"github.com/secsock/secsock"
+	"github.com/secsock/secsock/replaystore"
 	"github.com/secsock/secsock/replaystore/redisstore"
 )
 
@@ -165,8 +167,8 @@ func roundTripCtx(c mangos.Context, b []byte) error {
 }
 
 // load runs every context for d; with rate > 0 each context sends on a
-// fixed schedule (rate/contexts per second, staggered) and latency counts
-// from the scheduled time, so a slow reply delays no later measurement.
+// fixed schedule (rate/contexts per second, staggered; a late reply makes
+// the next send late, not more frequent). Latency counts from the send.
 // It returns requests per second and the sorted latencies.
 func (f *storeFixture) load(d time.Duration, rate float64) (float64, []time.Duration, error) {
 	var mu sync.Mutex
@@ -191,9 +193,6 @@ func (f *storeFixture) load(d time.Duration, rate float64) (float64, []time.Dura
 					time.Sleep(time.Until(next))
 				}
 				t0 := time.Now()
-				if rate > 0 {
-					t0 = next
-				}
 				if t0.Sub(start) >= d {
 					break
 				}
@@ -204,7 +203,9 @@ func (f *storeFixture) load(d time.Duration, rate float64) (float64, []time.Dura
 					return
 				}
 				lat = append(lat, time.Since(t0))
-				next = next.Add(gap)
+				if next = next.Add(gap); rate > 0 && time.Until(next) < -gap {
+					next = time.Now() // behind by more than a period: do not burst
+				}
 			}
 			mu.Lock()
 			all = append(all, lat...)
@@ -242,6 +243,33 @@ func pingRTT(c *redis.Client, n int, rate float64) ([]time.Duration, error) {
 			return nil, err
 		}
 		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// claimRTT measures n sequential claims of fresh requests, as a worker
+// makes them (the store's own cost, without the socket's).
+func claimRTT(st *redisstore.Store, n int) ([]time.Duration, error) {
+	lat := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		r := &replaystore.Request{Counter: uint64(i + 1), Skew: 10000, Lease: 10 * time.Second, TTL: 131 * time.Second}
+		if _, err := rand.Read(r.Eph[:]); err != nil {
+			return nil, err
+		}
+		now := uint64(time.Now().UnixMilli())
+		r.Timestamp, r.Now = now, now
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		t0 := time.Now()
+		res, err := st.Claim(ctx, r, 4)
+		lat = append(lat, time.Since(t0))
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if res.State != replaystore.Claimed {
+			return nil, fmt.Errorf("claim of a fresh request: %v", res.State)
+		}
 	}
 	slices.Sort(lat)
 	return lat, nil
@@ -302,7 +330,7 @@ func runStoreMeasure(o *options, k *keys, dir string, w io.Writer, progress func
 		}
 	}
 	samples := map[string][]storeSample{}
-	var pings, pacedPings []float64
+	var pings, pacedPings, rateOps, claims []float64
 	vs := slices.Clone(storeVariants)
 	for r := 0; r < o.reps; r++ {
 		progress("store rep %d/%d\n", r+1, o.reps)
@@ -318,9 +346,13 @@ func runStoreMeasure(o *options, k *keys, dir string, w io.Writer, progress func
 			got[v] = &storeSample{fullTput: x, fullP50: us(storeQuantile(lat, 0.5)), fullP99: us(storeQuantile(lat, 0.99))}
 		}
 		for _, v := range vs {
+			before := fx[v].rep.ServerStats().ReplayStore
 			x, lat, err := fx[v].load(o.dur, o.storeRate)
 			if err != nil {
 				return fmt.Errorf("store %s at %v/s: %w", v, o.storeRate, err)
+			}
+			if after := fx[v].rep.ServerStats().ReplayStore; v == "redis" && after.Operations > before.Operations {
+				rateOps = append(rateOps, us(after.Latency-before.Latency)/float64(after.Operations-before.Operations))
 			}
 			g := got[v]
 			g.rateTput, g.rateP50, g.rateP99 = x, us(storeQuantile(lat, 0.5)), us(storeQuantile(lat, 0.99))
@@ -331,6 +363,11 @@ func runStoreMeasure(o *options, k *keys, dir string, w io.Writer, progress func
 			return err
 		}
 		pings = append(pings, us(storeQuantile(pl, 0.5)))
+		cl, err := claimRTT(st, 2000)
+		if err != nil {
+			return err
+		}
+		claims = append(claims, us(storeQuantile(cl, 0.5)))
 		pp, err := pingRTT(admin, int(o.storeRate*o.dur.Seconds())+1, o.storeRate)
 		if err != nil {
 			return err
@@ -341,9 +378,7 @@ func runStoreMeasure(o *options, k *keys, dir string, w io.Writer, progress func
 	if err != nil {
 		return err
 	}
-	ss := fx["redis"].rep.ServerStats().ReplayStore
-	opMean := us(ss.Latency) / float64(max(ss.Operations, 1))
-	writeStoreTables(w, o, samples, pings, pacedPings, opMean, perEntry)
+	writeStoreTables(w, o, samples, pings, pacedPings, rateOps, claims, perEntry)
 	return nil
 }
 
@@ -396,7 +431,7 @@ func entryBytes(admin *redis.Client, f *storeFixture) (float64, error) {
 	return float64(after-before) / float64(n1-n0), nil
 }
 
-func writeStoreTables(w io.Writer, o *options, samples map[string][]storeSample, pings, pacedPings []float64, opMean, perEntry float64) {
+func writeStoreTables(w io.Writer, o *options, samples map[string][]storeSample, pings, pacedPings, rateOps, claims []float64, perEntry float64) {
 	med := func(xs []float64) (m, lo, hi float64) {
 		s := slices.Clone(xs)
 		slices.Sort(s)
@@ -454,7 +489,12 @@ func writeStoreTables(w io.Writer, o *options, samples map[string][]storeSample,
 	fmt.Fprintf(w, "\n| measure | value |\n|---|---:|\n")
 	fmt.Fprintf(w, "| Redis PING round trip, p50 (2,000 sequential, same run) | %s µs |\n", cell(pings, "%.0f"))
 	fmt.Fprintf(w, "| Redis PING round trip, p50, one every 1/%.0f s (as the requests at the fixed rate) | %s µs |\n", o.storeRate, cell(pacedPings, "%.0f"))
-	fmt.Fprintf(w, "| store round trip seen by the worker (claims, lookups, reply batches), mean over the run | %.0f µs |\n", opMean)
+	var claimPings []float64
+	for i := range claims {
+		claimPings = append(claimPings, claims[i]/pings[i])
+	}
+	fmt.Fprintf(w, "| one claim alone (Store.Claim, 2,000 sequential, fresh requests), p50 | %s µs = **%s** PING round trips |\n", cell(claims, "%.0f"), cell(claimPings, "%.2f"))
+	fmt.Fprintf(w, "| store round trip seen by the worker at the fixed rate (claims and reply batches, mean per repetition) | %s µs |\n", cell(rateOps, "%.0f"))
 	fmt.Fprintf(w, "| p50 added by the store at the fixed rate | %s µs |\n", cell(added, "%.0f"))
 	fmt.Fprintf(w, "| the same in back-to-back PING round trips (target ≤ 2) | **%s** |\n", cell(inPings, "%.2f"))
 	fmt.Fprintf(w, "| the same in paced PING round trips | **%s** |\n", cell(inPaced, "%.2f"))
