@@ -79,8 +79,10 @@ var (
 	descTombsMax  = desc("tombstones_limit", "Most replay state entries kept for evicted client short-term keys.")
 	descReplies   = desc("reply_cache_bytes", "Bytes of replies kept for answering retries.")
 	descRepliesMx = desc("reply_cache_bytes_limit", "Most bytes of replies kept for retries (SECSOCK-REPLY-CACHE-BYTES).")
+	descStore     = desc("replay_store_total", "Use of the shared replay store (SECSOCK-REPLAY-STORE), by event: claims, hits (a reply another worker stored), waits, in_doubt, quiescent, errors, fallbacks, replies, operations.", "event")
+	descStoreTime = desc("replay_store_seconds_total", "Total time of the shared replay store's round trips.")
 	allDescs      = []*prometheus.Desc{descSealed, descOpened, descAnswered, descRejected, descRetried, descAccepted,
-		descKey, descPeers, descPeersMax, descTombs, descTombsMax, descReplies, descRepliesMx}
+		descKey, descPeers, descPeersMax, descTombs, descTombsMax, descReplies, descRepliesMx, descStore, descStoreTime}
 )
 
 // Describe sends the descriptors of every metric.
@@ -140,6 +142,15 @@ func collect(ch chan<- prometheus.Metric, name string, s *secsock.Socket) {
 	gauge(descTombsMax, ss.TombstoneLimit)
 	gauge(descReplies, ss.ReplyBytes)
 	gauge(descRepliesMx, ss.ReplyByteLimit)
+	rs := ss.ReplayStore
+	for _, e := range []struct {
+		name string
+		v    uint64
+	}{{"claims", rs.Claims}, {"hits", rs.Hits}, {"waits", rs.Waits}, {"in_doubt", rs.InDoubt}, {"quiescent", rs.Quiescent},
+		{"errors", rs.Errors}, {"fallbacks", rs.Fallbacks}, {"replies", rs.Replies}, {"operations", rs.Operations}} {
+		counter(descStore, e.v, e.name)
+	}
+	ch <- prometheus.MustNewConstMetric(descStoreTime, prometheus.CounterValue, rs.Latency.Seconds(), name)
 }
 
 // isServer reports whether s is a REP socket.
