@@ -72,6 +72,7 @@ var (
 	descRejected  = desc("messages_rejected_total", "Messages rejected, by reason (retries are counted apart).", "reason")
 	descRetried   = desc("requests_retried_total", "Duplicates of requests in progress or answered from the reply cache (mangos REQ resends); normal under loss.")
 	descAccepted  = desc("requests_accepted_total", "Requests accepted by the REP side (delivered or pings answered), by protection level.", "level")
+	descSealing   = desc("requests_accepted_sealed_total", "Requests accepted by the REP side by how they were sealed: forward_secret (an epoch key) or long_term_only; hybrid counts those also sealed in the post-quantum hybrid mode (ML-KEM-768).", "sealing")
 	descKey       = desc("server_key_requests_total", "Requests accepted by the REP side under each server key (fingerprint), with its role.", "server_key", "role")
 	descPeers     = desc("peers", "Client short-term keys cached by the REP side.")
 	descPeersMax  = desc("peers_limit", "Most client short-term keys the REP side caches (SECSOCK-PEER-CACHE-SIZE).")
@@ -81,7 +82,7 @@ var (
 	descRepliesMx = desc("reply_cache_bytes_limit", "Most bytes of replies kept for retries (SECSOCK-REPLY-CACHE-BYTES).")
 	descStore     = desc("replay_store_total", "Use of the shared replay store (SECSOCK-REPLAY-STORE), by event: claims, hits (a reply another worker stored), waits, in_doubt, quiescent, errors, fallbacks, replies, operations.", "event")
 	descStoreTime = desc("replay_store_seconds_total", "Total time of the shared replay store's round trips.")
-	allDescs      = []*prometheus.Desc{descSealed, descOpened, descAnswered, descRejected, descRetried, descAccepted,
+	allDescs      = []*prometheus.Desc{descSealed, descOpened, descAnswered, descRejected, descRetried, descAccepted, descSealing,
 		descKey, descPeers, descPeersMax, descTombs, descTombsMax, descReplies, descRepliesMx, descStore, descStoreTime}
 )
 
@@ -133,6 +134,9 @@ func collect(ch chan<- prometheus.Metric, name string, s *secsock.Socket) {
 	ss := s.ServerStats()
 	counter(descAccepted, ss.Anonymous, "anonymous")
 	counter(descAccepted, ss.Vouched, "vouched")
+	counter(descSealing, ss.ForwardSecret, "forward_secret")
+	counter(descSealing, ss.LongTermOnly, "long_term_only")
+	counter(descSealing, ss.Hybrid, "hybrid")
 	for _, k := range ss.ServerKeys {
 		counter(descKey, k.Accepted, k.Key.Fingerprint(), k.Role)
 	}

@@ -112,6 +112,16 @@ secsock_server_key_requests_total{role="current",server_key="` + fp + `",socket=
 	if err := testutil.CollectAndCompare(c, strings.NewReader(keyWant), "secsock_server_key_requests_total"); err != nil {
 		t.Error(err)
 	}
+	sealWant := `
+# HELP secsock_requests_accepted_sealed_total Requests accepted by the REP side by how they were sealed: forward_secret (an epoch key) or long_term_only; hybrid counts those also sealed in the post-quantum hybrid mode (ML-KEM-768).
+# TYPE secsock_requests_accepted_sealed_total counter
+secsock_requests_accepted_sealed_total{sealing="forward_secret",socket="rep"} 0
+secsock_requests_accepted_sealed_total{sealing="hybrid",socket="rep"} 0
+secsock_requests_accepted_sealed_total{sealing="long_term_only",socket="rep"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(sealWant), "secsock_requests_accepted_sealed_total"); err != nil {
+		t.Error(err)
+	}
 	// No label value is key text.
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
