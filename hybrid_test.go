@@ -32,6 +32,20 @@ import (
 type hybridThief struct {
 	thief
 	kem map[[8]byte]hybridLoot // by epoch id
+	// eph, when set, is the client's short-term secret c': the thief
+	// derives dh1 and dhE from it instead of from s and esk (the same
+	// values, SPEC.md §4.2, §14.3), and needs no server secret, only the
+	// server's public key pub.
+	eph *[32]byte
+	pub PublicKey
+}
+
+// serverPub is the server's public key as the thief knows it.
+func (th *hybridThief) serverPub() PublicKey {
+	if th.eph != nil {
+		return th.pub
+	}
+	return th.server.Public()
 }
 
 // hybridLoot is one epoch's ML-KEM and ticket keys, derived from a stolen
@@ -67,7 +81,11 @@ func (th *hybridThief) stealSeed(seed0 [32]byte, upTo uint32) {
 // (SPEC.md §16.3, §16.4) when it has the seed. A quantum attacker without
 // the seed derives the classical chain only.
 func (th *hybridThief) keys(req []byte) (kq, kr, krx [32]byte, ok bool) {
-	kq, kr, krx, ok = th.requestKeys(req)
+	if th.eph != nil {
+		kq, kr, krx, ok = th.classicalFromEph(req)
+	} else {
+		kq, kr, krx, ok = th.requestKeys(req)
+	}
 	x := int(binary.BigEndian.Uint16(req[52:54]))
 	ext := req[54 : 54+x]
 	if !ok || len(ext) < 11+3 || (ext[11] != 1 && ext[11] != 2) || th.kem == nil {
@@ -90,7 +108,7 @@ func (th *hybridThief) keys(req []byte) (kq, kr, krx [32]byte, ok bool) {
 		}
 		prk = hm(prkE, []byte("secsock v2 ext"), []byte{1}, ss, loot.dk.EncapsulationKey().Bytes(), elem)
 	} else {
-		q, ok := openTicket(loot, elem[3:], req, th.server.Public())
+		q, ok := openTicket(loot, elem[3:], req, th.serverPub())
 		if !ok {
 			return kq, kr, krx, false
 		}
@@ -103,18 +121,42 @@ func (th *hybridThief) keys(req []byte) (kq, kr, krx [32]byte, ok bool) {
 	return kq, kr, krx, true
 }
 
-// epochPRK is prkE of a request with an EPOCH element (SPEC.md §14.3).
+// epochPRK is prkE of a request with an EPOCH element (SPEC.md §14.3),
+// or prk0 of one without, from s and esk, or from c' when the thief holds
+// it.
 func (th *hybridThief) epochPRK(req []byte) []byte {
-	eph, srv := req[4:36], th.server.Public()
+	eph, srv := req[4:36], th.serverPub()
 	dh1, _ := curve25519.X25519(th.server.bytes()[:], eph)
+	if th.eph != nil {
+		dh1, _ = curve25519.X25519(th.eph[:], srv[:])
+	}
 	prk := hm([]byte("secsock v2 request"), dh1, eph, srv[:])
+	if req[3]&1 == 0 {
+		return prk // no EPOCH element: prk0
+	}
 	for pub, esk := range th.epochSecrets {
 		if h := sha256Sum(pub[:]); bytes.Equal(h[:8], req[57:65]) {
 			dhE, _ := curve25519.X25519(esk[:], eph)
+			if th.eph != nil {
+				dhE, _ = curve25519.X25519(th.eph[:], pub[:])
+			}
 			return hm(prk, []byte("secsock v2 ext"), []byte{0}, dhE, pub[:], req[54:65])
 		}
 	}
 	return nil
+}
+
+// classicalFromEph is requestKeys with c': the classical chain only.
+func (th *hybridThief) classicalFromEph(req []byte) (kq, kr, krx [32]byte, ok bool) {
+	prk := th.epochPRK(req)
+	if prk == nil {
+		return kq, kr, krx, false
+	}
+	suite := req[2]
+	copy(kq[:], hm(prk, []byte("secsock v2 c2s"), []byte{suite, 1}))
+	copy(kr[:], hm(prk, []byte("secsock v2 s2c"), []byte{suite, 1}))
+	copy(krx[:], hm(prk, []byte("secsock v2 s2c ext"), []byte{suite, 1}))
+	return kq, kr, krx, true
 }
 
 // openTicket opens a ticket as SPEC.md §16.4 says.
@@ -170,6 +212,13 @@ func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 // the ticket and Authenticate's vouched ping; without it, Authenticate's
 // ping for the epoch keys and the same three requests.
 func hybridScenario(t *testing.T, hybrid bool) (reqs, reps [][]byte, sk SecretKey, seed0 [32]byte) {
+	reqs, reps, sk, seed0, _ = hybridScenarioEph(t, hybrid)
+	return
+}
+
+// hybridScenarioEph is hybridScenario that also returns the client's
+// short-term secret c' (its randomness is injected).
+func hybridScenarioEph(t *testing.T, hybrid bool) (reqs, reps [][]byte, sk SecretKey, seed0, eph [32]byte) {
 	t.Helper()
 	origin := time.Now().Add(-time.Minute)
 	seed, err := newEpochSeed(rand.Reader, origin, time.Hour)
@@ -187,6 +236,13 @@ func hybridScenario(t *testing.T, hybrid bool) (reqs, reps [][]byte, sk SecretKe
 	listenBack(rep)
 	serveEcho(t, 0, rep)
 	cl := newReq(t, sk.Public(), OptionSecretKey, mustKey(t), OptionHybrid, mode, OptionAuthenticateFirst, !hybrid)
+	if _, err := rand.Read(eph[:]); err != nil {
+		t.Fatal(err)
+	}
+	cl.mu.Lock()
+	cl.cfg.rand = bytes.NewReader(eph[:]) // the one short-term key of the scenario
+	cl.mu.Unlock()
+	cl.eng.Store(nil)
 	dialFront(cl)
 	for _, body := range []string{"first secret", "second secret", "third secret"} {
 		if got, err := roundTrip(cl, body); err != nil || string(got) != "echo:"+body {
@@ -201,22 +257,28 @@ func hybridScenario(t *testing.T, hybrid bool) (reqs, reps [][]byte, sk SecretKe
 	if len(tp.requests) != 5 || len(tp.replies) != 5 {
 		t.Fatalf("recorded %d requests, %d replies; want 5", len(tp.requests), len(tp.replies))
 	}
-	return tp.requests, tp.replies, sk, seed0
+	if pub, _ := curve25519.X25519(eph[:], curve25519.Basepoint); !bytes.Equal(pub, tp.requests[1][4:36]) {
+		t.Fatal("the client did not use the injected short-term key")
+	}
+	return tp.requests, tp.replies, sk, seed0, eph
 }
 
 // TestHybridQuantumAttacker: an attacker holding every X25519 secret
-// (the server's long-term key and the epoch secrets, which give every
-// agreement the client's short-term secret gives) but not the seed opens
-// nothing sealed in the hybrid mode: first request, ticket requests,
-// replies, identity boxes. The same material opens all of the same
+// (the server's long-term key and the epoch secrets; and, played apart,
+// the client's short-term secret c', which gives the same agreements) but
+// not the seed opens nothing sealed in the hybrid mode: first request,
+// ticket requests, replies, identity boxes. The same material opens all of the same
 // traffic sealed without the mode, so the test can fail. With the seed
 // too, the attacker's code opens the hybrid traffic: its derivation is
 // the SPEC's.
 func TestHybridQuantumAttacker(t *testing.T) {
 	for _, hybrid := range []bool{true, false} {
-		reqs, reps, sk, seed0 := hybridScenario(t, hybrid)
+		reqs, reps, sk, seed0, eph := hybridScenarioEph(t, hybrid)
 		q := &hybridThief{thief: thief{server: sk, seed: seed0, maxEpoch: 2}}
 		q.epochSecrets = q.epochKeys()
+		// The same attacker holding the client's short-term secret instead.
+		qc := &hybridThief{thief: thief{server: mustKey(t), seed: seed0, maxEpoch: 2}, eph: &eph, pub: sk.Public()}
+		qc.epochSecrets = q.epochSecrets
 		first := 0
 		if hybrid {
 			first = 1 // the key-fetch ping: anonymous, empty, public keys only
@@ -230,12 +292,14 @@ func TestHybridQuantumAttacker(t *testing.T) {
 			}
 		}
 		for i := first; i < len(reqs); i++ {
-			id, body, answer := q.open(reqs[i], reps[i])
-			if hybrid && (id || body || answer) {
-				t.Errorf("hybrid message %d: the quantum attacker opened identity %v, body %v, reply %v", i, id, body, answer)
-			}
-			if !hybrid && !(id && body && answer) {
-				t.Errorf("control, without the mode: message %d: identity %v, body %v, reply %v", i, id, body, answer)
+			for who, th := range map[string]*hybridThief{"s and esk": q, "c'": qc} {
+				id, body, answer := th.open(reqs[i], reps[i])
+				if hybrid && (id || body || answer) {
+					t.Errorf("hybrid message %d: the quantum attacker with %s opened identity %v, body %v, reply %v", i, who, id, body, answer)
+				}
+				if !hybrid && !(id && body && answer) {
+					t.Errorf("control, without the mode, with %s: message %d: identity %v, body %v, reply %v", who, i, id, body, answer)
+				}
 			}
 		}
 		if !hybrid {
@@ -243,9 +307,12 @@ func TestHybridQuantumAttacker(t *testing.T) {
 		}
 		// Control: with the seed as well, the attacker's code opens it all.
 		q.stealSeed(seed0, 2)
+		qc.kem = q.kem
 		for i := first; i < len(reqs); i++ {
-			if id, body, answer := q.open(reqs[i], reps[i]); !(id && body && answer) {
-				t.Errorf("control, with the seed: message %d: identity %v, body %v, reply %v", i, id, body, answer)
+			for who, th := range map[string]*hybridThief{"s and esk": q, "c'": qc} {
+				if id, body, answer := th.open(reqs[i], reps[i]); !(id && body && answer) {
+					t.Errorf("control, with the seed and %s: message %d: identity %v, body %v, reply %v", who, i, id, body, answer)
+				}
 			}
 		}
 		// The converse: the ML-KEM and ticket secrets (the whole seed)
