@@ -240,3 +240,45 @@ func TestPeerHybrid(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerAfterRotation: a cached session keeps naming the key it was
+// sealed to when a rotation reorders the server's keys (the current key
+// becomes a previous one), and a middle key's retirement does not shift
+// the others. Without finding the key again per request, the state
+// machine reported the key at the session's old position.
+func TestPeerAfterRotation(t *testing.T) {
+	s1, s2, s3 := mustKey(t), mustKey(t), mustKey(t)
+	w := newRep(t, s1)
+	pe := servePeers(t, w)
+	dial := listenOn(t, w, "inproc")
+	c1 := newReq(t, s1.Public())
+	dial(c1)
+	if _, err := roundTrip(c1, "before"); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, w, OptionSecretKey, s2, OptionPreviousSecretKeys, []SecretKey{s1})
+	if _, err := roundTrip(c1, "after"); err != nil { // the same short-term key: a cached session
+		t.Fatal(err)
+	}
+	if p := pe.get("after"); p.ServerKey != s1.Public() || !p.Previous {
+		t.Fatalf("after the rotation: Peer %+v, want the previous key %s", p, s1.Public().Fingerprint())
+	}
+	// Keys [s3, s2, s1] then [s3, s1]: the session on s1 moves from index 2 to 1.
+	mustSet(t, w, OptionSecretKey, s3, OptionPreviousSecretKeys, []SecretKey{s2, s1})
+	if _, err := roundTrip(c1, "three"); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, w, OptionPreviousSecretKeys, []SecretKey{s1})
+	if _, err := roundTrip(c1, "retired-middle"); err != nil {
+		t.Fatal(err)
+	}
+	if p := pe.get("retired-middle"); p.ServerKey != s1.Public() || !p.Previous {
+		t.Fatalf("after retiring the middle key: Peer %+v", p)
+	}
+	st := w.ServerStats()
+	for _, k := range st.ServerKeys {
+		if k.Key == s2.Public() && k.Accepted != 0 {
+			t.Errorf("requests sealed to s1 counted under s2: %+v", st.ServerKeys)
+		}
+	}
+}

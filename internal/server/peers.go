@@ -11,7 +11,6 @@ import (
 // peer is what an instance remembers about one short-term key C'.
 type peer struct {
 	eph      [wire.KeySize]byte
-	server   int // index of the server key in the policy that opened it
 	serverPK [wire.KeySize]byte
 	prk0     wire.Secret
 	keys     [3]*wire.Keys // by suite byte, long-term key only

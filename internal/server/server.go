@@ -351,7 +351,7 @@ func (s *Server) agree(dst []byte, r *request) ([]byte, *Decision) {
 		if err != nil {
 			return nil, drop(ReasonWeakKey)
 		}
-		p := &peer{eph: r.Eph, server: i, serverPK: k.Public, prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public), oneWay: s.lim.OneWay}
+		p := &peer{eph: r.Eph, serverPK: k.Public, prk0: wire.RequestSecret(&dh, &r.Eph, &k.Public), oneWay: s.lim.OneWay}
 		clear(dh[:])
 		if refusal == nil {
 			refusal = p
