@@ -168,7 +168,7 @@ func atkSpecReason(b []byte) Reason {
 		return ReasonMalformed
 	}
 	if b[0] != 0x02 {
-		if len(b) >= 70 && b[1] >= 0x01 && b[1] <= 0x06 {
+		if len(b) >= 70 && b[0] >= 0x01 && b[0] <= 0x07 && b[1] >= 0x01 && b[1] <= 0x06 {
 			return ReasonUnknownVersion // a request of another version (§9)
 		}
 		return ReasonNotSecsock

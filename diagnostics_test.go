@@ -267,8 +267,9 @@ func TestEventHookReportsEveryRejection(t *testing.T) {
 	}{
 		{[]byte{2, 1}, ReasonMalformed, 0},
 		{append([]byte{2, 1, 1}, make([]byte, 20)...), ReasonMalformed, 0},
-		{append([]byte{9, 1, 1, 0}, make([]byte, 66)...), ReasonUnknownVersion, 3}, // a request of version 9
-		{[]byte{9, 1, 1, 0}, ReasonNotSecsock, 0},                                  // too short for any version's request
+		{append([]byte{3, 1, 1, 0}, make([]byte, 66)...), ReasonUnknownVersion, 3}, // a request of version 3
+		{[]byte{3, 1, 1, 0}, ReasonNotSecsock, 0},                                  // too short for any version's request
+		{append([]byte{9, 1, 1, 0}, make([]byte, 66)...), ReasonNotSecsock, 0},     // 9 is never a version byte
 		{[]byte("plain request"), ReasonNotSecsock, 0},
 		{[]byte{2, 0x11, 1, 0, 0, 0}, ReasonUnknownKind, 0},
 		{unknownSuite, ReasonUnsupported, 19},
@@ -304,8 +305,8 @@ func TestEventHookReportsEveryRejection(t *testing.T) {
 	if want := uint64(11 + 2*maxAdvisoryCopies); st.Answered != want {
 		t.Errorf("Stats.Answered = %d, want %d", st.Answered, want)
 	}
-	// Two not-secsock bodies are dropped unanswered.
-	if want := uint64(15 + 2*maxAdvisoryCopies); st.TotalRejected() != want {
+	// Three not-secsock bodies are dropped unanswered.
+	if want := uint64(16 + 2*maxAdvisoryCopies); st.TotalRejected() != want {
 		t.Errorf("TotalRejected = %d, want %d", st.TotalRejected(), want)
 	}
 }

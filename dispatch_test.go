@@ -479,7 +479,11 @@ func TestSwitchToNoneNeverRepliesInClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustSet(t, rep, OptionMechanism, MechanismNone)
+	// A live socket does not go back to none at all; were it to, the
+	// request it holds would still be answered sealed.
+	if err := rep.SetOption(OptionMechanism, MechanismNone); !errors.Is(err, mangos.ErrBadOption) {
+		t.Fatalf("switch a listening REP to none: %v, want ErrBadOption", err)
+	}
 	if err := rep.Send(append([]byte("secret answer to "), b...)); err != nil {
 		t.Logf("Send after the switch: %v", err)
 	}

@@ -24,7 +24,13 @@ func (s *Socket) ready() error {
 	if e := s.engine(); e.err != nil {
 		return fmt.Errorf("secsock: %s socket with mechanism %q: %w", s.sock.Info().SelfName, s.mechanism(), e.err)
 	}
-	return nil
+	s.mu.Lock()
+	err := s.cfg.consistent()
+	s.mu.Unlock()
+	if err == nil {
+		s.live.Store(true)
+	}
+	return err
 }
 
 func (s *Socket) mechanism() string {

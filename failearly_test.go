@@ -92,15 +92,49 @@ func TestOptionsForTheOtherSide(t *testing.T) {
 	if err := p.SetOption(OptionSecretKey, mustKey(t)); !errors.Is(err, ErrProtocol) {
 		t.Fatalf("a key on PUB: %v, want ErrProtocol", err)
 	}
-	// Freshness below the clock skew, either way round.
-	if err := w.SetOption(OptionFreshness, 5*time.Second); !errors.Is(err, mangos.ErrBadValue) {
-		t.Fatalf("freshness 5s under skew 10s: %v", err)
+}
+
+// TestInconsistentSettings: a freshness window below the clock skew is
+// refused by Listen, whatever order the two were set in (so a consistent
+// pair is never refused for its order), and by SetOption once the socket
+// listens.
+func TestInconsistentSettings(t *testing.T) {
+	sk := mustKey(t)
+	w, _ := NewRepSocket()
+	defer w.Close()
+	mustSet(t, w, OptionMechanism, MechanismCurve, OptionSecretKey, sk, OptionFreshness, 5*time.Second) // skew still 10 s
+	addr := inprocAddr(t)
+	if err := w.Listen(addr); !errors.Is(err, mangos.ErrBadValue) {
+		t.Fatalf("Listen with freshness 5s under skew 10s: %v, want ErrBadValue", err)
 	}
-	mustSet(t, w, OptionFreshness, 30*time.Second)
+	mustSet(t, w, OptionMaxClockSkew, 2*time.Second) // now consistent
+	if err := w.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.SetOption(OptionMaxClockSkew, time.Minute); !errors.Is(err, mangos.ErrBadValue) {
-		t.Fatalf("skew 1m over freshness 30s: %v", err)
+		t.Fatalf("skew 1m over freshness 5s on a listening socket: %v", err)
 	}
-	mustSet(t, w, OptionMaxClockSkew, time.Second, OptionFreshness, 5*time.Second)
+	if v, _ := w.GetOption(OptionMaxClockSkew); v != 2*time.Second {
+		t.Fatalf("a refused value was applied: %v", v)
+	}
+}
+
+// TestLiveSocketKeepsSealing: once a socket listens or dials it does not
+// go back to mechanism none (its next bodies would go out in clear), and a
+// plain socket that listens does not switch to curve without its key.
+func TestLiveSocketKeepsSealing(t *testing.T) {
+	plain, _ := NewRepSocket()
+	defer plain.Close()
+	if err := plain.Listen(inprocAddr(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.SetOption(OptionMechanism, MechanismCurve); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("curve on a listening REP without a key: %v, want ErrNoKey", err)
+	}
+	mustSet(t, plain, OptionSecretKey, mustKey(t), OptionMechanism, MechanismCurve)
+	if err := plain.SetOption(OptionMechanism, MechanismNone); !errors.Is(err, mangos.ErrBadOption) {
+		t.Fatalf("back to none on a listening REP: %v, want ErrBadOption", err)
+	}
 }
 
 // TestEveryOptionHasARule: every SECSOCK-* option constant of the package

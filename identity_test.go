@@ -2,10 +2,13 @@ package secsock
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/secsock/secsock/internal/wire"
 	"go.nanomsg.org/mangos/v3"
 )
 
@@ -188,10 +191,16 @@ func TestRequestAuthorizerRefusalIsCached(t *testing.T) {
 	rc := newRawClient(t, dial)
 	rc.send(t, captured)
 	first := rc.recv()
-	rc.send(t, captured)
-	second := rc.recv()
-	if len(first) != 19 || string(first) != string(second) {
-		t.Fatalf("refusal %x, then %x: want the same 19-byte refusal", first, second)
+	if len(first) != 19 || first[2] != wire.RefuseNotAuthorized {
+		t.Fatalf("refusal %x: want NOT_AUTHORIZED", first)
+	}
+	// More copies than the 4 resends of a reply: a refusal is never turned
+	// into REPLAYED ("it ran") while it is kept.
+	for i := 0; i < 8; i++ {
+		rc.send(t, captured)
+		if again := rc.recv(); string(again) != string(first) {
+			t.Fatalf("copy %d: %x, want the same refusal %x", i+2, again, first)
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -280,5 +289,62 @@ func TestPeerAfterRotation(t *testing.T) {
 		if k.Key == s2.Public() && k.Accepted != 0 {
 			t.Errorf("requests sealed to s1 counted under s2: %+v", st.ServerKeys)
 		}
+	}
+}
+
+// TestPullRecvPeerConcurrent: on PULL, RecvPeer returns each message with
+// its own sender, also with several goroutines receiving at once (mangos
+// PULL allows it), while Peer, which could only name "the last message",
+// refuses. Alice's and an anonymous pusher's messages are never mixed up.
+func TestPullRecvPeerConcurrent(t *testing.T) {
+	sk, alice := mustKey(t), mustKey(t)
+	w := newPullWorker(t, sk)
+	dial := listenOn(t, w.Socket, "inproc")
+	pa, anon := newPusher(t, sk.Public(), OptionSecretKey, alice), newPusher(t, sk.Public())
+	dial(pa)
+	dial(anon)
+	const each = 200
+	mustSet(t, w.Socket, mangos.OptionRecvDeadline, 500*time.Millisecond)
+	go func() {
+		for i := 0; i < each; i++ {
+			pa.Send([]byte(fmt.Sprintf("alice %d", i)))
+			anon.Send([]byte(fmt.Sprintf("anon %d", i)))
+		}
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wrong, got := 0, 0
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				done := got >= 2*each
+				mu.Unlock()
+				if done {
+					return
+				}
+				b, p, err := w.RecvPeer()
+				if err != nil {
+					return
+				}
+				time.Sleep(100 * time.Microsecond) // let the others receive in between
+				fromAlice := strings.HasPrefix(string(b), "alice ")
+				mu.Lock()
+				got++
+				if fromAlice != (p.Key == alice.Public()) || fromAlice == p.Anonymous() {
+					wrong++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if got != 2*each || wrong != 0 {
+		t.Fatalf("%d of %d messages received, %d attributed to the wrong sender", got, 2*each, wrong)
+	}
+	if _, err := w.Peer(); !errors.Is(err, mangos.ErrProtoState) {
+		t.Fatalf("Peer on PULL: %v, want ErrProtoState (use RecvPeer)", err)
 	}
 }

@@ -479,11 +479,6 @@ func (c *config) set(name string, v any) (bool, error) {
 		if !ok || d <= 0 || (name == OptionShortTermLifetime && d > maxShortTermLifetime) {
 			return bad()
 		}
-		fresh, skew := pick(name == OptionFreshness, d, c.freshness), pick(name == OptionMaxClockSkew, d, c.maxSkew)
-		if name != OptionShortTermLifetime && skew > fresh {
-			return true, fmt.Errorf("secsock: option %s: OptionMaxClockSkew (%v) would exceed OptionFreshness (%v); change the other first: %w",
-				name, skew, fresh, mangos.ErrBadValue)
-		}
 		switch name {
 		case OptionFreshness:
 			c.freshness = d
@@ -743,6 +738,17 @@ func (c *config) get(name string) (bool, any, error) {
 	return true, v, nil
 }
 
+// consistent reports settings that contradict each other, which Listen
+// and Dial refuse (and SetOption, once the socket has endpoints): checked
+// there rather than per option, so that the order they are set in does
+// not matter.
+func (c *config) consistent() error {
+	if c.maxSkew > c.freshness {
+		return fmt.Errorf("secsock: OptionMaxClockSkew (%v) exceeds OptionFreshness (%v): %w", c.maxSkew, c.freshness, mangos.ErrBadValue)
+	}
+	return nil
+}
+
 // stampEvents returns f giving every event a time from now (rejections
 // are made without one).
 func stampEvents(f func(Event), now func() time.Time) func(Event) {
@@ -787,13 +793,6 @@ func publicKeyValue(v any) (PublicKey, error) {
 	return PublicKey{}, badValue(OptionServerKey)
 }
 
-// pick returns a if cond, else b.
-func pick[T any](cond bool, a, b T) T {
-	if cond {
-		return a
-	}
-	return b
-}
 
 // limits are the server state's sizes from the options.
 func (c *config) limits() servercore.Limits {

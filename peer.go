@@ -71,11 +71,32 @@ func (p Peer) String() string {
 }
 
 // Peer returns who sent the request the socket's default context holds:
-// the one its last Recv or RecvMsg returned, until Send answers it. On a
-// PULL socket it is the sender of the message Recv returned last. With no
-// request held (or on REQ and PUSH, or with mechanism "none") it returns
-// mangos.ErrProtoState.
+// the one its last Recv or RecvMsg returned, until Send answers it. With
+// no request held (and always on REQ, PUSH and PULL, or with mechanism
+// "none") it returns mangos.ErrProtoState. A PULL socket holds nothing
+// between messages and may be read by several goroutines at once: use
+// RecvPeer or RecvMsgPeer there, which return the sender with the message.
 func (s *Socket) Peer() (Peer, error) { return s.def.peer() }
+
+// RecvPeer is Recv returning also who sent the body: on REP the Peer of
+// the request now held, on PULL the sender of this message; the zero Peer
+// on REQ and with mechanism "none".
+func (s *Socket) RecvPeer() ([]byte, Peer, error) { return s.recvPeer(s.sock, &s.def) }
+
+// RecvMsgPeer is RecvMsg returning also who sent the message, as RecvPeer.
+func (s *Socket) RecvMsgPeer() (*mangos.Message, Peer, error) {
+	m, _, p, err := s.receive(s.sock, &s.def)
+	return m, p, err
+}
+
+// RecvPeer is Socket.RecvPeer on this context.
+func (c *Context) RecvPeer() ([]byte, Peer, error) { return c.s.recvPeer(c.ctx, &c.x) }
+
+// RecvMsgPeer is Socket.RecvMsgPeer on this context.
+func (c *Context) RecvMsgPeer() (*mangos.Message, Peer, error) {
+	m, _, p, err := c.s.receive(c.ctx, &c.x)
+	return m, p, err
+}
 
 // Peer is Socket.Peer for the request this context holds.
 func (c *Context) Peer() (Peer, error) { return c.x.peer() }
@@ -83,9 +104,6 @@ func (c *Context) Peer() (Peer, error) { return c.x.peer() }
 func (x *exchange) peer() (Peer, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.hasPulled {
-		return x.pulled, nil
-	}
 	if x.req == nil {
 		return Peer{}, fmt.Errorf("secsock: no request held: %w", mangos.ErrProtoState)
 	}

@@ -636,7 +636,7 @@ func TestHostileInputDoesNotStopServer(t *testing.T) {
 	}{
 		"empty":     {[]byte{}, ReasonMalformed},
 		"short":     {good[:40], ReasonMalformed},
-		"version":   {append([]byte{9}, good[1:]...), ReasonUnknownVersion},
+		"version":   {append([]byte{3}, good[1:]...), ReasonUnknownVersion},
 		"reflected": {reflected, ReasonUnknownKind},
 		"suite":     {append([]byte{wire.Version, wire.KindRequest, 9}, good[3:]...), ReasonUnsupported},
 		"weak":      {weak, ReasonWeakKey},
@@ -1000,7 +1000,7 @@ func TestReplyAfterInterveningDrop(t *testing.T) {
 	if b, err := w.Recv(); err != nil || string(b) != "req1" {
 		t.Fatalf("%q %v", b, err)
 	}
-	attacker.send(t, append([]byte{9, wire.KindRequest}, make([]byte, 68)...)) // a request of another version: hinted
+	attacker.send(t, append([]byte{3, wire.KindRequest}, make([]byte, 68)...)) // a request of another version: hinted
 	w.SetOption(mangos.OptionRecvDeadline, 100*time.Millisecond)
 	if _, err := w.Recv(); !errors.Is(err, mangos.ErrRecvTimeout) {
 		t.Fatalf("second Recv: %v", err)
@@ -1035,8 +1035,19 @@ func TestMechanismSwitchedWhileOutstanding(t *testing.T) {
 	if err := cl.Send([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	mustSet(t, cl, OptionMechanism, MechanismNone)
-	if b, err := cl.Recv(); !errors.Is(err, mangos.ErrProtoState) {
-		t.Fatalf("got %q %v, want ErrProtoState", b, err)
+	if err := cl.SetOption(OptionMechanism, MechanismNone); !errors.Is(err, mangos.ErrBadOption) {
+		t.Fatalf("switch a connected REQ to none: %v, want ErrBadOption", err)
+	}
+	// The mechanism stays: the reply opens.
+	if b, err := cl.Recv(); err != nil || string(b) != "echo:x" {
+		t.Fatalf("got %q %v", b, err)
+	}
+	// Before it connects, a socket may go back to none; a sealed request
+	// still outstanding then is never handed over unopened.
+	cl2, _ := NewReqSocket()
+	defer cl2.Close()
+	mustSet(t, cl2, OptionMechanism, MechanismCurve, OptionServerKey, sk.Public())
+	if err := cl2.SetOption(OptionMechanism, MechanismNone); err != nil {
+		t.Fatalf("switch an unconnected REQ to none: %v", err)
 	}
 }

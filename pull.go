@@ -41,29 +41,29 @@ func NewPullSocket() (*Socket, error) { return newSocket(pull.NewSocket) }
 
 // recvOneWay returns the next message that passes the checks; opened says
 // its body is a buffer of its own.
-func (s *Socket) recvOneWay(x *exchange) (*mangos.Message, bool, error) {
+func (s *Socket) recvOneWay() (*mangos.Message, bool, Peer, error) {
 	var end time.Time
 	if dl := durationOption(s.sock, mangos.OptionRecvDeadline); dl > 0 {
 		end = time.Now().Add(dl)
 	}
 	for {
 		if s.closed.Load() {
-			return nil, false, mangos.ErrClosed
+			return nil, false, Peer{}, mangos.ErrClosed
 		}
 		m, err := s.sock.RecvMsg()
 		if err != nil {
-			return nil, false, err
+			return nil, false, Peer{}, err
 		}
 		e := s.engine() // the options in force when the message arrived
 		switch {
 		case e.err != nil:
 			m.Free()
-			return nil, false, e.err
+			return nil, false, Peer{}, e.err
 		case e.passThrough():
-			return m, false, nil
+			return m, false, Peer{}, nil
 		case e.server == nil:
 			m.Free() // a PUSH socket receives nothing
-			return nil, false, fmt.Errorf("secsock: a PUSH socket cannot receive: %w", mangos.ErrProtoOp)
+			return nil, false, Peer{}, fmt.Errorf("secsock: a PUSH socket cannot receive: %w", mangos.ErrProtoOp)
 		}
 		in := e.server.openRequestFrom(newBody(len(m.Body)), m.Body, m.Pipe)
 		if in.deliver && e.requestAuth != nil && !e.requestAuth(in.peer, in.body) {
@@ -78,16 +78,13 @@ func (s *Socket) recvOneWay(x *exchange) (*mangos.Message, bool, error) {
 			}
 			m.Body = in.body
 			s.stats.opened.Add(1)
-			x.mu.Lock()
-			x.pulled, x.hasPulled = in.peer, true
-			x.mu.Unlock()
-			return m, true, nil
+			return m, true, in.peer, nil
 		}
 		pipe := m.Pipe
 		m.Free()
 		s.reject(e, Event{Reason: in.reason, Peer: in.client, ServerKey: in.server, Pipe: pipe})
 		if !end.IsZero() && !time.Now().Before(end) {
-			return nil, false, mangos.ErrRecvTimeout
+			return nil, false, Peer{}, mangos.ErrRecvTimeout
 		}
 	}
 }

@@ -194,7 +194,7 @@ func TestPermissiveNeverDowngrades(t *testing.T) {
 	for n := 0; n < len(captured); n += 5 {
 		bodies = append(bodies, captured[:n])
 	}
-	v9 := append([]byte{9}, captured[1:]...)
+	v9 := append([]byte{3}, captured[1:]...)
 	bodies = append(bodies, v9, []byte{0x02, 'h', 'i'})
 	for _, b := range bodies {
 		rc.send(t, b)
@@ -203,7 +203,7 @@ func TestPermissiveNeverDowngrades(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, d := range delivered {
-		if d != "" && (len(d) < 2 || d[0] == 0x02 || (len(d) >= 70 && d[1] >= 1 && d[1] <= 6)) {
+		if d != "" && (len(d) < 2 || d[0] == 0x02 || (len(d) >= 70 && d[0] >= 1 && d[0] <= 7 && d[1] >= 1 && d[1] <= 6)) {
 			t.Errorf("delivered as plain: %x", d)
 		}
 	}
@@ -292,6 +292,42 @@ func TestStrictMismatches(t *testing.T) {
 		listenOn(t, plainRep, "inproc")(cl)
 		if _, err := roundTrip(cl, "x"); !errors.Is(err, ErrNotSecsock) {
 			t.Fatalf("echo %v: curve client against a plain server: %v, want ErrNotSecsock", echo, err)
+		}
+	}
+}
+
+// TestBinaryPlainBodiesAreNotSecsock: real plain protocols of any length
+// (protobuf, msgpack, JSON, text) are plain, never hinted (a plain client
+// would read the 3-byte hint as its reply): a strict server drops them,
+// a permissive one delivers them. Only bytes 0x01 to 0x07 can be versions.
+func TestBinaryPlainBodiesAreNotSecsock(t *testing.T) {
+	long := func(prefix ...byte) []byte { return append(prefix, make([]byte, 100)...) }
+	bodies := map[string][]byte{
+		"protobuf varint field 1": long(0x08, 0x01),
+		"protobuf bytes field 1":  long(0x0a, 0x04),
+		"msgpack map":             long(0x81, 0x01),
+		"json":                    append([]byte(`{"op":1,`), make([]byte, 100)...),
+		"text":                    long('G', 'E', 'T', ' '),
+	}
+	sk := mustKey(t)
+	for _, permissive := range []bool{false, true} {
+		w := newRep(t, sk, OptionPermissive, permissive)
+		serveInKind(t, 0, w)
+		dial := listenOn(t, w, "inproc")
+		for name, b := range bodies {
+			pl := newRaw(t, req.NewSocket)
+			mustSet(t, pl, mangos.OptionRecvDeadline, 200*time.Millisecond)
+			dial(pl)
+			if err := pl.Send(b); err != nil {
+				t.Fatal(err)
+			}
+			got, err := pl.Recv()
+			switch {
+			case permissive && (err != nil || string(got) != "plain:"+string(b)):
+				t.Errorf("permissive, %s: %x %v, want it served plain", name, got, err)
+			case !permissive && !errors.Is(err, mangos.ErrRecvTimeout):
+				t.Errorf("strict, %s: answered %x %v, want it dropped", name, got, err)
+			}
 		}
 	}
 }

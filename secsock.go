@@ -49,6 +49,9 @@ type Socket struct {
 	sock   mangos.Socket
 	server bool // REP or PULL (true), REQ or PUSH (false)
 	oneWay bool // PUSH or PULL (SPEC.md §15)
+	// live: the socket listens or dials, so option changes must leave it
+	// working and sealing (SetOption refuses what would not).
+	live atomic.Bool
 	stats  counters
 
 	mu  sync.Mutex             // guards cfg, srv and building eng
@@ -112,9 +115,6 @@ type exchange struct {
 	hasPlain bool
 	ping     bool
 	req      *delivered // REP: the request delivered last, until answered
-	// PULL: who sent the message received last (Peer).
-	pulled    Peer
-	hasPulled bool
 	// recvWait: a Recv is waiting (REP with a sealing mechanism: a second
 	// concurrent Recv gets mangos.ErrProtoState, as on mangos).
 	recvWait bool
@@ -266,6 +266,10 @@ func (s *Socket) SetOption(name string, v any) error {
 		return err
 	}
 	s.mu.Lock()
+	if err := s.checkLive(name, v); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	ok, err := s.cfg.set(name, v)
 	if ok && err == nil {
 		s.eng.Store(nil)
@@ -290,6 +294,39 @@ func (s *Socket) SetOption(name string, v any) error {
 	return err
 }
 
+// checkLive refuses, on a socket that listens or dials, a change that
+// would leave it unable to work or make it stop sealing: going back to
+// mechanism "none" (its next Send would be plaintext: close it and open a
+// plain socket instead), a sealing mechanism without the key its side
+// needs (ErrNoKey), or settings that contradict each other. s.mu is held.
+func (s *Socket) checkLive(name string, v any) error {
+	if !s.live.Load() {
+		return nil
+	}
+	switch name {
+	case OptionMechanism, OptionFreshness, OptionMaxClockSkew: // the only ones that can break a live socket
+	default:
+		return nil
+	}
+	next := s.cfg
+	if ok, err := next.set(name, v); !ok || err != nil {
+		return nil // not ours, or refused by set itself
+	}
+	if next.mechanism == MechanismNone && s.cfg.mechanism != MechanismNone {
+		return fmt.Errorf("secsock: option %s: a socket that listens or dials does not go back to mechanism %q (its bodies would go out in clear); close it and open a plain socket: %w",
+			name, MechanismNone, mangos.ErrBadOption)
+	}
+	if next.mechanism != MechanismNone && s.isReqRep() {
+		switch {
+		case s.server && next.secret.IsZero():
+			return fmt.Errorf("secsock: option %s on a listening REP socket without OptionSecretKey: %w", name, ErrNoKey)
+		case !s.server && next.serverKey.IsZero():
+			return fmt.Errorf("secsock: option %s on a connected REQ socket without OptionServerKey: %w", name, ErrNoKey)
+		}
+	}
+	return next.consistent()
+}
+
 // maxSealOverhead is what a wrapped socket's receive limit adds to the
 // application's: the most that sealing adds to a body (a vouched request
 // with up to maxExtensionBytes of extension elements, such as an epoch
@@ -305,7 +342,7 @@ const maxExtensionBytes = 128
 // the application's bodies: with a sealing mechanism the wrapped socket
 // allows maxSealOverhead more, so that a body at the limit is not dropped
 // silently once sealed (mangos counts the header and the sealed body),
-// and the opened body is held to the limit itself (SPEC.md §6 step 7a).
+// and the opened body is held to the limit itself (SPEC.md §6, the size check after step 7).
 func (s *Socket) setMaxRecvSize(v any) error {
 	n, ok := v.(int)
 	if !ok || n < 0 {
@@ -705,51 +742,57 @@ func (s *Socket) seal(p msgPipe, x *exchange, e *engine, header, body []byte, pi
 }
 
 func (s *Socket) recv(p msgPipe, x *exchange) ([]byte, error) {
-	m, opened, err := s.receive(p, x)
+	b, _, err := s.recvPeer(p, x)
+	return b, err
+}
+
+func (s *Socket) recvPeer(p msgPipe, x *exchange) ([]byte, Peer, error) {
+	m, opened, peer, err := s.receive(p, x)
 	if err != nil {
-		return nil, err
+		return nil, Peer{}, err
 	}
 	b := m.Body // an opened body is not the message's pooled buffer: Free does not recycle it
 	if !opened {
 		b = append(make([]byte, 0, len(m.Body)), m.Body...)
 	}
 	m.Free()
-	return b, nil
+	return b, peer, nil
 }
 
 func (s *Socket) recvMsg(p msgPipe, x *exchange) (*mangos.Message, error) {
-	m, _, err := s.receive(p, x)
+	m, _, _, err := s.receive(p, x)
 	return m, err
 }
 
-// receive returns the next message for x; opened says its Body was
-// opened into a buffer of its own (not a pooled one).
-func (s *Socket) receive(p msgPipe, x *exchange) (*mangos.Message, bool, error) {
+// receive returns the next message for x and who sent it (the zero Peer
+// on REQ, PUSH and with mechanism "none"); opened says its Body was opened
+// into a buffer of its own (not a pooled one).
+func (s *Socket) receive(p msgPipe, x *exchange) (*mangos.Message, bool, Peer, error) {
 	for {
 		if s.isClosed(x) {
-			return nil, false, mangos.ErrClosed
+			return nil, false, Peer{}, mangos.ErrClosed
 		}
 		if s.oneWay {
-			return s.recvOneWay(x)
+			return s.recvOneWay()
 		}
 		e := s.engine()
 		if e.passThrough() {
 			if err := x.sealedOutstanding(); err != nil {
-				return nil, false, err
+				return nil, false, Peer{}, err
 			}
 			m, err := p.RecvMsg()
-			return m, false, err
+			return m, false, Peer{}, err
 		}
 		if !s.server {
 			m, err := s.open(p, x, e, newBody)
-			return m, true, err
+			return m, true, Peer{}, err
 		}
 		if e.err != nil {
-			return nil, false, e.err
+			return nil, false, Peer{}, e.err
 		}
-		m, err := s.recvDispatch(p, x)
+		m, peer, err := s.recvDispatch(p, x)
 		if err != errDispatchStopped {
-			return m, true, err
+			return m, true, peer, err
 		}
 	}
 }
@@ -760,15 +803,15 @@ var errDispatchStopped = fmt.Errorf("secsock: dispatch stopped")
 
 // recvDispatch takes the next delivered request from the REP socket's
 // backlog for x, waiting at most p's mangos.OptionRecvDeadline.
-func (s *Socket) recvDispatch(p msgPipe, x *exchange) (*mangos.Message, error) {
+func (s *Socket) recvDispatch(p msgPipe, x *exchange) (*mangos.Message, Peer, error) {
 	d := s.dispatch()
 	if d == nil {
-		return nil, mangos.ErrClosed
+		return nil, Peer{}, mangos.ErrClosed
 	}
 	x.mu.Lock()
 	if x.recvWait {
 		x.mu.Unlock()
-		return nil, mangos.ErrProtoState
+		return nil, Peer{}, mangos.ErrProtoState
 	}
 	x.recvWait = true
 	x.mu.Unlock()
@@ -802,15 +845,15 @@ func (s *Socket) recvDispatch(p msgPipe, x *exchange) (*mangos.Message, error) {
 			if old != nil {
 				old.abandon() // as on mangos: a new request replaces the one not answered
 			}
-			return m, nil
+			return m, r.peer, nil
 		case <-expire:
-			return nil, mangos.ErrRecvTimeout
+			return nil, Peer{}, mangos.ErrRecvTimeout
 		case <-x.closedCh:
-			return nil, mangos.ErrClosed
+			return nil, Peer{}, mangos.ErrClosed
 		case <-s.closedCh:
-			return nil, mangos.ErrClosed
+			return nil, Peer{}, mangos.ErrClosed
 		case <-d.quit:
-			return nil, errDispatchStopped
+			return nil, Peer{}, errDispatchStopped
 		}
 	}
 }

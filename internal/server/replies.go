@@ -21,6 +21,11 @@ type replySlot struct {
 	buf     []byte
 	resends int // times buf was resent
 	routes  int // duplicates given the pending flag
+	// refused: buf is the application's NOT_AUTHORIZED refusal (Refuse),
+	// resent to every copy while kept: 19 bytes, never larger than the
+	// copy, so no bound is needed, and a bound would end in REPLAYED,
+	// which a client could read as "it ran".
+	refused bool
 }
 
 // replyCache keeps the sealed replies of the most recent requests so that

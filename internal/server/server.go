@@ -614,7 +614,7 @@ func (s *Server) duplicate(sl *replySlot, tk Ticket, dec Decision) (Decision, by
 			sl.routes++
 			dec.Pending = true
 		}
-	case sl.state == slotAnswered && sl.resends < s.lim.MaxResends:
+	case sl.state == slotAnswered && (sl.resends < s.lim.MaxResends || sl.refused):
 		sl.resends++
 		dec.Respond = slices.Clone(sl.buf) // the slot's buffer is reused: copy under the lock
 	case sl.state == slotElsewhere || (sl.state == slotGone && s.lim.Shared):
@@ -659,8 +659,9 @@ func (s *Server) SealReply(dst []byte, t Ticket, body []byte, rnd io.Reader) ([]
 
 // Refuse answers the delivered request t with its authenticated
 // NOT_AUTHORIZED refusal instead of a reply (the application's
-// per-request authorization said no: SPEC.md §6.4), keeps the refusal for
-// retries as it would a reply, and appends it to dst. It reports false
+// per-request authorization said no: SPEC.md §6 step 11), keeps the
+// refusal for every copy while its slot lives (without the resend bound),
+// and appends it to dst. It reports false
 // when t was delivered under a policy without RefuseAfterOpen.
 func (s *Server) Refuse(dst []byte, t Ticket) ([]byte, bool) {
 	if t.refusal == nil {
@@ -668,6 +669,9 @@ func (s *Server) Refuse(dst []byte, t Ticket) ([]byte, bool) {
 	}
 	s.mu.Lock()
 	s.replies.finish(t.key, t.refusal)
+	if sl := s.replies.slot(t.key); sl != nil && sl.state == slotAnswered {
+		sl.refused = true
+	}
 	s.mu.Unlock()
 	return append(dst, t.refusal...), true
 }

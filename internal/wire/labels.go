@@ -31,7 +31,7 @@ const (
 	RefuseStoreUnavailable   byte = 0x07 // the shared replay store could not be asked (§17)
 	RefuseUnknownTicket      byte = 0x08 // hybrid mode (§16): the ticket does not open here
 	RefuseHybridRequired     byte = 0x09 // hybrid mode (§16): this server requires it
-	RefuseTooLarge           byte = 0x0a // the body is over the server's limit (SPEC.md §6 step 7a)
+	RefuseTooLarge           byte = 0x0a // the body is over the server's limit (SPEC.md §6, the size check after step 7)
 
 	HintCannotOpen         byte = 0x01
 	HintUnsupportedVersion byte = 0x02

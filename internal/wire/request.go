@@ -92,17 +92,24 @@ func parseSealed(b []byte, kindOK func(byte) bool) (Request, error) {
 // server takes for a secsock request (SPEC.md §9): a header and a tag.
 const MinLooksLikeRequest = HeaderSize + TagSize
 
+// MaxVersion is the largest version byte secsock will ever use (SPEC.md
+// §9): bytes above it never start a secsock message, so a plain SP body
+// (text, JSON, protobuf, whose tags start at 0x08, msgpack, CBOR of any
+// length) is not mistaken for a request of another version.
+const MaxVersion = 0x07
+
 // IsSecsock reports whether b is taken for a secsock message at all
-// (SPEC.md §6 step 1, §9): byte 0 is this version, or byte 1 is a request
-// or PUSH kind in a body of at least MinLooksLikeRequest bytes (a message
-// of another version, which every version lays out so). Everything else is
+// (SPEC.md §6 step 1, §9): byte 0 is this version, or b looks like a
+// message of another version: byte 0 from 0x01 to MaxVersion, byte 1 a
+// request or PUSH kind, and at least MinLooksLikeRequest bytes, which
+// every version keeps. Everything else is
 // not secsock: a plain SP body, never answered with a hint, and the only
 // kind of body a permissive server delivers as plain.
 func IsSecsock(b []byte) bool {
 	if len(b) >= 1 && b[0] == Version {
 		return true
 	}
-	return len(b) >= MinLooksLikeRequest && (IsRequestKind(b[1]) || IsPushKind(b[1]))
+	return len(b) >= MinLooksLikeRequest && b[0] >= 0x01 && b[0] <= MaxVersion && (IsRequestKind(b[1]) || IsPushKind(b[1]))
 }
 
 // IsReflectedRequest reports whether an answer is a request of this

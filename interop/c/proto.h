@@ -21,7 +21,7 @@ enum { /* §3 */
 	REFUSE_UNSUPPORTED_FEATURE = 0x04, REFUSE_IN_DOUBT = 0x05,
 	REFUSE_UNKNOWN_EPOCH = 0x06, /* §14.3 */
 	REFUSE_STORE_UNAVAILABLE = 0x07, /* §17.3: the server's shared replay store did not answer */
-	REFUSE_TOO_LARGE = 0x0a,     /* §6 step 7a */
+	REFUSE_TOO_LARGE = 0x0a,     /* §6, size check after step 7 */
 	HINT_CANNOT_OPEN = 0x01, HINT_UNSUPPORTED_VERSION = 0x02, HINT_BUSY = 0x03,
 };
 
@@ -39,6 +39,7 @@ enum { /* §5 sizes */
 	RANDOM_LEN = 16,
 	MAX_HEADER = HEADER_LEN + 0xffff, /* with the largest extension field */
 	MIN_OTHER_VERSION_REQUEST = 70,   /* §9: every version's request is at least this long */
+	MAX_VERSION = 0x07,               /* §9: no version byte is ever larger */
 };
 
 /* Offsets in a request header (§5.1). */

@@ -164,7 +164,8 @@ static int step_kind(const struct req *r, struct verdict *v)
 		/* A request of another version (SPEC §9) is hinted; anything else
 		 * is a plain SP body, dropped unanswered: an answer would read as
 		 * a successful reply to a plain client. */
-		if (r->len >= MIN_OTHER_VERSION_REQUEST && (kind_request(r->in[1]) || kind_push(r->in[1])))
+		if (r->len >= MIN_OTHER_VERSION_REQUEST && r->in[0] >= 0x01 && r->in[0] <= MAX_VERSION &&
+		    (kind_request(r->in[1]) || kind_push(r->in[1])))
 			return hint(v, HINT_UNSUPPORTED_VERSION);
 		return drop(v, "not-secsock");
 	}
