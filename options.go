@@ -793,7 +793,6 @@ func publicKeyValue(v any) (PublicKey, error) {
 	return PublicKey{}, badValue(OptionServerKey)
 }
 
-
 // limits are the server state's sizes from the options.
 func (c *config) limits() servercore.Limits {
 	l := servercore.DefaultLimits()

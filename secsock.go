@@ -51,8 +51,8 @@ type Socket struct {
 	oneWay bool // PUSH or PULL (SPEC.md §15)
 	// live: the socket listens or dials, so option changes must leave it
 	// working and sealing (SetOption refuses what would not).
-	live atomic.Bool
-	stats  counters
+	live  atomic.Bool
+	stats counters
 
 	mu  sync.Mutex             // guards cfg, srv and building eng
 	cfg config                 // cfg.maxBody is the application's mangos.OptionMaxRecvSize (-1: the protocol has none)
