@@ -1048,12 +1048,12 @@ func TestPullRequestAuthorizer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, err := w.Recv(); err != nil || string(got) != "fine" {
-		t.Fatalf("Recv = %q, %v", got, err)
+	got, peer, err := w.RecvPeer() // on PULL the sender comes with the message
+	if err != nil || string(got) != "fine" {
+		t.Fatalf("RecvPeer = %q, %v", got, err)
 	}
-	peer, err := w.Peer()
-	if err != nil || peer.Key != me.Public() || peer.ServerKey != srv.Public() {
-		t.Fatalf("Peer = %+v, %v", peer, err)
+	if peer.Key != me.Public() || peer.ServerKey != srv.Public() {
+		t.Fatalf("Peer = %+v", peer)
 	}
 	if st, ss := w.Stats(), w.ServerStats(); st.Rejected[ReasonNotAuthorized] != 1 || ss.Vouched != 1 {
 		t.Fatalf("rejected %v, %d vouched accepted; want 1 not-authorized and 1 accepted", st.Rejected, ss.Vouched)
