@@ -41,7 +41,9 @@ func Start(t testing.TB) *Server { return start(t, false) }
 // last SAVE.
 func StartPersistent(t testing.TB) *Server { return start(t, true) }
 
-func start(t testing.TB, persist bool) *Server {
+// binary finds redis-server on PATH, or skips the test (fails it with
+// SECSOCK_REQUIRE_REDIS=1).
+func binary(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -50,7 +52,12 @@ func start(t testing.TB, persist bool) *Server {
 		}
 		t.Skip("redis-server not found on PATH (apt-get install redis-server, or set SECSOCK_REQUIRE_REDIS=1 to fail instead)")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), persist: persist}
+	return bin
+}
+
+func start(t testing.TB, persist bool) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: binary(t), dir: t.TempDir(), persist: persist}
 	var lastErr error
 	for try := 0; try < 5; try++ {
 		s.Port = freePort(t)
@@ -200,4 +207,62 @@ func StartSentinel(t testing.TB, master *Server, name string) string {
 	}
 	t.Fatalf("redis sentinel not answering on %s", addr)
 	return ""
+}
+
+// StartCluster starts n (at least 3) redis-server processes in cluster
+// mode on free ports of 127.0.0.1, joins them into one cluster without
+// replicas (redis-cli --cluster create) and returns their addresses once
+// the cluster is up (stopped at the end of the test).
+func StartCluster(t testing.TB, n int) []string {
+	t.Helper()
+	var addrs []string
+	for i := 0; i < n; i++ {
+		s := &Server{t: t, bin: binary(t), dir: t.TempDir(), Port: freePort(t)}
+		args := []string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.dir, "--save", "",
+			"--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--logfile", filepath.Join(s.dir, "redis.log")}
+		cmd := exec.Command(s.bin, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+		addrs = append(addrs, s.Addr())
+		waitPing(t, s.Addr())
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("redis-cli not found on PATH (it comes with redis-server's package)")
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer c.Close()
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		info, err := c.ClusterInfo(context.Background()).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return addrs
+		}
+		if time.Now().After(end) {
+			t.Fatalf("cluster not ok: %v %s", err, info)
+		}
+	}
+}
+
+func waitPing(t testing.TB, addr string) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			ok := ping(c)
+			c.Close()
+			if ok {
+				return
+			}
+		}
+	}
+	t.Fatalf("redis-server not answering on %s", addr)
 }

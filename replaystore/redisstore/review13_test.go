@@ -261,3 +261,35 @@ func TestSentinel(t *testing.T) {
 	res, err := s.Claim(ctx(t), &other, 4)
 	must(t, res, err, replaystore.Pending)
 }
+
+// TestCluster (review #2): the store works on a Redis Cluster through the
+// client's own options: every key shares one hash tag, so each script runs
+// on the slot's owner, and no other node is asked anything.
+func TestCluster(t *testing.T) {
+	addrs := redistest.StartCluster(t, 3)
+	opts := &redis.UniversalOptions{Addrs: addrs}
+	if ok, err := Initialize(ctx(t), opts, Options{}, 0); !ok || err != nil {
+		t.Fatalf("initialize: %v %v", ok, err)
+	}
+	s, err := New(opts, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < 3; i++ {
+		r := request(t)
+		mustClaim(t, s, r)
+		if err := s.Reply(ctx(t), r, []byte("sealed")); err != nil {
+			t.Fatal(err)
+		}
+		other := *r
+		rand.Read(other.Owner[:])
+		res, err := s.Claim(ctx(t), &other, 4)
+		if res = must(t, res, err, replaystore.Answered); string(res.Reply) != "sealed" {
+			t.Fatalf("reply %q", res.Reply)
+		}
+	}
+	if _, _, run, err := s.Generation(ctx(t)); err != nil || run == "" {
+		t.Fatalf("generation: %q %v", run, err)
+	}
+}
