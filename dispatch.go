@@ -206,6 +206,9 @@ func (d *dispatcher) stop() {
 	}
 	d.stopped = true
 	close(d.quit)
+	if cs, ok := d.s.engine().server.(*curveServer); ok && cs.shared.Load() != nil {
+		cs.shared.Load().releaseAll() // a stopped worker renews no lease: copies elsewhere become in doubt
+	}
 	var toClose []*ictx
 	for c := range d.reading {
 		toClose = append(toClose, c)
@@ -622,6 +625,9 @@ func (r *delivered) abandon() {
 		d.abandoned.add(ticketID(r.tk))
 	}
 	d.mu.Unlock()
+	if r.claim != nil {
+		r.shared.release(r.claim) // its lease lapses: copies are in doubt
+	}
 	for _, c := range r.finish() {
 		r.d.put(c)
 	}
@@ -676,6 +682,7 @@ func (r *delivered) answer(s *Socket, m *mangos.Message, deadline time.Duration,
 	// finding r (they find the cached reply instead).
 	dups := r.finish()
 	if r.claim != nil {
+		r.shared.release(r.claim)
 		r.shared.storeReply(r.claim, append([]byte(nil), m.Body...))
 	}
 	var copies []*mangos.Message

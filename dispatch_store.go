@@ -35,6 +35,7 @@ func (d *dispatcher) shared(e *engine, c *ictx, m *mangos.Message, in inbound) (
 		switch {
 		case err == nil && res.State == replaystore.Claimed:
 			sr.counts.claims.Add(1)
+			sr.hold(sc)
 			return false, true
 		case err != nil && sr.perInstance:
 			sr.counts.fallbacks.Add(1)

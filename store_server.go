@@ -33,6 +33,9 @@ const (
 	// UNKNOWN_EPOCH refusals to record and lookups for copies; past it
 	// they are refused IN_DOUBT, which needs no round trip.
 	maxRefusalsPerSecond = 1024
+	// maxWaitLeases bounds a copy's wait for a live claim, in leases
+	// (the owner renews its lease while its application works).
+	maxWaitLeases = 4
 	// storeReaders is how many more readers a REP socket with a store
 	// runs: each claim holds its reader for one store round trip.
 	storeReaders = 16
@@ -56,6 +59,11 @@ type sharedReplay struct {
 	refMu     sync.Mutex // the token bucket of recorded refusals
 	refTokens float64
 	refLast   time.Time
+
+	liveMu   sync.Mutex
+	live     map[*storeCall]struct{} // claims whose application still works
+	renewing bool                    // a renewer goroutine runs
+
 }
 
 // storeCounts are the store's counters (ReplayStoreStats).
@@ -192,6 +200,57 @@ func (sr *sharedReplay) lookup(sc *storeCall, maxResends int) (replaystore.Resul
 	})
 }
 
+// hold keeps sc's claim live while the application works on it: a
+// renewer extends the leases of held claims every third of a lease, so a
+// slow application is not taken for a dead one (SPEC.md §17.1).
+func (sr *sharedReplay) hold(sc *storeCall) {
+	sr.liveMu.Lock()
+	defer sr.liveMu.Unlock()
+	if sr.live == nil {
+		sr.live = make(map[*storeCall]struct{})
+	}
+	sr.live[sc] = struct{}{}
+	if !sr.renewing {
+		sr.renewing = true
+		go sr.renew()
+	}
+}
+
+// release ends the renewal of sc's lease (answered, or abandoned: then
+// the lease lapses and copies are in doubt).
+func (sr *sharedReplay) release(sc *storeCall) {
+	sr.liveMu.Lock()
+	delete(sr.live, sc)
+	sr.liveMu.Unlock()
+}
+
+// releaseAll ends every renewal (the socket stops reading: a worker that
+// stops is treated like one that died).
+func (sr *sharedReplay) releaseAll() {
+	sr.liveMu.Lock()
+	clear(sr.live)
+	sr.liveMu.Unlock()
+}
+
+// renew extends the held claims' leases until none is held.
+func (sr *sharedReplay) renew() {
+	for {
+		time.Sleep(sr.lease / 3)
+		sr.liveMu.Lock()
+		if len(sr.live) == 0 {
+			sr.renewing = false
+			sr.liveMu.Unlock()
+			return
+		}
+		rs := make([]*replaystore.Request, 0, len(sr.live))
+		for sc := range sr.live {
+			rs = append(rs, &sc.req)
+		}
+		sr.liveMu.Unlock()
+		_, _ = sr.do(func(ctx context.Context) (replaystore.Result, error) { return replaystore.Result{}, sr.store.Renew(ctx, rs) })
+	}
+}
+
 // storeReply queues the sealed reply to a request this worker claimed
 // for the writer, which stores the replies queued together in one round
 // trip (the reply is already on its way to the client: copies at other
@@ -310,10 +369,13 @@ func (s *curveServer) decide(sr *sharedReplay, sc *storeCall, res replaystore.Re
 }
 
 // waitFor polls the store, backing off, until the claim of sc ends or
-// the wait bound passes (the lease it had left, capped at the lease).
+// the wait bound passes: the lease left, as long as the owner renews it,
+// and at most maxWaitLeases leases in all.
 func (s *curveServer) waitFor(sr *sharedReplay, sc *storeCall, left time.Duration, quit <-chan struct{}) (replaystore.Result, error) {
 	sr.counts.waits.Add(1)
-	until := time.Now().Add(min(left, sr.lease) + 10*time.Millisecond)
+	start := time.Now()
+	limit := start.Add(maxWaitLeases * sr.lease)
+	until := start.Add(min(left, sr.lease) + 10*time.Millisecond)
 	pause := time.Millisecond
 	for {
 		t := time.NewTimer(pause)
@@ -325,6 +387,12 @@ func (s *curveServer) waitFor(sr *sharedReplay, sc *storeCall, left time.Duratio
 		}
 		pause = min(2*pause, 50*time.Millisecond)
 		res, err := sr.lookup(sc, s.maxResends())
+		if err == nil && res.State == replaystore.Pending {
+			until = time.Now().Add(min(res.LeaseLeft, sr.lease) + 10*time.Millisecond) // renewed by a live owner
+			if until.After(limit) {
+				until = limit
+			}
+		}
 		if err != nil || res.State != replaystore.Pending || time.Now().After(until) {
 			return res, err
 		}

@@ -619,3 +619,26 @@ func TestStoreSettledCopiesAreLocal(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreLeaseRenewed: an application slower than the lease is not
+// taken for a dead worker: its worker renews the lease while it works, so
+// a copy at another worker after the first lease would have lapsed waits
+// and gets the same sealed reply, not IN_DOUBT.
+func TestStoreLeaseRenewed(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		slow := startStoreWorker(t, sk, st, 3*testLease, false)
+		other := startStoreWorker(t, sk, st, 0, false)
+		req := captureRequest(t, sk, "slow job")
+		first := newInjector(t, slow.addr).send(t, req)
+		waitFor(t, func() bool { return slow.delivered("slow job") == 1 })
+		time.Sleep(testLease + testLease/2) // past the first lease
+		got := newInjector(t, other.addr).ask(t, req, 5*time.Second)
+		if owner := wait(t, first); !isReply(owner) || !bytes.Equal(got, owner) {
+			t.Fatalf("copy after the first lease: %x, owner's reply %x", got, owner)
+		}
+		if n := deliveries("slow job", slow, other); n != 1 {
+			t.Fatalf("delivered %d times", n)
+		}
+	})
+}

@@ -130,6 +130,23 @@ func (m *Memory) do(ctx context.Context, r *Request, maxResends int, o op) (Resu
 	return Result{State: InDoubt}, nil
 }
 
+// Renew implements Store.
+func (m *Memory) Renew(ctx context.Context, rs []*Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range rs {
+		e := m.entries[entryKey{r.Service, r.Eph, r.Counter}]
+		if e != nil && e.refused == nil && !e.answered && e.header == r.Header && e.owner == r.Owner && now.Before(e.lease) {
+			e.lease = now.Add(r.Lease)
+		}
+	}
+	return nil
+}
+
 // Reply implements Store.
 func (m *Memory) Reply(ctx context.Context, r *Request, sealed []byte) error {
 	if err := ctx.Err(); err != nil {
@@ -164,3 +181,5 @@ func (m *Memory) sweep(now time.Time) {
 		m.head = 0
 	}
 }
+
+var _ Store = (*Memory)(nil)

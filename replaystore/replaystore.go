@@ -116,6 +116,11 @@ type Store interface {
 	// claim (a claim with another header takes the entry over); past
 	// that it answers Conflict.
 	Refuse(ctx context.Context, r *Request, maxResends int) (Result, error)
+	// Renew extends the leases of claims this worker holds (Owner) whose
+	// application still handles them, by each request's Lease from now;
+	// a lease that already lapsed is not renewed (copies may have been
+	// told IN_DOUBT).
+	Renew(ctx context.Context, rs []*Request) error
 	// Reply stores the sealed reply to r, claimed by this worker; a nil
 	// or empty sealed says the reply is not kept (too large). It does
 	// nothing when the entry expired or is another request's.

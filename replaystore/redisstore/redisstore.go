@@ -206,6 +206,57 @@ func (s *Store) Reply(ctx context.Context, r *replaystore.Request, sealed []byte
 	return wrap(replyScript.Run(ctx, s.client, []string{s.key(r)}, r.Header[:], sealed).Err())
 }
 
+// Replies implements replaystore.ReplyBatcher: one pipeline of Reply
+// scripts.
+func (s *Store) Replies(ctx context.Context, rs []*replaystore.Request, sealed [][]byte) error {
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range rs {
+			b := sealed[i]
+			if len(b) > s.maxReply || b == nil {
+				b = []byte{}
+			}
+			replyScript.EvalSha(ctx, p, []string{s.key(r)}, r.Header[:], b)
+		}
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		for i, r := range rs { // the script is not loaded yet: one by one (Run loads it)
+			if err := s.Reply(ctx, r, sealed[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return wrap(err)
+}
+
+// Renew implements replaystore.Store: one pipeline of renew scripts.
+func (s *Store) Renew(ctx context.Context, rs []*replaystore.Request) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range rs {
+			renewScript.EvalSha(ctx, p, []string{s.key(r)}, r.Header[:], r.Owner[:], r.Lease.Milliseconds())
+		}
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		for _, r := range rs { // not loaded yet: one by one (Run loads it)
+			if err := renewScript.Run(ctx, s.client, []string{s.key(r)}, r.Header[:], r.Owner[:], r.Lease.Milliseconds()).Err(); err != nil {
+				return wrap(err)
+			}
+		}
+		return nil
+	}
+	return wrap(err)
+}
+
+var (
+	_ replaystore.Store        = (*Store)(nil)
+	_ replaystore.ReplyBatcher = (*Store)(nil)
+)
+
 // Initialize marks a store that no worker of the service has used as
 // new: its first generation then starts at time 0 and has no quiescent
 // period (without it, the first generation is treated like any other, and

@@ -96,3 +96,15 @@ if v and string.sub(v, 1, 32) == ARGV[1] and string.sub(v, 63, 63) == 'c' then
 end
 return 1
 `)
+
+// renewScript: ARGV = header hash, owner, lease ms. Extends the owner's
+// live claim (never a lapsed one).
+var renewScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 63, 63) ~= 'c' or string.sub(v, 1, 32) ~= ARGV[1] or string.sub(v, 33, 48) ~= ARGV[2] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(string.sub(v, 49, 61)) <= now then return 0 end
+redis.call('SET', KEYS[1], string.sub(v, 1, 48) .. string.format('%013d', now + tonumber(ARGV[3])) .. string.sub(v, 62), 'KEEPTTL')
+return 1
+`)
