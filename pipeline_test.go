@@ -758,7 +758,9 @@ func (downStore) Refuse(context.Context, *replaystore.Request, int) (replaystore
 	return replaystore.Result{}, replaystore.ErrUnavailable
 }
 
-func (downStore) Renew(context.Context, []*replaystore.Request) error { return replaystore.ErrUnavailable }
+func (downStore) Renew(context.Context, []*replaystore.Request) error {
+	return replaystore.ErrUnavailable
+}
 
 func (downStore) Reply(context.Context, *replaystore.Request, []byte) error {
 	return replaystore.ErrUnavailable

@@ -247,7 +247,9 @@ func (sr *sharedReplay) renew() {
 			rs = append(rs, &sc.req)
 		}
 		sr.liveMu.Unlock()
-		_, _ = sr.do(func(ctx context.Context) (replaystore.Result, error) { return replaystore.Result{}, sr.store.Renew(ctx, rs) })
+		_, _ = sr.do(func(ctx context.Context) (replaystore.Result, error) {
+			return replaystore.Result{}, sr.store.Renew(ctx, rs)
+		})
 	}
 }
 
