@@ -148,7 +148,11 @@ func (c *curveClient) newSession(now time.Time) (*clientSession, error) {
 	if c.prkV != nil {
 		me := [wire.KeySize]byte(c.cfg.longTerm.public)
 		e := uint64(s.expires.UnixMilli())
-		s.id = &wire.Identity{Client: me, Vouch: wire.Vouch(c.prkV, &eph, &me, &srv, e), Expiry: e}
+		vouch := wire.Vouch
+		if c.cfg.push {
+			vouch = wire.PushVouch // bound to the pattern (SPEC.md §15.1)
+		}
+		s.id = &wire.Identity{Client: me, Vouch: vouch(c.prkV, &eph, &me, &srv, e), Expiry: e}
 	}
 	s.counter.Store(1)
 	s.keepPRK = c.cfg.hybrid

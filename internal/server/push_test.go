@@ -237,3 +237,30 @@ func TestPullEpochBoundaryFlood(t *testing.T) {
 		t.Fatalf("the established pusher after the boundary, during the flood: %s, want deliver", outcome(d))
 	}
 }
+
+// TestVouchNamesThePattern: a vouch made for one pattern never verifies
+// in the other (SPEC.md §15.1). A thief of a REQ client's c' who puts its
+// vouch in a PUSH message, or of a pusher's c' who puts its vouch in a
+// request, is dropped as a bad vouch, though every other byte is right.
+func TestVouchNamesThePattern(t *testing.T) {
+	lim := DefaultLimits()
+	lim.Budget = 0
+	pullLim := lim
+	pullLim.OneWay = true
+	pol := &Policy{Keys: []KeyPair{{Secret: secret("server"), Public: public("server")}}, Window: 120000, Skew: 10000}
+	expiry := uint64(vectorTime + 3600000)
+	thief := newPatternClient(false, "eph stolen req", "client", public("server"), wire.SuiteBox, expiry, nil)
+	thief.pushing() // a PUSH message carrying the REQ client's vouch
+	if d := New(pullLim).Open(nil, thief.seal(wire.SuiteBox, 1, vectorTime, false, []byte("x")), vectorTime, pol, nil); d.Deliver || d.Reason != ReasonBadVouch {
+		t.Errorf("a REQ vouch in a PUSH message: %s, want drop:bad-vouch", outcome(d))
+	}
+	thief = newPatternClient(true, "eph stolen push", "client", public("server"), wire.SuiteBox, expiry, nil)
+	if d := New(lim).Open(nil, thief.seal(wire.SuiteBox, 1, vectorTime, false, []byte("x")), vectorTime, pol, &seqReader{b: make([]byte, 16)}); d.Deliver || d.Reason != ReasonBadVouch {
+		t.Errorf("a pusher's vouch in a request: %s, want drop:bad-vouch", outcome(d))
+	}
+	genuine := newPatternClient(true, "eph genuine push", "client", public("server"), wire.SuiteBox, expiry, nil)
+	genuine.pushing()
+	if d := New(pullLim).Open(nil, genuine.seal(wire.SuiteBox, 1, vectorTime, false, []byte("x")), vectorTime, pol, nil); !d.Deliver {
+		t.Errorf("a pusher's own vouch: %s, want deliver", outcome(d))
+	}
+}

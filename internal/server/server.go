@@ -504,7 +504,11 @@ func (s *Server) verifyVouch(r *request, id wire.Identity) *Decision {
 		clear(dh[:])
 		prkV = &v
 	}
-	if !wire.CheckVouch(prkV, &r.Eph, &id.Client, &k.Public, id.Expiry, id.Vouch[:]) {
+	check := wire.CheckVouch
+	if r.p.oneWay {
+		check = wire.CheckPushVouch // a REQ vouch never speaks for a pusher (SPEC.md §15.1)
+	}
+	if !check(prkV, &r.Eph, &id.Client, &k.Public, id.Expiry, id.Vouch[:]) {
 		return drop(ReasonBadVouch)
 	}
 	s.mu.Lock()

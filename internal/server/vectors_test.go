@@ -143,6 +143,13 @@ func (c *client) derive(prk *wire.Secret, suite byte) *wire.Keys {
 }
 
 func newClient(ephLabel, clientLabel string, server [32]byte, suite byte, expiry uint64, forge func(*wire.Identity)) *client {
+	return newPatternClient(false, ephLabel, clientLabel, server, suite, expiry, forge)
+}
+
+// newPatternClient is newClient for a REQ client or, with push, a pusher,
+// whose vouch is a pusher's (SPEC.md §15.1); forge changes the identity
+// after the vouch is made.
+func newPatternClient(push bool, ephLabel, clientLabel string, server [32]byte, suite byte, expiry uint64, forge func(*wire.Identity)) *client {
 	c := &client{eph: secret(ephLabel)}
 	c.ephPub, _ = wire.Public(&c.eph)
 	dh, err := wire.X25519(&c.eph, &server)
@@ -158,7 +165,11 @@ func newClient(ephLabel, clientLabel string, server [32]byte, suite byte, expiry
 			panic(err)
 		}
 		v := wire.VouchSecret(&dh2, &cp, &server)
-		c.id = &wire.Identity{Client: cp, Vouch: wire.Vouch(&v, &c.ephPub, &cp, &server, expiry), Expiry: expiry}
+		vouch := wire.Vouch
+		if push {
+			vouch = wire.PushVouch
+		}
+		c.id = &wire.Identity{Client: cp, Vouch: vouch(&v, &c.ephPub, &cp, &server, expiry), Expiry: expiry}
 		if forge != nil {
 			forge(c.id)
 		}
@@ -407,9 +418,10 @@ func generateStep(w *vectorWriter, wd *world, v vecFile, n int, st vecStep, last
 	if v.sealToOther != "" {
 		to = public(v.sealToOther)
 	}
-	c := newClient(st.eph, v.client, to, st.suite, expiry, st.identity)
+	push := (v.pipeline && st.sealAs != "request") || st.sealAs == "push"
+	c := newPatternClient(push, st.eph, v.client, to, st.suite, expiry, st.identity)
 	c.want = st.want
-	if (v.pipeline && st.sealAs != "request") || st.sealAs == "push" {
+	if push {
 		c.pushing()
 	}
 	if st.anonymous {
@@ -617,7 +629,11 @@ func replayStep(t *testing.T, head, st fields, srv *Server, pol *Policy, sealTo 
 		dh2, _ := wire.X25519(&cs, &sealTo)
 		v := wire.VouchSecret(&dh2, &cp, &sealTo)
 		e := st.Uint(t, "vouch_expiry", 0)
-		c.id = &wire.Identity{Client: cp, Vouch: wire.Vouch(&v, &c.ephPub, &cp, &sealTo, e), Expiry: e}
+		vouch := wire.Vouch
+		if c.push {
+			vouch = wire.PushVouch // a pusher's vouch (SPEC.md §15.1)
+		}
+		c.id = &wire.Identity{Client: cp, Vouch: vouch(&v, &c.ephPub, &cp, &sealTo, e), Expiry: e}
 	}
 	if st.Has("epoch_key") {
 		var pub [32]byte

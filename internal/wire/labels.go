@@ -50,6 +50,7 @@ var (
 	labelS2CExt   = []byte("secsock v2 s2c ext")   // info prefix of the REPLY_EXT key
 	labelExt      = []byte("secsock v2 ext")       // first field of an extension's Extract
 	labelPush     = []byte("secsock v2 push")      // info prefix of Kp, the PUSH key (§15)
+	labelPushV    = []byte("secsock v2 push vouch") // first field of a pusher's V (§15.1)
 	labelRatchet  = []byte("secsock v2 epoch ratchet")
 	labelEpochKey = []byte("secsock v2 epoch key")
 	// Hybrid mode (SPEC.md §16).

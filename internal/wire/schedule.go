@@ -110,6 +110,19 @@ func Vouch(prkV *Secret, eph, client, server *[KeySize]byte, expiry uint64) [Vou
 	return mac(prkV[:], labelVouch, eph[:], client[:], server[:], binary.BigEndian.AppendUint64(nil, expiry))
 }
 
+// PushVouch returns a pusher's V = HMAC(prkV, "secsock v2 push vouch" ‖
+// C' ‖ C ‖ S ‖ u64(E)) (SPEC.md §15.1): a vouch for one pattern never
+// verifies in the other.
+func PushVouch(prkV *Secret, eph, client, server *[KeySize]byte, expiry uint64) [VouchSize]byte {
+	return mac(prkV[:], labelPushV, eph[:], client[:], server[:], binary.BigEndian.AppendUint64(nil, expiry))
+}
+
+// CheckPushVouch is CheckVouch for a pusher's vouch.
+func CheckPushVouch(prkV *Secret, eph, client, server *[KeySize]byte, expiry uint64, v []byte) bool {
+	want := PushVouch(prkV, eph, client, server, expiry)
+	return len(v) == VouchSize && hmac.Equal(want[:], v)
+}
+
 // CheckVouch compares v with the vouch for (eph, client, server, expiry)
 // in constant time.
 func CheckVouch(prkV *Secret, eph, client, server *[KeySize]byte, expiry uint64, v []byte) bool {

@@ -32,6 +32,7 @@ static int make_vouch(struct client *cl, const uint8_t c[32])
 		return -1;
 	sched_prkv(prkv, dh2, cl->C, cl->S);
 	sched_vouch(cl->V, prkv, cl->Ce, cl->C, cl->S, cl->E);
+	memcpy(cl->prkv, prkv, 32);
 	sodium_memzero(dh2, sizeof dh2);
 	sodium_memzero(prkv, sizeof prkv);
 	cl->vouched = 1;
@@ -65,6 +66,13 @@ int client_init(struct client *cl, const uint8_t S[32], const uint8_t *c, const 
 	if (c && make_vouch(cl, c) != 0)
 		return fail(why, "client secret key is all zero, or dh2 is all zero");
 	return 0;
+}
+
+void client_set_push(struct client *cl)
+{
+	cl->push = 1;
+	if (cl->vouched) /* the vouch names the pattern (§15.1) */
+		sched_vouch_push(cl->V, cl->prkv, cl->Ce, cl->C, cl->S, cl->E);
 }
 
 static void header(const struct client *cl, uint8_t kind, uint64_t N, uint64_t T, uint8_t flags, size_t X,

@@ -27,6 +27,7 @@ struct client {
 	uint8_t S[32];           /* server public key */
 	uint8_t C[32], V[32];    /* long-term public key and its vouch for C' */
 	uint64_t E;              /* the vouch's expiry, ms since 1970 (§4.3) */
+	uint8_t prkv[32];        /* prkV of (C, S), kept to make a pusher's V (§15.1) */
 	uint8_t Ce[32], ce[32];  /* C' and c' */
 	uint8_t prk0[32], kq[32], kr[32]; /* kq, kr: long-term only (prk = prk0) */
 	struct epoch_ann ann;    /* §14.2: the latest announcement from S */
@@ -46,6 +47,9 @@ struct reqext {
  * expiry: the end of c''s lifetime (unused when anonymous). */
 int client_init(struct client *cl, const uint8_t S[32], const uint8_t *c, const uint8_t *ce, uint8_t suite,
                 uint64_t E, const char **why);
+
+/* Makes cl a pusher (§15): PUSH kinds, Kp, and a pusher's vouch. */
+void client_set_push(struct client *cl);
 
 /* §14.2: the epoch key at client time t from the announcement, and
  * whether to ask for the next one (always for a ping, as Authenticate). */

@@ -457,7 +457,7 @@ static int run_push(int argc, char **argv)
 		fprintf(stderr, "push: %s\n", why);
 		return 2;
 	}
-	cl.push = 1;
+	client_set_push(&cl);
 	if ((rv = nng_push0_open(&s)) != 0 || (rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, o.wait_ms)) != 0 ||
 	    (rv = nng_dial(s, argv[2], NULL, 0)) != 0) {
 		fprintf(stderr, "nng: %s\n", nng_strerror(rv));

@@ -96,6 +96,16 @@ void sched_vouch(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], co
 	hmac(V, prkv, 32, m, 5);
 }
 
+void sched_vouch_push(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], const uint8_t C[32],
+                      const uint8_t S[32], uint64_t E)
+{
+	uint8_t e[8];
+	for (int i = 7; i >= 0; i--, E >>= 8)
+		e[i] = (uint8_t)E;
+	const struct part m[] = {{LABEL("secsock v2 push vouch")}, {Ce, 32}, {C, 32}, {S, 32}, {e, 8}};
+	hmac(V, prkv, 32, m, 5);
+}
+
 void sched_refusal_tag(uint8_t tag[16], const uint8_t prk0[32], const uint8_t *H, size_t hlen, uint8_t reason)
 {
 	uint8_t full[32];

@@ -20,6 +20,9 @@ void sched_prkv(uint8_t prkv[32], const uint8_t dh2[32], const uint8_t C[32], co
 /* V = HMAC(prkV, "secsock v2 vouch" ‖ C' ‖ C ‖ S ‖ u64(E)) */
 void sched_vouch(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], const uint8_t C[32], const uint8_t S[32],
                  uint64_t E);
+/* §15.1: a pusher's V = HMAC(prkV, "secsock v2 push vouch" ‖ C' ‖ C ‖ S ‖ u64(E)) */
+void sched_vouch_push(uint8_t V[32], const uint8_t prkv[32], const uint8_t Ce[32], const uint8_t C[32],
+                      const uint8_t S[32], uint64_t E);
 /* tag = HMAC(prk0, "secsock v2 refusal" ‖ H ‖ reason)[0..16] */
 void sched_refusal_tag(uint8_t tag[16], const uint8_t prk0[32], const uint8_t *H, size_t hlen, uint8_t reason);
 

@@ -368,7 +368,7 @@ static int check_vouch(struct server *sv, struct req *r, struct verdict *v)
 	uint8_t prkv[32], want[32];
 	if (!get_prkv(sv, r, v, prkv, e))
 		return 0;
-	sched_vouch(want, prkv, r->Ce, r->C, sv->S[r->key], r->E);
+	(r->pull ? sched_vouch_push : sched_vouch)(want, prkv, r->Ce, r->C, sv->S[r->key], r->E); /* §15.1 */
 	if (sodium_memcmp(want, r->V, 32) != 0)
 		return drop(v, "bad-vouch"); /* a forgery: no refusal */
 	e->in_use = 1;

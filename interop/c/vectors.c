@@ -232,7 +232,8 @@ static const char *seal_step(const struct vec *v, const struct server *sv, struc
 		snprintf(why, whylen, "client refused its keys: %s", err);
 		return why;
 	}
-	cl->push = v->pipeline;
+	if (v->pipeline)
+		client_set_push(cl);
 	size_t n = client_seal(cl, s->ping, s->counter, s->timestamp, s->request_body.p, s->request_body.n, &x, out);
 	if (s->mutated)
 		return NULL;
