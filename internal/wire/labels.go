@@ -41,15 +41,15 @@ const (
 // Domain-separation labels: every label the protocol uses, in one place
 // (SPEC.md §3). Each is used in exactly one derivation.
 var (
-	labelRequest  = []byte("secsock v2 request")   // salt of prk0
-	labelC2S      = []byte("secsock v2 c2s")       // info prefix of Kq
-	labelS2C      = []byte("secsock v2 s2c")       // info prefix of Kr
-	labelRefusal  = []byte("secsock v2 refusal")   // first field of a refusal tag
-	labelVouchKey = []byte("secsock v2 vouch key") // salt of prkV
-	labelVouch    = []byte("secsock v2 vouch")     // first field of V
-	labelS2CExt   = []byte("secsock v2 s2c ext")   // info prefix of the REPLY_EXT key
-	labelExt      = []byte("secsock v2 ext")       // first field of an extension's Extract
-	labelPush     = []byte("secsock v2 push")      // info prefix of Kp, the PUSH key (§15)
+	labelRequest  = []byte("secsock v2 request")    // salt of prk0
+	labelC2S      = []byte("secsock v2 c2s")        // info prefix of Kq
+	labelS2C      = []byte("secsock v2 s2c")        // info prefix of Kr
+	labelRefusal  = []byte("secsock v2 refusal")    // first field of a refusal tag
+	labelVouchKey = []byte("secsock v2 vouch key")  // salt of prkV
+	labelVouch    = []byte("secsock v2 vouch")      // first field of V
+	labelS2CExt   = []byte("secsock v2 s2c ext")    // info prefix of the REPLY_EXT key
+	labelExt      = []byte("secsock v2 ext")        // first field of an extension's Extract
+	labelPush     = []byte("secsock v2 push")       // info prefix of Kp, the PUSH key (§15)
 	labelPushV    = []byte("secsock v2 push vouch") // first field of a pusher's V (§15.1)
 	labelRatchet  = []byte("secsock v2 epoch ratchet")
 	labelEpochKey = []byte("secsock v2 epoch key")
