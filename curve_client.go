@@ -70,8 +70,10 @@ type curveClient struct {
 	// noSeedUntil: a pusher's epoch source said the service has no epoch
 	// seed; until this time (ms) it does not ask again (§15.6).
 	noSeedUntil atomic.Int64
-	annAt       atomic.Int64 // when (ms) a pusher's source last confirmed its keys
-	kem         kemKeys      // the server's ML-KEM keys by epoch (§16)
+	annAt       atomic.Int64                   // when (ms) a pusher's source last confirmed its keys
+	kem         kemKeys                        // the server's ML-KEM keys by epoch (§16)
+	ids         [2]atomic.Pointer[epochIDMemo] // ids of the announced epoch keys, memoized (§16)
+	idNext      atomic.Uint32
 }
 
 func newCurveClient(cfg clientConfig) (*curveClient, error) {

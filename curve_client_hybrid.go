@@ -121,7 +121,27 @@ func (c *curveClient) needKeyFetch(now time.Time) bool {
 		return false
 	}
 	idx, pub, _, ok := hybridEpoch(c.ann.Load(), now)
-	return !ok || c.kem.get(idx, wire.EpochID(&pub)) == nil
+	return !ok || c.kem.get(idx, c.epochID(&pub)) == nil
+}
+
+// epochIDMemo is the id of one epoch public key, kept so that steady
+// state computes no SHA-256 per message.
+type epochIDMemo struct {
+	pub [wire.KeySize]byte
+	id  [wire.EpochIDSize]byte
+}
+
+// epochID returns the id of pub (SPEC.md §14.1), from a two-entry memo:
+// the current and the next epoch's key.
+func (c *curveClient) epochID(pub *[wire.KeySize]byte) [wire.EpochIDSize]byte {
+	for i := range c.ids {
+		if m := c.ids[i].Load(); m != nil && m.pub == *pub {
+			return m.id
+		}
+	}
+	m := &epochIDMemo{pub: *pub, id: wire.EpochID(pub)}
+	c.ids[c.idNext.Add(1)%uint32(len(c.ids))].Store(m)
+	return m.id
 }
 
 // hybridFor returns the session's hybrid state in epoch idx, encapsulating
@@ -170,8 +190,7 @@ func (s *clientSession) elements(h *sessionHybrid) (kem, ticket []byte, keys *wi
 func (c *curveClient) sealHybrid(dst, body []byte, ping bool, s *clientSession, n uint64, now time.Time) ([]byte, outstanding, error) {
 	a := c.ann.Load()
 	idx, pub, late, ok := hybridEpoch(a, now)
-	id := wire.EpochID(&pub)
-	kk := c.kem.get(idx, id)
+	kk := c.kem.get(idx, c.epochID(&pub))
 	f := wire.RequestFields{Kind: wire.KindRequest, Suite: c.cfg.suite, Eph: s.eph, Counter: n, Timestamp: uint64(now.UnixMilli())}
 	o := outstanding{sess: s, keys: s.keys, counter: n, hybrid: true}
 	if !ok || kk == nil {
@@ -203,7 +222,7 @@ func (c *curveClient) sealHybrid(dst, body []byte, ping bool, s *clientSession, 
 	}
 	f.Epoch, o.hsess, o.hkem = e.element, h, f.KEM != nil
 	f.WantEpoch = idx != a.Index // in epoch c+1 of the announcement: learn E_{c+2}
-	f.WantKEM = late && c.kem.get(idx+1, wire.EpochID(&a.Next)) == nil
+	f.WantKEM = late && c.kem.get(idx+1, c.epochID(&a.Next)) == nil
 	o.want = f.WantEpoch
 	return c.appendHybrid(dst, &f, o, s.id, body)
 }

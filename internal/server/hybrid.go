@@ -16,29 +16,37 @@ import (
 )
 
 // peerHybrid is a peer's keys for one hybrid element (a ciphertext or a
-// ticket) under one epoch. key is the cache key of SPEC.md §10 for types
+// ticket) under one epoch, found by the cache key of SPEC.md §10 for types
 // 1 and 2: the SHA-256 of a ciphertext element (its exact bytes, 32 bytes
 // kept instead of 1,091), or a ticket element with its suite (a ticket
 // opens for one suite only, cached or not).
 type peerHybrid struct {
-	id   [wire.EpochIDSize]byte
-	key  []byte
-	prk  wire.Secret
-	q    [wire.KEMSharedSize]byte // a ciphertext's resumption secret, for the tickets of its siblings
-	keys [3]*wire.Keys
+	id     [wire.EpochIDSize]byte
+	ticket []byte                   // the ticket element; nil for a ciphertext
+	suite  byte                     // a ticket's suite
+	digest [32]byte                 // a ciphertext element's SHA-256
+	prk    wire.Secret              // the hybrid secret
+	q      [wire.KEMSharedSize]byte // a ciphertext's resumption secret, for the tickets of its siblings
+	keys   [3]*wire.Keys
 }
 
-// cacheKey returns r's hybrid cache key (see peerHybrid), computed once.
-func (r *request) cacheKey() []byte {
-	if r.hkey == nil {
-		if r.KEM != nil {
-			h := sha256.Sum256(r.KEM)
-			r.hkey = append([]byte{wire.ElemKEMCiphertext}, h[:]...)
-		} else {
-			r.hkey = append([]byte{wire.ElemKEMTicket, r.Suite}, r.Ticket...)
-		}
+// kemDigest returns the SHA-256 of r's ciphertext element, computed once.
+func (r *request) kemDigest() *[32]byte {
+	if !r.hasDigest {
+		r.digest, r.hasDigest = sha256.Sum256(r.KEM), true
 	}
-	return r.hkey
+	return &r.digest
+}
+
+// matches reports whether h is the cache entry of r's hybrid element.
+func (h *peerHybrid) matches(r *request) bool {
+	if string(h.id[:]) != string(r.Epoch[3:]) {
+		return false
+	}
+	if r.Ticket != nil {
+		return h.ticket != nil && h.suite == r.Suite && bytes.Equal(h.ticket, r.Ticket)
+	}
+	return h.ticket == nil && h.digest == *r.kemDigest()
 }
 
 // hybridKeys returns p's keys for r's hybrid element and suite, if p has
@@ -47,7 +55,7 @@ func (r *request) cacheKey() []byte {
 func (p *peer) hybridKeys(r *request) (*wire.Keys, *[wire.KEMSharedSize]byte) {
 	for i := range p.hybrids {
 		h := &p.hybrids[i]
-		if string(h.id[:]) == string(r.Epoch[3:]) && bytes.Equal(h.key, r.cacheKey()) {
+		if h.matches(r) {
 			if h.keys[r.Suite] == nil {
 				h.keys[r.Suite] = p.derive(&h.prk, r.Suite)
 			}
@@ -72,7 +80,12 @@ func (p *peer) addHybrid(r *request, prk *wire.Secret, k *wire.Keys) {
 		clear(p.hybrids[0].q[:])
 		p.hybrids = slices.Delete(p.hybrids, 0, 1)
 	}
-	h := peerHybrid{id: r.epoch.ID, key: bytes.Clone(r.cacheKey()), prk: *prk, q: r.q}
+	h := peerHybrid{id: r.epoch.ID, prk: *prk, q: r.q}
+	if r.Ticket != nil {
+		h.ticket, h.suite = bytes.Clone(r.Ticket), r.Suite
+	} else {
+		h.digest = *r.kemDigest()
+	}
 	h.keys[r.Suite] = k
 	p.hybrids = append(p.hybrids, h)
 }

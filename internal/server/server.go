@@ -133,10 +133,11 @@ type request struct {
 	prkE *wire.Secret
 	ss   [wire.KEMSharedSize]byte
 	// q is a ciphertext request's resumption secret (§16.4), for its
-	// ticket; hkey its hybrid cache key.
-	q    [wire.KEMSharedSize]byte
-	hasQ bool
-	hkey []byte
+	// ticket; digest the SHA-256 of its ciphertext element (cache key).
+	q         [wire.KEMSharedSize]byte
+	hasQ      bool
+	digest    [32]byte
+	hasDigest bool
 	// bound is what the cached peer had verified, read with its keys.
 	bound struct {
 		vouched bool
