@@ -292,7 +292,7 @@ func (s *curveServer) openRequestFrom(dst, b []byte, pipe mangos.Pipe) inbound {
 	// account counts and reports an accepted request (delivered, or a
 	// ping answered).
 	var account func()
-	if d.Deliver || (d.Reason == servercore.ReasonNone && d.Respond != nil) {
+	if d.Deliver || (d.Reason == servercore.ReasonNone && d.Respond != nil && !d.KeyFetch) {
 		account = func() { s.accepted(&d, view, ev, now, pipe, newSession) }
 	}
 	in := inbound{

@@ -700,3 +700,34 @@ func TestHybridKeyFetchAtBoundary(t *testing.T) {
 		t.Fatalf("%d messages (want two key-fetch pings, the second naming the epoch, then the request)", n)
 	}
 }
+
+// TestHybridKeyFetchWithPolicy: with a client policy, an authorized
+// vouched client fetches the keys anonymously (answered statelessly, not
+// counted as an accepted request) and is served; its identity box only
+// ever travels in the mode.
+func TestHybridKeyFetchWithPolicy(t *testing.T) {
+	seed, err := newEpochSeed(rand.Reader, time.Now().Add(-time.Minute), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, alice := mustKey(t), mustKey(t)
+	tp, dialFront, listenBack := newTap(t, "inproc", "inproc")
+	rep := newRep(t, sk, OptionEpochSeed, seed, OptionHybrid, HybridRequire, OptionAuthorizedKeys, []PublicKey{alice.Public()})
+	listenBack(rep)
+	serveEcho(t, 0, rep)
+	cl := newReq(t, sk.Public(), OptionHybrid, HybridOn, OptionSecretKey, alice)
+	dialFront(cl)
+	if got, err := roundTrip(cl, "x"); err != nil || string(got) != "echo:x" {
+		t.Fatalf("%q %v", got, err)
+	}
+	if st := rep.ServerStats(); st.Vouched != 1 || st.Anonymous != 0 || st.Hybrid != 1 {
+		t.Fatalf("vouched %d, anonymous %d, hybrid %d; want 1, 0 (the key fetch is not an accepted request), 1", st.Vouched, st.Anonymous, st.Hybrid)
+	}
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for i, r := range tp.requests {
+		if wire.IsVouched(r[1]) && flagsOf(r)&(kemFlag|ticketFlag) == 0 {
+			t.Errorf("message %d: an identity box outside the mode", i)
+		}
+	}
+}

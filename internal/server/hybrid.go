@@ -252,5 +252,5 @@ func (s *Server) answerKeyFetch(r *request, rnd io.Reader) Decision {
 	if err != nil {
 		return *drop(ReasonMalformed)
 	}
-	return Decision{Respond: pong, ServerKey: r.server, Ticket: tk}
+	return Decision{Respond: pong, ServerKey: r.server, Ticket: tk, KeyFetch: true}
 }

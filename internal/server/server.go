@@ -80,6 +80,9 @@ type Decision struct {
 	Pending bool // a duplicate of a pending request (Ticket names it); its route should get the reply too
 	Epoch   bool // sealed with an epoch key: forward-secret once the epoch ends (§14)
 	Hybrid  bool // sealed in the hybrid mode: a ciphertext or a ticket mixed in (§16)
+	// KeyFetch: the stateless answer to an unauthorized sender's key-fetch
+	// ping (public keys only, §16.5): answered, but not an accepted request.
+	KeyFetch bool
 	// Consult (with Limits.Shared): a duplicate whose fate the shared
 	// replay store knows (handled by another instance, or no longer in
 	// this one's reply cache); Ticket names it. Ask the store (SPEC.md §17).
