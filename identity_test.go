@@ -12,8 +12,32 @@ import (
 	"go.nanomsg.org/mangos/v3"
 )
 
-// peerEcho answers every request on c with "<fingerprint>:<body>" and
-// records the Peer of each, read while the request is held.
+// serveWithPeer answers every request on ctxs with answer(body, its
+// Peer), reading the Peer with RecvPeer, until the socket closes.
+func serveWithPeer(ctxs []mangos.Context, answer func(b []byte, p Peer) []byte) {
+	for _, c := range ctxs {
+		go func(c interface {
+			RecvPeer() ([]byte, Peer, error)
+			Send([]byte) error
+		}) {
+			for {
+				b, p, err := c.RecvPeer()
+				if errors.Is(err, mangos.ErrClosed) {
+					return
+				}
+				if err == nil {
+					c.Send(answer(b, p))
+				}
+			}
+		}(c.(interface {
+			RecvPeer() ([]byte, Peer, error)
+			Send([]byte) error
+		}))
+	}
+}
+
+// peerEcho answers every request with "<fingerprint>:<body>" and records
+// the Peer of each.
 type peerEcho struct {
 	mu    sync.Mutex
 	peers map[string]Peer // by body
@@ -21,27 +45,12 @@ type peerEcho struct {
 
 func servePeers(t testing.TB, ctxs ...mangos.Context) *peerEcho {
 	pe := &peerEcho{peers: map[string]Peer{}}
-	for _, c := range ctxs {
-		go func(c mangos.Context) {
-			for {
-				b, err := c.Recv()
-				if errors.Is(err, mangos.ErrClosed) {
-					return
-				}
-				if err != nil {
-					continue
-				}
-				p, err := c.(interface{ Peer() (Peer, error) }).Peer()
-				if err != nil {
-					t.Errorf("Peer of a held request: %v", err)
-				}
-				pe.mu.Lock()
-				pe.peers[string(b)] = p
-				pe.mu.Unlock()
-				c.Send([]byte(p.Fingerprint() + ":" + string(b)))
-			}
-		}(c)
-	}
+	serveWithPeer(ctxs, func(b []byte, p Peer) []byte {
+		pe.mu.Lock()
+		pe.peers[string(b)] = p
+		pe.mu.Unlock()
+		return []byte(p.Fingerprint() + ":" + string(b))
+	})
 	return pe
 }
 

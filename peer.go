@@ -28,8 +28,8 @@ type Peer struct {
 	// recorded traffic stays confidential unless both X25519 and
 	// ML-KEM-768 are broken.
 	Hybrid bool
-	// Plain: an unsealed request, delivered only by a permissive server
-	// (OptionPermissive). It is not authenticated, not confidential and
+	// Plain: an unsealed request: delivered by a permissive server
+	// (OptionPermissive), or by one with mechanism "none" (RecvPeer). It is not authenticated, not confidential and
 	// not replay-protected; its reply goes back unsealed.
 	Plain bool
 }
@@ -79,8 +79,8 @@ func (p Peer) String() string {
 func (s *Socket) Peer() (Peer, error) { return s.def.peer() }
 
 // RecvPeer is Recv returning also who sent the body: on REP the Peer of
-// the request now held, on PULL the sender of this message; the zero Peer
-// on REQ and with mechanism "none".
+// the request now held, on PULL the sender of this message (Peer.Plain
+// with mechanism "none"); the zero Peer on REQ and PUSH.
 func (s *Socket) RecvPeer() ([]byte, Peer, error) { return s.recvPeer(s.sock, &s.def) }
 
 // RecvMsgPeer is RecvMsg returning also who sent the message, as RecvPeer.

@@ -60,7 +60,7 @@ func (s *Socket) recvOneWay() (*mangos.Message, bool, Peer, error) {
 			m.Free()
 			return nil, false, Peer{}, e.err
 		case e.passThrough():
-			return m, false, Peer{}, nil
+			return m, false, Peer{Plain: true}, nil
 		case e.server == nil:
 			m.Free() // a PUSH socket receives nothing
 			return nil, false, Peer{}, fmt.Errorf("secsock: a PUSH socket cannot receive: %w", mangos.ErrProtoOp)

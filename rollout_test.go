@@ -15,25 +15,10 @@ import (
 // serveInKind answers each request with "plain:" or "sealed:" and the
 // body, as its Peer says, after delay.
 func serveInKind(t testing.TB, delay time.Duration, ctxs ...mangos.Context) {
-	for _, c := range ctxs {
-		go func(c mangos.Context) {
-			for {
-				b, err := c.Recv()
-				if errors.Is(err, mangos.ErrClosed) {
-					return
-				}
-				if err != nil {
-					continue
-				}
-				kind := "plain:"
-				if p, err := c.(interface{ Peer() (Peer, error) }).Peer(); err == nil && !p.Plain {
-					kind = "sealed:"
-				}
-				time.Sleep(delay)
-				c.Send([]byte(kind + string(b)))
-			}
-		}(c)
-	}
+	serveWithPeer(ctxs, func(b []byte, p Peer) []byte {
+		time.Sleep(delay)
+		return []byte(map[bool]string{true: "plain:", false: "sealed:"}[p.Plain] + string(b))
+	})
 }
 
 // plainReq is a plain mangos REQ socket (a client not moved yet).

@@ -781,7 +781,7 @@ func (s *Socket) receive(p msgPipe, x *exchange) (*mangos.Message, bool, Peer, e
 				return nil, false, Peer{}, err
 			}
 			m, err := p.RecvMsg()
-			return m, false, Peer{}, err
+			return m, false, Peer{Plain: s.server}, err // a REP with mechanism none receives plain requests
 		}
 		if !s.server {
 			m, err := s.open(p, x, e, newBody)
