@@ -355,6 +355,10 @@ func (s *curveServer) decide(sr *sharedReplay, sc *storeCall, res replaystore.Re
 	switch res.State {
 	case replaystore.Answered:
 		sr.counts.hits.Add(1)
+		if replaystore.IsRefusal(res.Reply) && res.Reply[2] == wire.RefuseNotAuthorized {
+			// the application refused it (a per-request authorizer): every copy gets that refusal
+			return outcome{respond: res.Reply, reason: ReasonNotAuthorized, settle: servercore.Elsewhere}
+		}
 		return outcome{respond: res.Reply, reason: ReasonRetry, settle: servercore.Elsewhere}
 	case replaystore.Replayed:
 		return outcome{respond: s.refusal(sc, wire.RefuseReplayed), reason: ReasonReplayed, settle: servercore.ReplayedElsewhere}

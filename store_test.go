@@ -642,3 +642,29 @@ func TestStoreLeaseRenewed(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreRequestAuthorizerRefusal: a request the application refused
+// after delivery (OptionRequestAuthorizer) is answered with that same
+// authenticated refusal by every worker, for every copy: never REPLAYED
+// (which would say it ran), and never delivered elsewhere.
+func TestStoreRequestAuthorizerRefusal(t *testing.T) {
+	stores(t, func(t *testing.T, st replaystore.Store) {
+		sk := mustKey(t)
+		deny := RequestAuthorizer(func(_ Peer, body []byte) bool { return string(body) != "forbidden" })
+		a := startStoreWorker(t, sk, st, 0, false, OptionRequestAuthorizer, deny)
+		b := startStoreWorker(t, sk, st, 0, false)
+		req := captureRequest(t, sk, "forbidden")
+		first := newInjector(t, a.addr).ask(t, req, 5*time.Second)
+		if !isRefusal(first, wire.RefuseNotAuthorized) {
+			t.Fatalf("owner: %x, want NOT_AUTHORIZED", first)
+		}
+		for i := 0; i < 2*servercoreMaxResends; i++ {
+			if got := newInjector(t, b.addr).ask(t, req, 5*time.Second); !bytes.Equal(got, first) {
+				t.Fatalf("copy %d at another worker: %x, want the same refusal", i, got)
+			}
+		}
+		if n := b.delivered("forbidden"); n != 0 {
+			t.Fatalf("delivered %d times elsewhere", n)
+		}
+	})
+}

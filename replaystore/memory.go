@@ -116,6 +116,8 @@ func (m *Memory) do(ctx context.Context, r *Request, maxResends int, o op) (Resu
 		return Result{State: Claimed}, nil
 	case e.header != r.Header:
 		return Result{State: Conflict}, nil
+	case e.answered && IsRefusal(e.reply):
+		return Result{State: Answered, Reply: slices.Clone(e.reply)}, nil // never REPLAYED: it did not run
 	case e.answered && e.reply != nil && e.resends < maxResends:
 		e.resends++
 		return Result{State: Answered, Reply: slices.Clone(e.reply)}, nil

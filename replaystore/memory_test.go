@@ -66,3 +66,24 @@ func TestMemoryLifecycle(t *testing.T) {
 	res, err = m.Claim(ctx, &big, 4)
 	want(res, err, Replayed)
 }
+
+// TestMemoryRefusalResentToEveryCopy: an application's refusal stored as
+// the answer is given to every copy, never turned into REPLAYED.
+func TestMemoryRefusalResentToEveryCopy(t *testing.T) {
+	m := NewMemory()
+	ctx := context.Background()
+	r := &Request{Counter: 1, Lease: time.Second, TTL: 10 * time.Second}
+	r.Owner[0] = 1
+	if res, err := m.Claim(ctx, r, 4); err != nil || res.State != Claimed {
+		t.Fatal(res, err)
+	}
+	refusal := append([]byte{0x02, 0x12, 0x01}, make([]byte, 16)...)
+	m.Reply(ctx, r, refusal)
+	other := *r
+	other.Owner[0] = 2
+	for i := 0; i < 10; i++ {
+		if res, err := m.Claim(ctx, &other, 4); err != nil || res.State != Answered || !IsRefusal(res.Reply) {
+			t.Fatalf("copy %d: %v %v", i, res.State, err)
+		}
+	}
+}

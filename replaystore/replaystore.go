@@ -58,8 +58,9 @@ const (
 	// Pending: another worker holds a live claim (Result.LeaseLeft);
 	// ask again later.
 	Pending
-	// Answered: Result.Reply is the sealed reply that the owner stored;
-	// this call took one of the request's resends.
+	// Answered: Result.Reply is the sealed reply that the owner stored
+	// (this call took one of the request's resends), or its
+	// authenticated refusal (IsRefusal: resent to every copy).
 	Answered
 	// Replayed: the request was answered, but its reply is not kept or
 	// its resends are spent.
@@ -137,6 +138,15 @@ type ReplyBatcher interface {
 // ErrUnavailable: the store could not be reached or did not answer in
 // time; nothing is known about the request.
 var ErrUnavailable = errors.New("replaystore: store unavailable")
+
+// IsRefusal reports whether a stored answer is an authenticated refusal
+// (SPEC.md §5.3: 19 bytes, kind 0x12) rather than a sealed reply: the
+// application refused the request after it was delivered, so every copy
+// gets the same refusal, with no bound on resends (it never becomes
+// REPLAYED, which would say the request ran).
+func IsRefusal(answer []byte) bool {
+	return len(answer) == 19 && answer[0] == 0x02 && answer[1] == 0x12
+}
 
 // MaxRefused is how many headers one (C', N) may have refused
 // UNKNOWN_EPOCH in a store.

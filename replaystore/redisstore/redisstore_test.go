@@ -317,3 +317,25 @@ func TestRefuseUnknownEpoch(t *testing.T) {
 	res, err = s.Refuse(ctx(t), &pre, 4)
 	must(t, res, err, replaystore.Conflict)
 }
+
+// TestRefusalResentToEveryCopy: an application's refusal stored as the
+// answer is given to every copy, never turned into REPLAYED.
+func TestRefusalResentToEveryCopy(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newTestStore(t, srv)
+	r := request(t)
+	res, err := s.Claim(ctx(t), r, 4)
+	must(t, res, err, replaystore.Claimed)
+	refusal := append([]byte{0x02, 0x12, 0x01}, make([]byte, 16)...)
+	if err := s.Reply(ctx(t), r, refusal); err != nil {
+		t.Fatal(err)
+	}
+	other := *r
+	rand.Read(other.Owner[:])
+	for i := 0; i < 10; i++ {
+		res, err = s.Claim(ctx(t), &other, 4)
+		if res = must(t, res, err, replaystore.Answered); !replaystore.IsRefusal(res.Reply) {
+			t.Fatalf("copy %d: %x", i, res.Reply)
+		}
+	}
+}

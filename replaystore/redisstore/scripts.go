@@ -70,6 +70,10 @@ end
 if string.sub(v, 1, 32) ~= ARGV[1] then return {'X'} end
 local state = string.sub(v, 63, 63)
 if state ~= 'c' then
+  local answer = string.sub(v, 64)
+  -- an application's authenticated refusal (19 bytes, kind 0x12) is resent
+  -- to every copy: it says the request did not run, never REPLAYED
+  if state == 'a' and #answer == 19 and string.byte(answer, 2) == 18 then return {'S', answer} end
   local n = tonumber(string.sub(v, 62, 62))
   if state == 'g' or n >= tonumber(ARGV[7]) then return {'R'} end
   redis.call('SET', KEYS[1], string.sub(v, 1, 61) .. tostring(n + 1) .. string.sub(v, 63), 'KEEPTTL')
