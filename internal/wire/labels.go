@@ -15,6 +15,11 @@ const (
 	KindRefusal        byte = 0x12
 	KindHint           byte = 0x13
 	KindReplyExt       byte = 0x14 // a reply with extension elements (§10, §14)
+	KindPubBlind       byte = 0x21 // PUB message with a blinded topic tag (§18)
+	KindPubClear       byte = 0x22 // PUB message with a clear topic prefix (§18)
+	KindKeyRequest     byte = 0x23 // key service request: sender keys of a publisher, please (§18.4)
+	KindKeyBundle      byte = 0x24 // key service answer: a key bundle (§18.4)
+	KindKeyDenied      byte = 0x25 // key service answer: this subscriber is not authorized (§18.4)
 
 	SuiteBox    byte = 0x01 // XSalsa20-Poly1305 (NaCl secretbox), the default
 	SuiteAESGCM byte = 0x02 // AES-256-GCM
@@ -58,6 +63,10 @@ var (
 	labelEpochTicket = []byte("secsock v2 epoch ticket") // seed_e -> the epoch's ticket key
 	labelTicket      = []byte("secsock v2 ticket")       // ticket key -> one ticket's key
 	labelResumption  = []byte("secsock v2 resumption")   // a ciphertext request's prk -> the ticket's secret q
+	// Sealed PUB/SUB (SPEC.md §18).
+	labelPubKey   = []byte("secsock v2 pub key")   // sender key -> one instance's AEAD key
+	labelTopicTag = []byte("secsock v2 topic tag") // tag key -> a topic's blinded tag
+	labelPubSig   = []byte("secsock v2 pub sig")   // prefix of the Ed25519-signed bytes
 )
 
 // Extension element types (SPEC.md §10, §14).
