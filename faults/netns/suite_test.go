@@ -1,0 +1,495 @@
+package netns
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Ports inside the lab. The proxy (10.99.0.2) listens on one port per
+// link and forwards to the real address, so every link crosses it.
+const (
+	frontPort = 5555 // device, for clients
+	backPort  = 5556 // device, for workers
+	bindPort  = 5557 // each worker also listens here (the attacker's target)
+	redisPort = 6379
+)
+
+// Client timing: each request's deadline and mangos's REQ resend time.
+const (
+	deadline  = 8 * time.Second
+	retryTime = time.Second
+)
+
+// trafficSummary is faultclient traffic's JSON line.
+type trafficSummary struct {
+	Sent         int            `json:"sent"`
+	Outcomes     map[string]int `json:"outcomes"`
+	WrongReplies int            `json:"wrong_replies"`
+	MaxMS        int64          `json:"max_ms"`
+	Untyped      []string       `json:"untyped"`
+	AppRetries   int            `json:"app_retries"`
+}
+
+// replaySummary is faultclient replay's JSON line.
+type replaySummary struct {
+	Streams, Messages, Unique, Sent, Answers int
+}
+
+// suite holds the lab and the running processes of one run.
+type suite struct {
+	*lab
+	bin      map[string]string
+	proxy    *proxyCtl
+	captures string
+	workers  [3]*proc
+	device   *proc
+	redis    *proc
+	gen      int // incarnation counter for process names
+	links    []string
+	capture  string // the capture toxic in place on the client link
+}
+
+func TestFaultsAcrossNamespaces(t *testing.T) {
+	if why := canNetns(); why != "" {
+		if os.Getenv("SECSOCK_REQUIRE_NETNS") == "1" {
+			t.Fatalf("network namespaces unavailable: %s", why)
+		}
+		t.Skipf("fault suite skipped: %s", why)
+	}
+	redisBin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("SECSOCK_REQUIRE_NETNS") == "1" {
+			t.Fatal("redis-server not installed")
+		}
+		t.Skip("fault suite skipped: needs redis-server")
+	}
+	s := &suite{lab: newLab(t), bin: build(t), captures: t.TempDir()}
+	s.bin["redis"] = redisBin
+	s.setup()
+	var rows []row
+
+	// 1. Jitter and resets on every link, shared store.
+	s.jitter(true)
+	stopResets := s.resets()
+	rows = append(rows, s.traffic("jitter+resets (shared store)", "j", 12*time.Second, nil))
+	nResets := stopResets()
+	s.checkAllAnsweredOnce(rows[len(rows)-1])
+
+	// 2. Process faults and a Redis partition, shared store.
+	events := []event{
+		{3 * time.Second, "kill -9 worker 1", func() { s.workers[0].kill() }},
+		{4 * time.Second, "restart worker 1", func() { s.startWorker(0, true) }},
+		{7 * time.Second, "kill -9 device", func() { s.device.kill() }},
+		{8 * time.Second, "restart device", func() { s.startDevice() }},
+		{11 * time.Second, "partition Redis (timeout toxic)", func() { s.partitionRedis(true) }},
+		{16 * time.Second, "heal Redis partition", func() { s.partitionRedis(false) }},
+		{19 * time.Second, "restart Redis (SIGTERM, AOF kept)", func() { s.redis.stop(); s.startRedis() }},
+	}
+	rows = append(rows, s.traffic("kills, restarts, partition (shared store)", "f", 26*time.Second, events))
+	s.checkNoneTwice(rows[len(rows)-1])
+
+	// 3. Every captured request to every worker.
+	rows = append(rows, s.replay("replay to every worker (shared store)", "client-*.bin", "j", "f"))
+	if r := rows[len(rows)-1]; r.delivered != 0 {
+		t.Errorf("replay delivered %d requests with the shared store; want 0", r.delivered)
+	}
+
+	// 4. The same without the shared store: what per-instance mode allows.
+	for i := range s.workers {
+		s.workers[i].stop()
+		s.startWorker(i, false)
+	}
+	s.setCapture("pi-client")
+	stopResets = s.resets()
+	events = []event{
+		{3 * time.Second, "kill -9 worker 1", func() { s.workers[0].kill() }},
+		{4 * time.Second, "restart worker 1", func() { s.startWorker(0, false) }},
+	}
+	rows = append(rows, s.traffic("jitter+resets+kill (per instance)", "p", 12*time.Second, events))
+	nResets += stopResets()
+	rows = append(rows, s.replay("replay to every worker (per instance)", "pi-client-*.bin", "p"))
+	if r := rows[len(rows)-1]; r.delivered == 0 {
+		t.Errorf("per-instance replay delivered nothing: the suite's counting cannot see replays")
+	}
+	printTable(rows, nResets)
+}
+
+// build compiles secsock (from the library module) and the suite's own
+// faultproxy and faultclient.
+func build(t *testing.T) map[string]string {
+	dir := t.TempDir()
+	bins := map[string]string{}
+	for name, spec := range map[string][2]string{
+		"secsock":     {"../..", "./cmd/secsock"},
+		"faultproxy":  {".", "./cmd/faultproxy"},
+		"faultclient": {".", "./cmd/faultclient"},
+	} {
+		out := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", out, spec[1])
+		cmd.Dir = spec[0]
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v: %s", spec[1], err, b)
+		}
+		bins[name] = out
+	}
+	return bins
+}
+
+func (s *suite) name(base string) string {
+	s.gen++
+	return fmt.Sprintf("%s-%d", base, s.gen)
+}
+
+func (s *suite) setup() {
+	s.t.Helper()
+	if _, err := s.run("keygen", "client", "10s", s.bin["secsock"], "keygen", filepath.Join(s.dir, "server")); err != nil {
+		s.t.Fatal(err)
+	}
+	s.proxy = s.startProxy(s.bin["faultproxy"], s.captures)
+	px := hosts["proxy"]
+	s.link("client-device", px+":7000", hosts["device"], frontPort)
+	for i := 1; i <= 3; i++ {
+		w := fmt.Sprintf("w%d", i)
+		s.link(w+"-device", fmt.Sprintf("%s:%d", px, 7100+i), hosts["device"], backPort)
+		s.link(w+"-redis", fmt.Sprintf("%s:%d", px, 7200+i), hosts["redis"], redisPort)
+		s.link("attacker-"+w, fmt.Sprintf("%s:%d", px, 7300+i), hosts[w], bindPort)
+	}
+	s.setCapture("client")
+	s.startRedis()
+	// The suite made this Redis a moment ago and no worker has used it:
+	// marking it new (with no quiet period) is exactly what init is for.
+	out, err := s.run(s.name("init"), "w1", "20s", s.bin["secsock"], "replay-store", "init",
+		"--replay-store", s.redisURL(0), "--quiet", "0")
+	if err != nil {
+		s.t.Fatalf("replay-store init: %v %s", err, out)
+	}
+	s.startDevice()
+	for i := range s.workers {
+		s.startWorker(i, true)
+	}
+}
+
+func (s *suite) link(name, listen, host string, port int) {
+	s.proxy.do("proxy %s %s %s:%d", name, listen, host, port)
+	s.links = append(s.links, name)
+}
+
+// setCapture records the client link's client-to-device bytes under a
+// new file prefix (one file per connection).
+func (s *suite) setCapture(prefix string) {
+	if s.capture != "" {
+		s.proxy.do("untoxic client-device %s", s.capture)
+	}
+	s.capture = "capture-" + prefix
+	s.proxy.do(`toxic client-device {"name":%q,"type":"capture","stream":"upstream","attributes":{"prefix":%q}}`, s.capture, prefix)
+}
+
+func (s *suite) redisURL(worker int) string {
+	return fmt.Sprintf("redis://%s:%d/0", hosts["proxy"], 7201+worker)
+}
+
+func (s *suite) startRedis() {
+	dir := filepath.Join(s.dir, "redis")
+	os.MkdirAll(dir, 0o700)
+	s.redis = s.start(s.name("redis"), "redis", s.bin["redis"],
+		"--bind", hosts["redis"], "--port", fmt.Sprint(redisPort), "--protected-mode", "no",
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir)
+	s.waitFor(s.redis, "Ready to accept connections", 15*time.Second)
+}
+
+func (s *suite) startDevice() {
+	s.device = s.start(s.name("device"), "device", s.bin["secsock"], "device",
+		"--front-bind", fmt.Sprintf("tcp://%s:%d", hosts["device"], frontPort),
+		"--back-bind", fmt.Sprintf("tcp://%s:%d", hosts["device"], backPort))
+	s.waitFor(s.device, "forwarding", 10*time.Second)
+}
+
+// startWorker starts worker i (0-2): it prints each request it delivers
+// (-A, one line) and echoes it; with shared, through the Redis store.
+func (s *suite) startWorker(i int, shared bool) {
+	w := fmt.Sprintf("w%d", i+1)
+	args := []string{"rep", "--key", filepath.Join(s.dir, "server.key"), "--echo", "-A",
+		"--connect", fmt.Sprintf("tcp://%s:%d", hosts["proxy"], 7101+i),
+		"--bind", fmt.Sprintf("tcp://%s:%d", hosts[w], bindPort)}
+	if shared {
+		// The Redis link has 40-160 ms of round-trip jitter here, so the
+		// store's deadline is 1 s (default 100 ms); a 3 s lease lets a dead
+		// owner's claims become IN_DOUBT well inside the client's deadline.
+		args = append(args, "--replay-store", s.redisURL(i),
+			"--replay-store-deadline", "1", "--replay-store-lease", "3")
+	}
+	s.workers[i] = s.start(s.name(w), w, s.bin["secsock"], args...)
+	s.waitFor(s.workers[i], "dialed", 10*time.Second)
+}
+
+// jitter puts 20-80 ms of latency (50 ± 30) on both directions of every link.
+func (s *suite) jitter(on bool) {
+	for _, l := range s.links {
+		for _, dir := range []string{"upstream", "downstream"} {
+			if on {
+				s.proxy.do(`toxic %s {"name":"jitter-%s","type":"latency","stream":%q,"attributes":{"latency":50,"jitter":30}}`, l, dir, dir)
+			} else {
+				s.proxy.do("untoxic %s jitter-%s", l, dir)
+			}
+		}
+	}
+}
+
+// resets resets one link after another (round robin, every 700 ms, each
+// reset_peer toxic in place for 100 ms), until the returned func is
+// called; that returns how many resets were applied.
+func (s *suite) resets() func() int {
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		tick := time.NewTicker(700 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			case <-tick.C:
+			}
+			l := s.links[n%len(s.links)]
+			if strings.HasPrefix(l, "attacker-") {
+				n++
+				continue
+			}
+			dir := []string{"upstream", "downstream"}[n/len(s.links)%2]
+			if s.proxy.try(`toxic %s {"name":"reset","type":"reset_peer","stream":%q,"attributes":{"timeout":0}}`, l, dir) == nil {
+				time.Sleep(100 * time.Millisecond)
+				s.proxy.try("untoxic %s reset", l)
+			}
+			n++
+		}
+	}()
+	return func() int { close(stop); return <-done }
+}
+
+// partitionRedis cuts (or heals) every worker's link to Redis: the
+// timeout toxic drops all data in both directions and closes nothing.
+func (s *suite) partitionRedis(on bool) {
+	for i := 1; i <= 3; i++ {
+		l := fmt.Sprintf("w%d-redis", i)
+		for _, dir := range []string{"upstream", "downstream"} {
+			if on {
+				s.proxy.do(`toxic %s {"name":"partition-%s","type":"timeout","stream":%q,"attributes":{"timeout":0}}`, l, dir, dir)
+			} else {
+				s.proxy.do("untoxic %s partition-%s", l, dir)
+			}
+		}
+	}
+}
+
+// event is a fault injected at a time after traffic starts.
+type event struct {
+	at   time.Duration
+	what string
+	do   func()
+}
+
+// row is one line of the printed table.
+type row struct {
+	phase     string
+	traffic   *trafficSummary
+	replay    *replaySummary
+	delivered int // deliveries the workers printed for the phase's requests
+	twice     int // request ids delivered more than once
+	// twiceAppRetry counts those of twice that the application sent again
+	// after ErrStoreUnavailable or ErrBusy (a new request, same body).
+	twiceAppRetry int
+	events        []string
+	lost          int // delivered but not answered (reply lost with its worker)
+}
+
+// traffic runs the client for dur while events happen, then counts what
+// every worker delivered for the phase's requests.
+func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event) row {
+	s.t.Helper()
+	before := s.deliveries(prefix)
+	var wg sync.WaitGroup
+	var done []string
+	start := time.Now()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, e := range events {
+			time.Sleep(time.Until(start.Add(e.at)))
+			e.do()
+			done = append(done, fmt.Sprintf("%.1fs %s", time.Since(start).Seconds(), e.what))
+		}
+	}()
+	log := filepath.Join(s.dir, prefix+".log")
+	limit := (dur + deadline*5 + 10*time.Second).String()
+	out, err := s.run(s.name("client-"+prefix), "client", limit, s.bin["faultclient"], "traffic",
+		"--connect", fmt.Sprintf("tcp://%s:7000", hosts["proxy"]),
+		"--server-key", filepath.Join(s.dir, "server.pub"),
+		"--prefix", prefix, "--conc", "4", "--duration", dur.String(), "--max", "3000",
+		"--deadline", deadline.String(), "--retry", retryTime.String(), "--log", log)
+	wg.Wait()
+	if err != nil {
+		s.t.Fatalf("%s: %v", phase, err)
+	}
+	var sum trafficSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		s.t.Fatalf("%s: client printed %q: %v", phase, out, err)
+	}
+	time.Sleep(500 * time.Millisecond) // last lines of the workers' output
+	r := row{phase: phase, traffic: &sum, events: done}
+	after := s.deliveries(prefix)
+	outcomes := readOutcomes(s.t, log)
+	for id, n := range after {
+		n -= before[id]
+		r.delivered += n
+		oc, tries, _ := strings.Cut(outcomes[id], " ")
+		if n > 1 {
+			r.twice++
+			if tries != "1" {
+				r.twiceAppRetry++
+			}
+			s.t.Logf("%s: %s delivered %d times, outcome %s after %s tries", phase, id, n, oc, tries)
+		}
+		if n > 0 && oc != "reply" {
+			r.lost++
+		}
+	}
+	s.t.Logf("%s: %+v; events: %v", phase, sum, done)
+	if sum.Outcomes["untyped"] > 0 {
+		s.t.Errorf("%s: %d requests ended in an untyped error: %v", phase, sum.Outcomes["untyped"], sum.Untyped)
+	}
+	if sum.WrongReplies > 0 {
+		s.t.Errorf("%s: %d wrong replies", phase, sum.WrongReplies)
+	}
+	if slack := deadline + 2*time.Second; time.Duration(sum.MaxMS)*time.Millisecond > slack*time.Duration(1+3) {
+		s.t.Errorf("%s: a request took %d ms (deadline %s, at most 3 application retries)", phase, sum.MaxMS, deadline)
+	}
+	if total := sumValues(sum.Outcomes); total != sum.Sent {
+		s.t.Errorf("%s: %d outcomes for %d requests", phase, total, sum.Sent)
+	}
+	return r
+}
+
+func (s *suite) checkAllAnsweredOnce(r row) {
+	s.t.Helper()
+	if got := r.traffic.Outcomes["reply"]; got != r.traffic.Sent {
+		s.t.Errorf("%s: %d of %d requests answered; want all: %v", r.phase, got, r.traffic.Sent, r.traffic.Outcomes)
+	}
+	if r.delivered != r.traffic.Sent || r.twice != 0 {
+		s.t.Errorf("%s: %d deliveries for %d requests, %d delivered twice; want each once", r.phase, r.delivered, r.traffic.Sent, r.twice)
+	}
+}
+
+func (s *suite) checkNoneTwice(r row) {
+	s.t.Helper()
+	if r.twice != 0 {
+		s.t.Errorf("%s: %d requests delivered more than once", r.phase, r.twice)
+	}
+}
+
+// replay sends every captured request (files matching glob) to every
+// worker through its attacker link and counts the deliveries of the given
+// phases' requests that it caused.
+func (s *suite) replay(phase, glob string, prefixes ...string) row {
+	s.t.Helper()
+	count := func() int {
+		n := 0
+		for _, p := range prefixes {
+			n += sumValues(s.deliveries(p))
+		}
+		return n
+	}
+	before := count()
+	args := []string{"replay", "--captures", s.captures, "--match", glob, "--wait", "2s"}
+	for i := 1; i <= 3; i++ {
+		args = append(args, "--connect", fmt.Sprintf("tcp://%s:%d", hosts["proxy"], 7300+i))
+	}
+	out, err := s.run(s.name("attacker"), "client", "60s", s.bin["faultclient"], args...)
+	if err != nil {
+		s.t.Fatalf("%s: %v", phase, err)
+	}
+	var sum replaySummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		s.t.Fatalf("%s: attacker printed %q: %v", phase, out, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	r := row{phase: phase, replay: &sum, delivered: count() - before}
+	s.t.Logf("%s: %+v, delivered %d", phase, sum, r.delivered)
+	return r
+}
+
+// deliveries counts, per request id with the prefix, the lines that
+// every worker incarnation so far printed (one per delivery).
+func (s *suite) deliveries(prefix string) map[string]int {
+	counts := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(s.dir, "w[123]-*.out"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, prefix+":") {
+				counts[line]++
+			}
+		}
+	}
+	return counts
+}
+
+func readOutcomes(t *testing.T, path string) map[string]string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 4 {
+			m[f[0]] = f[1] + " " + f[3]
+		}
+	}
+	return m
+}
+
+func sumValues(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func printTable(rows []row, resets int) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nfault suite: 7 namespaces, every link through Toxiproxy (20-80 ms jitter each way), %d reset_peer toxics applied\n", resets)
+	fmt.Fprintf(&b, "%-44s %8s %8s %-40s %8s %10s %7s %6s\n", "phase", "requests", "replies", "typed errors", "max ms", "delivered", "twice", "lost")
+	for _, r := range rows {
+		if r.traffic != nil {
+			var errs []string
+			for k, v := range r.traffic.Outcomes {
+				if k != "reply" {
+					errs = append(errs, fmt.Sprintf("%s=%d", k, v))
+				}
+			}
+			sort.Strings(errs)
+			if r.traffic.AppRetries > 0 {
+				errs = append(errs, fmt.Sprintf("(app retries %d)", r.traffic.AppRetries))
+			}
+			fmt.Fprintf(&b, "%-44s %8d %8d %-40s %8d %10d %7d %6d\n", r.phase, r.traffic.Sent, r.traffic.Outcomes["reply"],
+				strings.Join(errs, " "), r.traffic.MaxMS, r.delivered, r.twice, r.lost)
+			for _, e := range r.events {
+				fmt.Fprintf(&b, "    %s\n", e)
+			}
+			continue
+		}
+		fmt.Fprintf(&b, "%-44s %8d %8s %-40s %8s %10d\n", r.phase, r.replay.Sent, "-",
+			fmt.Sprintf("%d unique captured x 3 workers, %d answers", r.replay.Unique, r.replay.Answers), "-", r.delivered)
+	}
+	fmt.Print(b.String())
+}
