@@ -79,9 +79,14 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 	// 1. Jitter and resets on every link, shared store.
 	s.jitter(true)
 	stopResets := s.resets()
-	rows = append(rows, s.traffic("jitter+resets (shared store)", "j", 12*time.Second, nil))
+	rows = append(rows, s.traffic("jitter+resets (shared store)", "j", 12*time.Second, nil, 0))
+	s.checkAnsweredOnce(rows[len(rows)-1])
+	// The same with an application that sends a new request for the body
+	// after ErrStoreUnavailable: unsafe when REQ resends are on (a resent
+	// copy may be refused by one worker after another delivered it), so
+	// its double deliveries are counted, not asserted.
+	rows = append(rows, s.traffic("  same, app retries store-unavailable", "a", 8*time.Second, nil, 3))
 	nResets := stopResets()
-	s.checkAllAnsweredOnce(rows[len(rows)-1])
 
 	// 2. Process faults and a Redis partition, shared store.
 	events := []event{
@@ -93,11 +98,11 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 		{16 * time.Second, "heal Redis partition", func() { s.partitionRedis(false) }},
 		{19 * time.Second, "restart Redis (SIGTERM, AOF kept)", func() { s.redis.stop(); s.startRedis() }},
 	}
-	rows = append(rows, s.traffic("kills, restarts, partition (shared store)", "f", 26*time.Second, events))
+	rows = append(rows, s.traffic("kills, restarts, partition (shared store)", "f", 26*time.Second, events, 0))
 	s.checkNoneTwice(rows[len(rows)-1])
 
 	// 3. Every captured request to every worker.
-	rows = append(rows, s.replay("replay to every worker (shared store)", "client-*.bin", "j", "f"))
+	rows = append(rows, s.replay("replay to every worker (shared store)", "client-*.bin", "j", "a", "f"))
 	if r := rows[len(rows)-1]; r.delivered != 0 {
 		t.Errorf("replay delivered %d requests with the shared store; want 0", r.delivered)
 	}
@@ -113,7 +118,7 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 		{3 * time.Second, "kill -9 worker 1", func() { s.workers[0].kill() }},
 		{4 * time.Second, "restart worker 1", func() { s.startWorker(0, false) }},
 	}
-	rows = append(rows, s.traffic("jitter+resets+kill (per instance)", "p", 12*time.Second, events))
+	rows = append(rows, s.traffic("jitter+resets+kill (per instance)", "p", 12*time.Second, events, 0))
 	nResets += stopResets()
 	rows = append(rows, s.replay("replay to every worker (per instance)", "pi-client-*.bin", "p"))
 	if r := rows[len(rows)-1]; r.delivered == 0 {
@@ -310,11 +315,15 @@ type row struct {
 	twiceAppRetry int
 	events        []string
 	lost          int // delivered but not answered (reply lost with its worker)
+	perID         map[string]int
+	outcomes      map[string]string // "OUTCOME TRIES" by request id
 }
 
 // traffic runs the client for dur while events happen, then counts what
 // every worker delivered for the phase's requests.
-func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event) row {
+// appRetries is how often the application sends a new request for the
+// same body after ErrStoreUnavailable or ErrBusy.
+func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event, appRetries int) row {
 	s.t.Helper()
 	before := s.deliveries(prefix)
 	var wg sync.WaitGroup
@@ -335,7 +344,8 @@ func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event)
 		"--connect", fmt.Sprintf("tcp://%s:7000", hosts["proxy"]),
 		"--server-key", filepath.Join(s.dir, "server.pub"),
 		"--prefix", prefix, "--conc", "4", "--duration", dur.String(), "--max", "3000",
-		"--deadline", deadline.String(), "--retry", retryTime.String(), "--log", log)
+		"--deadline", deadline.String(), "--retry", retryTime.String(), "--log", log,
+		"--app-retries", fmt.Sprint(appRetries))
 	wg.Wait()
 	if err != nil {
 		s.t.Fatalf("%s: %v", phase, err)
@@ -345,11 +355,13 @@ func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event)
 		s.t.Fatalf("%s: client printed %q: %v", phase, out, err)
 	}
 	time.Sleep(500 * time.Millisecond) // last lines of the workers' output
-	r := row{phase: phase, traffic: &sum, events: done}
+	r := row{phase: phase, traffic: &sum, events: done, perID: map[string]int{}}
 	after := s.deliveries(prefix)
 	outcomes := readOutcomes(s.t, log)
+	r.outcomes = outcomes
 	for id, n := range after {
 		n -= before[id]
+		r.perID[id] = n
 		r.delivered += n
 		oc, tries, _ := strings.Cut(outcomes[id], " ")
 		if n > 1 {
@@ -370,8 +382,9 @@ func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event)
 	if sum.WrongReplies > 0 {
 		s.t.Errorf("%s: %d wrong replies", phase, sum.WrongReplies)
 	}
-	if slack := deadline + 2*time.Second; time.Duration(sum.MaxMS)*time.Millisecond > slack*time.Duration(1+3) {
-		s.t.Errorf("%s: a request took %d ms (deadline %s, at most 3 application retries)", phase, sum.MaxMS, deadline)
+	// None hangs: each try ends by its deadline (plus scheduling slack).
+	if limit := time.Duration(appRetries+1) * (deadline + time.Second); time.Duration(sum.MaxMS)*time.Millisecond > limit {
+		s.t.Errorf("%s: a request took %d ms (deadline %s per try, %d application retries)", phase, sum.MaxMS, deadline, appRetries)
 	}
 	if total := sumValues(sum.Outcomes); total != sum.Sent {
 		s.t.Errorf("%s: %d outcomes for %d requests", phase, total, sum.Sent)
@@ -379,14 +392,20 @@ func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event)
 	return r
 }
 
-func (s *suite) checkAllAnsweredOnce(r row) {
+// checkAnsweredOnce: every request answered or refused STORE_UNAVAILABLE
+// (a reset on a worker's Redis link during its claim: the worker fails
+// closed), each answered one delivered exactly once, none twice.
+func (s *suite) checkAnsweredOnce(r row) {
 	s.t.Helper()
-	if got := r.traffic.Outcomes["reply"]; got != r.traffic.Sent {
-		s.t.Errorf("%s: %d of %d requests answered; want all: %v", r.phase, got, r.traffic.Sent, r.traffic.Outcomes)
+	if got := r.traffic.Outcomes["reply"] + r.traffic.Outcomes["store-unavailable"]; got != r.traffic.Sent {
+		s.t.Errorf("%s: %d of %d requests answered or refused store-unavailable; want all: %v", r.phase, got, r.traffic.Sent, r.traffic.Outcomes)
 	}
-	if r.delivered != r.traffic.Sent || r.twice != 0 {
-		s.t.Errorf("%s: %d deliveries for %d requests, %d delivered twice; want each once", r.phase, r.delivered, r.traffic.Sent, r.twice)
+	for id, oc := range r.outcomes {
+		if strings.HasPrefix(oc, "reply ") && r.perID[id] != 1 {
+			s.t.Errorf("%s: %s answered, delivered %d times; want once", r.phase, id, r.perID[id])
+		}
 	}
+	s.checkNoneTwice(r)
 }
 
 func (s *suite) checkNoneTwice(r row) {
@@ -468,7 +487,7 @@ func sumValues(m map[string]int) int {
 func printTable(rows []row, resets int) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nfault suite: 7 namespaces, every link through Toxiproxy (20-80 ms jitter each way), %d reset_peer toxics applied\n", resets)
-	fmt.Fprintf(&b, "%-44s %8s %8s %-40s %8s %10s %7s %6s\n", "phase", "requests", "replies", "typed errors", "max ms", "delivered", "twice", "lost")
+	fmt.Fprintf(&b, "%-44s %8s %8s %-44s %7s %9s %6s %5s\n", "phase", "requests", "replies", "typed errors", "max ms", "delivered", "twice", "lost")
 	for _, r := range rows {
 		if r.traffic != nil {
 			var errs []string
@@ -481,15 +500,15 @@ func printTable(rows []row, resets int) {
 			if r.traffic.AppRetries > 0 {
 				errs = append(errs, fmt.Sprintf("(app retries %d)", r.traffic.AppRetries))
 			}
-			fmt.Fprintf(&b, "%-44s %8d %8d %-40s %8d %10d %7d %6d\n", r.phase, r.traffic.Sent, r.traffic.Outcomes["reply"],
+			fmt.Fprintf(&b, "%-44s %8d %8d %-44s %7d %9d %6d %5d\n", r.phase, r.traffic.Sent, r.traffic.Outcomes["reply"],
 				strings.Join(errs, " "), r.traffic.MaxMS, r.delivered, r.twice, r.lost)
 			for _, e := range r.events {
 				fmt.Fprintf(&b, "    %s\n", e)
 			}
 			continue
 		}
-		fmt.Fprintf(&b, "%-44s %8d %8s %-40s %8s %10d\n", r.phase, r.replay.Sent, "-",
-			fmt.Sprintf("%d unique captured x 3 workers, %d answers", r.replay.Unique, r.replay.Answers), "-", r.delivered)
+		fmt.Fprintf(&b, "%-44s %8d %8s %-44s %7s %9d\n", r.phase, r.replay.Sent, "-",
+			fmt.Sprintf("%d captured (%d unique) x 3 workers, %d answers", r.replay.Messages, r.replay.Unique, r.replay.Answers), "-", r.delivered)
 	}
 	fmt.Print(b.String())
 }

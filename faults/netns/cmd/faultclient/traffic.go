@@ -87,7 +87,7 @@ func runTraffic(args []string) error {
 	gap := fs.Duration("gap", 20*time.Millisecond, "pause between a context's requests")
 	deadline := fs.Duration("deadline", 8*time.Second, "each request's receive deadline")
 	retry := fs.Duration("retry", time.Second, "mangos REQ resend time")
-	appRetries := fs.Int("app-retries", 3, "new requests after STORE_UNAVAILABLE or BUSY")
+	appRetries := fs.Int("app-retries", 0, "new requests after STORE_UNAVAILABLE or BUSY")
 	logPath := fs.String("log", "", "per-request log file: ID OUTCOME MS TRIES lines")
 	if err := fs.Parse(args); err != nil {
 		return err
