@@ -35,7 +35,7 @@ Examples:
 func runFingerprint(e *env, args []string) error {
 	fs := newFlags("fingerprint")
 	asJSON := fs.Bool("json", false, "")
-	if err := parseFlags("fingerprint", fs, args); err != nil {
+	if err := parseFlags("fingerprint", fs, keyTextIsOperand(args)); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -304,4 +304,19 @@ func zpl(data []byte) map[string]string {
 		vals[strings.Join(append(append([]string{}, path[:min(depth, len(path))]...), key), "/")] = value
 	}
 	return vals
+}
+
+// keyTextIsOperand ends the flags before the first argument that is key
+// text beginning with '-' (a Z85 key may), so that it is read as the key
+// and not as an unknown flag. Only flags may come before it.
+func keyTextIsOperand(args []string) []string {
+	for i, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return args // the flags end here anyway
+		}
+		if _, err := secsock.ParsePublicKey(a); err == nil {
+			return append(append(args[:i:i], "--"), args[i:]...)
+		}
+	}
+	return args
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/secsock/secsock"
 	"go.nanomsg.org/mangos/v3"
 	"go.nanomsg.org/mangos/v3/protocol/req"
 )
@@ -40,5 +42,29 @@ func TestRepMaxSizeAndPermissive(t *testing.T) {
 	}
 	if b, err := plain.Recv(); err != nil || string(b) != "plain" {
 		t.Fatalf("a plain client against --permissive: %q %v", b, err)
+	}
+}
+
+// TestFingerprintKeyTextStartingWithDash: Z85 key text may begin with '-';
+// fingerprint reads it as the key, not as an unknown flag (the flake of
+// TestKeygenFingerprintImport when a random key did).
+func TestFingerprintKeyTextStartingWithDash(t *testing.T) {
+	var k secsock.PublicKey
+	for i := 0; i < 10000 && !strings.HasPrefix(k.String(), "-"); i++ {
+		sk, err := secsock.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k = sk.Public()
+	}
+	if !strings.HasPrefix(k.String(), "-") {
+		t.Skip("no key text starting with '-' in 10000 tries")
+	}
+	dir := t.TempDir()
+	tr := &transcript{}
+	for _, args := range [][]string{{"fingerprint", k.String()}, {"fingerprint", "--json", k.String()}} {
+		if r := mustRun(t, tr, dir, "", args...); !strings.Contains(r.stdout, k.Fingerprint()) {
+			t.Fatalf("%v: %q %q", args, r.stdout, r.stderr)
+		}
 	}
 }
