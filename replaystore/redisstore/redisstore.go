@@ -57,7 +57,7 @@ type Options struct {
 	// MaxReply is the largest sealed reply stored (default and at most
 	// replaystore.MaxReply, 64 KiB); a larger one is stored as "not kept"
 	// (copies at other workers are refused REPLAYED). It bounds what one
-	// client's large replies cost the store: an entry is about 380 bytes
+	// client's large replies cost the store: an entry is about 290 bytes
 	// plus its reply.
 	MaxReply int
 }
