@@ -328,12 +328,14 @@ func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event,
 	before := s.deliveries(prefix)
 	var wg sync.WaitGroup
 	var done []string
+	var at []time.Time // when each event was done
 	start := time.Now()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for _, e := range events {
 			time.Sleep(time.Until(start.Add(e.at)))
+			at = append(at, time.Now())
 			e.do()
 			done = append(done, fmt.Sprintf("%.1fs %s", time.Since(start).Seconds(), e.what))
 		}
@@ -363,7 +365,8 @@ func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event,
 		n -= before[id]
 		r.perID[id] = n
 		r.delivered += n
-		oc, tries, _ := strings.Cut(outcomes[id], " ")
+		oc, rest, _ := strings.Cut(outcomes[id], " ")
+		tries, _, _ := strings.Cut(rest, " ")
 		if n > 1 {
 			r.twice++
 			if tries != "1" {
@@ -375,7 +378,10 @@ func (s *suite) traffic(phase, prefix string, dur time.Duration, events []event,
 			r.lost++
 		}
 	}
-	s.t.Logf("%s: %+v; events: %v", phase, sum, done)
+	if len(done) > 0 {
+		r.events = windows(start, at, done, outcomes)
+	}
+	s.t.Logf("%s: %+v; events: %v", phase, sum, r.events)
 	if sum.Outcomes["untyped"] > 0 {
 		s.t.Errorf("%s: %d requests ended in an untyped error: %v", phase, sum.Outcomes["untyped"], sum.Untyped)
 	}
@@ -462,6 +468,39 @@ func (s *suite) deliveries(prefix string) map[string]int {
 	return counts
 }
 
+// windows labels each event with the outcomes of the requests sent from
+// it until the next event (or the end): "3.0s kill -9 worker 1: 31 sent,
+// reply=29 in-doubt=2".
+func windows(start time.Time, at []time.Time, what []string, outcomes map[string]string) []string {
+	bounds := append([]time.Time{start}, at...)
+	labels := append([]string{"0.0s start"}, what...)
+	counts := make([]map[string]int, len(bounds))
+	sent := make([]int, len(bounds))
+	for i := range counts {
+		counts[i] = map[string]int{}
+	}
+	for _, v := range outcomes {
+		f := strings.Fields(v)
+		var ms int64
+		fmt.Sscan(f[2], &ms)
+		t := time.UnixMilli(ms)
+		i := sort.Search(len(bounds), func(i int) bool { return bounds[i].After(t) }) - 1
+		i = max(i, 0)
+		counts[i][f[0]]++
+		sent[i]++
+	}
+	var out []string
+	for i, l := range labels {
+		var parts []string
+		for k, v := range counts[i] {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+		}
+		sort.Strings(parts)
+		out = append(out, fmt.Sprintf("%-36s %4d sent: %s", l, sent[i], strings.Join(parts, " ")))
+	}
+	return out
+}
+
 func readOutcomes(t *testing.T, path string) map[string]string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -469,8 +508,8 @@ func readOutcomes(t *testing.T, path string) map[string]string {
 	}
 	m := map[string]string{}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 4 {
-			m[f[0]] = f[1] + " " + f[3]
+		if f := strings.Fields(line); len(f) == 5 {
+			m[f[0]] = f[1] + " " + f[3] + " " + f[4]
 		}
 	}
 	return m

@@ -88,7 +88,7 @@ func runTraffic(args []string) error {
 	deadline := fs.Duration("deadline", 8*time.Second, "each request's receive deadline")
 	retry := fs.Duration("retry", time.Second, "mangos REQ resend time")
 	appRetries := fs.Int("app-retries", 0, "new requests after STORE_UNAVAILABLE or BUSY")
-	logPath := fs.String("log", "", "per-request log file: ID OUTCOME MS TRIES lines")
+	logPath := fs.String("log", "", "per-request log file: ID OUTCOME MS TRIES START_UNIX_MS lines")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func runTraffic(args []string) error {
 				}
 				sum.MaxMS = max(sum.MaxMS, ms)
 				if logf != nil {
-					fmt.Fprintf(logf, "%s %s %d %d\n", body, oc, ms, tries)
+					fmt.Fprintf(logf, "%s %s %d %d %d\n", body, oc, ms, tries, start.UnixMilli())
 				}
 				mu.Unlock()
 				time.Sleep(*gap)
