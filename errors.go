@@ -58,9 +58,12 @@ var (
 	// ErrStoreUnavailable: the server refused the request because the
 	// replay store it shares with the other workers (SPEC.md §17) could
 	// not be asked in time, and it does not deliver requests without it.
-	// The request did not run now; it may be sent again (the same bytes,
-	// or as a new request) once the store is back. Authenticated.
-	ErrStoreUnavailable = errors.New("secsock: server's shared replay store unavailable; request not handled")
+	// The worker that answered did not run the request. If the request
+	// may have reached the servers more than once (mangos REQ resends
+	// with OptionRetryTime, a resend after a reconnect), another worker
+	// may have run an earlier copy whose reply was lost: unless the
+	// operation is idempotent, treat it like ErrInDoubt. Authenticated.
+	ErrStoreUnavailable = errors.New("secsock: server's shared replay store unavailable; this worker did not run the request")
 
 	// ErrHybridUnsupported: a REQ socket with OptionHybrid on found that
 	// its server does not serve the hybrid mode (an authenticated

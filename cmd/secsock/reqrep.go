@@ -488,7 +488,7 @@ func explainReq(err error, srv secsock.PublicKey, own secsock.SecretKey, f sockF
 	case errors.Is(err, secsock.ErrStale):
 		return fmt.Errorf("%w: check the clocks of both hosts", err)
 	case errors.Is(err, secsock.ErrStoreUnavailable):
-		return fmt.Errorf("%w (authenticated refusal): the request did not run; try again once the server's replay store is back", err)
+		return fmt.Errorf("%w (authenticated refusal): try again once the server's replay store is back (if this request was resent, another worker may have run it: treat it as in doubt)", err)
 	case errors.Is(err, secsock.ErrUnsupported):
 		return fmt.Errorf("%w: try --cipher %s, or upgrade the server", err, secsock.CipherBox)
 	case errors.Is(err, secsock.ErrAuthFailed):
