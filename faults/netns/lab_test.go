@@ -55,7 +55,8 @@ func canNetns() string {
 }
 
 func newLab(t *testing.T) *lab {
-	l := &lab{t: t, prefix: fmt.Sprintf("ssf%d-", os.Getpid()%100000), dir: t.TempDir()}
+	sweepStale()
+	l := &lab{t: t, prefix: fmt.Sprintf("ssf%d-", selfPid()), dir: t.TempDir()}
 	t.Cleanup(l.teardown)
 	hub := l.addNS("hub")
 	l.ip("-n", hub, "link", "add", "br0", "type", "bridge")
@@ -70,6 +71,22 @@ func newLab(t *testing.T) *lab {
 		l.ip("-n", hub, "link", "set", peer, "master", "br0", "up")
 	}
 	return l
+}
+
+// sweepStale removes what an earlier run left when it could not tear
+// down (a go test -timeout panic skips cleanups): namespaces named
+// ssfPID-* whose PID is no longer running, and the processes in them.
+func sweepStale() {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		var pid int
+		if n, _ := fmt.Sscanf(name, "ssf%d-", &pid); n != 1 || pid <= 0 || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		l := &lab{nss: []string{name}}
+		l.teardown()
+	}
 }
 
 func sortedRoles() []string {
@@ -293,3 +310,5 @@ func (c *proxyCtl) try(format string, args ...any) error {
 	}
 	return nil
 }
+
+func selfPid() int { return os.Getpid() }
