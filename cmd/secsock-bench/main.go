@@ -114,7 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	transports := fs.String("transports", "inproc,ipc,tcp", "transports, comma separated")
 	payloads := fs.String("payloads", "64,1K,64K,1M", "payload sizes (suffix K or M for KiB, MiB)")
 	variants := fs.String("variants", "plain,secsock,secsock-aesgcm,secsock-vouched,secsock-fs,secsock-pq,tls+tcp", "variants (tls+tcp runs over tcp only; secsock-vouched in the fresh-socket measure only; secsock-fs: epoch keys, the client pings first; secsock-pq: epoch keys and the hybrid mode, ML-KEM-768)")
-	modes := fs.String("modes", "tput,lat,alloc,fresh", "measures: tput (16-context throughput), lat (sequential latency), alloc (allocations per round trip), fresh (fresh socket to first reply), pipe (PUSH/PULL messages per second and bytes added; not in the default), store (the Redis replay store against the per-instance default, 64 B over tcp, with redis-server from PATH; run alone)")
+	modes := fs.String("modes", "tput,lat,alloc,fresh", "measures: tput (16-context throughput), lat (sequential latency), alloc (allocations per round trip), fresh (fresh socket to first reply), pipe (PUSH/PULL messages per second and bytes added; not in the default), store (the Redis replay store against the per-instance default, 64 B over tcp, with redis-server from PATH; run alone), pubsub (sealed against plain PUB/SUB, 1 and 8 subscribers, messages/s and bytes added; run alone)")
 	fs.Float64Var(&o.storeRate, "store-rate", 2000, "mode store: the fixed rate below full load, requests per second")
 	fs.IntVar(&o.contexts, "contexts", 16, "concurrent REQ contexts (and REP contexts) for throughput")
 	fs.IntVar(&o.fresh, "fresh", 30, "fresh sockets per variant, transport and repetition")
@@ -169,7 +169,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.modes = map[string]bool{}
 	for _, m := range splitList(*modes) {
 		switch m {
-		case "tput", "lat", "alloc", "fresh", "pipe", "store":
+		case "tput", "lat", "alloc", "fresh", "pipe", "store", "pubsub":
 			o.modes[m] = true
 		default:
 			return nil, fmt.Errorf("unknown mode %q", m)
@@ -710,6 +710,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if o.modes["pubsub"] {
+		var md strings.Builder
+		if err := runPubSubMeasure(o, dir, &md, progress); err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, md.String())
+		if o.mdFile != "" {
+			return os.WriteFile(o.mdFile, []byte(md.String()), 0o644)
+		}
+		return nil
+	}
 	if o.modes["store"] {
 		var md strings.Builder
 		if err := runStoreMeasure(o, k, dir, &md, progress); err != nil {

@@ -7,6 +7,7 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 
@@ -156,9 +157,13 @@ func pubNonce(counter uint64) [chacha20poly1305.NonceSize]byte {
 	return n
 }
 
+// signInput is label ‖ SHA-256(m): the signature covers a digest, so a
+// large message is hashed once (SHA-256) instead of twice (Ed25519's two
+// SHA-512 passes over the message) and not copied.
 func signInput(m []byte) []byte {
-	in := make([]byte, 0, len(labelPubSig)+len(m))
-	return append(append(in, labelPubSig...), m...)
+	d := sha256.Sum256(m)
+	in := make([]byte, 0, len(labelPubSig)+len(d))
+	return append(append(in, labelPubSig...), d[:]...)
 }
 
 // PubMessage is a parsed, not yet verified PUB message.
