@@ -41,6 +41,8 @@ Commands:
   rep          answer sealed requests: echo or fixed data (like nanocat --rep)
   push         send sealed one-way messages to pull workers (like nanocat --push)
   pull         receive sealed one-way messages and print them (like nanocat --pull)
+  pub          publish sealed, signed messages on a topic and serve their keys (like nanocat --pub)
+  sub          receive sealed messages of a publisher's topics and print them (like nanocat --sub)
   device       forward between two addresses with raw sockets (needs no keys)
   epoch-seed   make or ratchet an epoch seed file (forward secrecy for rep)
   replay-store init a new Redis replay store (rep --replay-store: at most once across workers)
@@ -116,6 +118,8 @@ func init() {
 		"rep":          {repUsage, runRep},
 		"push":         {pushUsage, runPush},
 		"pull":         {pullUsage, runPull},
+		"pub":          {pubUsage, runPub},
+		"sub":          {subUsage, runSub},
 		"device":       {deviceUsage, runDevice},
 		"version":      {versionUsage, runVersion},
 		"epoch-seed":   {epochSeedUsage, runEpochSeed},
