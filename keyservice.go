@@ -51,13 +51,16 @@ type KeyService struct {
 	mu      sync.Mutex
 	cfg     KeyServiceConfig
 	subs    map[PublicKey]bool
-	senders []wire.BundleKey // oldest first; the last is current
-	tags    []wire.BundleKey // oldest first; the last may be announced ahead
+	sec     **heldKeys // behind two pointers: no fmt verb prints the keys
 	sealed  uint64           // messages sealed under the current sender key
 	created time.Time        // of the current sender key
 	tagAt   time.Time        // activation of the newest tag key
 	nextID  uint64
 }
+
+// heldKeys are a key service's sender and tag keys, oldest first: the
+// last sender key is current; the last tag key may be announced ahead.
+type heldKeys struct{ senders, tags []wire.BundleKey }
 
 // NewKeyService returns a key service with a first sender key and tag key.
 func NewKeyService(cfg KeyServiceConfig) (*KeyService, error) {
@@ -82,7 +85,8 @@ func NewKeyService(cfg KeyServiceConfig) (*KeyService, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	k := &KeyService{cfg: cfg, subs: map[PublicKey]bool{}}
+	hk := new(heldKeys)
+	k := &KeyService{cfg: cfg, subs: map[PublicKey]bool{}, sec: &hk}
 	for _, s := range cfg.Subscribers {
 		k.subs[s] = true
 	}
@@ -117,10 +121,10 @@ func (k *KeyService) newSender(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if n := len(k.senders); n > 0 {
-		k.senders[n-1].RetireAt = uint64(now.Add(k.cfg.Grace).UnixMilli())
+	if n := len((*k.sec).senders); n > 0 {
+		(*k.sec).senders[n-1].RetireAt = uint64(now.Add(k.cfg.Grace).UnixMilli())
 	}
-	k.senders = append(k.senders, b)
+	(*k.sec).senders = append((*k.sec).senders, b)
 	k.sealed, k.created = 0, now
 	return nil
 }
@@ -129,17 +133,17 @@ func (k *KeyService) newSender(now time.Time) error {
 // use then retires a grace period later. A tag key announced but not yet
 // active is replaced (after a revocation its holder must not keep it).
 func (k *KeyService) newTag(now, active time.Time) error {
-	if n := len(k.tags); n > 0 && k.tags[n-1].ActiveFrom > uint64(now.UnixMilli()) {
-		k.tags = k.tags[:n-1]
+	if n := len((*k.sec).tags); n > 0 && (*k.sec).tags[n-1].ActiveFrom > uint64(now.UnixMilli()) {
+		(*k.sec).tags = (*k.sec).tags[:n-1]
 	}
 	b, err := k.newKey(active)
 	if err != nil {
 		return err
 	}
-	if n := len(k.tags); n > 0 {
-		k.tags[n-1].RetireAt = uint64(active.Add(k.cfg.Grace).UnixMilli())
+	if n := len((*k.sec).tags); n > 0 {
+		(*k.sec).tags[n-1].RetireAt = uint64(active.Add(k.cfg.Grace).UnixMilli())
 	}
-	k.tags = append(k.tags, b)
+	(*k.sec).tags = append((*k.sec).tags, b)
 	k.tagAt = active
 	return nil
 }
@@ -160,7 +164,8 @@ func (k *KeyService) prune(now time.Time) {
 		}
 		return out
 	}
-	k.senders, k.tags = keep(k.senders), keep(k.tags)
+	h := *k.sec
+	h.senders, h.tags = keep(h.senders), keep(h.tags)
 }
 
 // sealing returns the sender key and tag key for one message at now,
@@ -182,13 +187,13 @@ func (k *KeyService) sealing(now time.Time) (sender, tag wire.BundleKey, err err
 	k.prune(now)
 	k.sealed++
 	ms := uint64(now.UnixMilli())
-	for i := len(k.tags) - 1; i >= 0; i-- {
-		if k.tags[i].ActiveFrom <= ms {
-			tag = k.tags[i]
+	for i := len((*k.sec).tags) - 1; i >= 0; i-- {
+		if (*k.sec).tags[i].ActiveFrom <= ms {
+			tag = (*k.sec).tags[i]
 			break
 		}
 	}
-	return k.senders[len(k.senders)-1], tag, nil
+	return (*k.sec).senders[len((*k.sec).senders)-1], tag, nil
 }
 
 // Authorized reports whether subscriber c may fetch keys. Serve installs
@@ -244,8 +249,8 @@ func (k *KeyService) bundle() wire.Bundle {
 	k.prune(k.cfg.Clock())
 	return wire.Bundle{
 		Publisher: append([]byte(nil), k.cfg.Publisher[:]...),
-		Senders:   append([]wire.BundleKey(nil), k.senders...),
-		Tags:      append([]wire.BundleKey(nil), k.tags...),
+		Senders:   append([]wire.BundleKey(nil), (*k.sec).senders...),
+		Tags:      append([]wire.BundleKey(nil), (*k.sec).tags...),
 	}
 }
 

@@ -72,7 +72,7 @@ func psBenchSubscriber(b *testing.B, ks *KeyService, pub PublisherKey) *Subscrib
 	for _, k := range bundle.Tags {
 		pk.tags[k.ID] = k
 	}
-	s := &Subscriber{cfg: SubscriberConfig{Clock: time.Now}, pubs: map[PublisherKey]*pubKeys{pub: pk},
+	s := &Subscriber{cfg: SubscriberConfig{Clock: time.Now}, pubs: map[PublisherKey]**pubKeys{pub: &pk},
 		topics: map[string]bool{"bench": true}}
 	s.replay = newBenchReplay()
 	return s

@@ -218,7 +218,7 @@ func TestPubSubRevocation(t *testing.T) {
 		t.Fatalf("want the post-rotation message dropped for want of its key: %+v", sb.Stats())
 	}
 	// The session opened before the revocation gets KEY_DENIED.
-	pk := sb.pubs[w.sign.Public()]
+	pk := (*sb.pubs[w.sign.Public()])
 	pk.lastFetch = time.Time{}
 	if err := sb.fetch(w.sign.Public(), pk); !errors.Is(err, ErrNotAuthorized) {
 		t.Fatalf("fetch on the old session: %v, want ErrNotAuthorized", err)
@@ -272,7 +272,7 @@ func TestPubSubSubscriberForgesPublisher(t *testing.T) {
 	if err := sm.Subscribe("orders"); err != nil {
 		t.Fatal(err)
 	}
-	pk := sm.pubs[w.sign.Public()]
+	pk := (*sm.pubs[w.sign.Public()])
 	var sender, tag wire.BundleKey
 	for _, k := range pk.senders {
 		sender = k
@@ -459,7 +459,7 @@ func TestPubSubRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.clock.add(31 * time.Second)
-	s.pubs[w.sign.Public()].lastFetch = time.Time{}
+	(*s.pubs[w.sign.Public()]).lastFetch = time.Time{}
 	before := s.Stats().NoKey
 	if s.Open(stale) != nil || s.Stats().NoKey != before+1 {
 		t.Fatalf("message under a key past its grace accepted: %+v", s.Stats())
@@ -482,7 +482,7 @@ func TestPubSubTagKeyRotation(t *testing.T) {
 	}
 	refresh := func() {
 		t.Helper()
-		if err := s.fetch(w.sign.Public(), s.pubs[w.sign.Public()]); err != nil {
+		if err := s.fetch(w.sign.Public(), (*s.pubs[w.sign.Public()])); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.resubscribe(); err != nil {
@@ -633,5 +633,37 @@ func TestSigningKeyNeverPrinted(t *testing.T) {
 	}
 	if where := f.find(logged.String()); where != "" {
 		t.Errorf("slog leaks the seed (%s)", where)
+	}
+}
+
+// Sender keys and tag keys are never printed: not by any verb on the key
+// service, a publisher or a subscriber (pointers or values).
+func TestPubSubKeysNeverPrinted(t *testing.T) {
+	sk := mustKey(t)
+	w := newPSWorld(t, false, []PublicKey{sk.Public()}, nil)
+	s := w.newSub(sk)
+	if err := s.Subscribe("t"); err != nil {
+		t.Fatal(err)
+	}
+	b := w.keys.bundle()
+	for _, k := range append(b.Senders, b.Tags...) {
+		f := newLeakFinder(k.Key)
+		var logged strings.Builder
+		slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "svc", w.keys, "pub", w.pub, "sub", s)
+		if where := f.find(logged.String()); where != "" {
+			t.Errorf("slog leaks a key (%s)", where)
+		}
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			holder := struct {
+				k *KeyService
+				p *Publisher
+				s *Subscriber
+			}{w.keys, w.pub, s}
+			for _, v := range []any{w.keys, w.pub, s, holder, &holder} {
+				if where := f.find(fmt.Sprintf(verb, v)); where != "" {
+					t.Errorf("%s on %T leaks a key (%s)", verb, v, where)
+				}
+			}
+		}
 	}
 }

@@ -226,7 +226,7 @@ func psVectorSubscriber(t *testing.T, head vectorfile.Fields) *Subscriber {
 	copy(tk.Key[:], head.Hex(t, "tag_key"))
 	pk.senders[sk.ID], pk.tags[tk.ID] = sk, tk
 	s := &Subscriber{cfg: SubscriberConfig{ClearTopics: head.Str("mode") == "clear"},
-		pubs: map[PublisherKey]*pubKeys{sign.Public(): pk}, topics: map[string]bool{}}
+		pubs: map[PublisherKey]**pubKeys{sign.Public(): &pk}, topics: map[string]bool{}}
 	for _, tp := range head["subscribed"] {
 		s.topics[tp] = true
 	}

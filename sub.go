@@ -76,7 +76,7 @@ type Subscriber struct {
 	sock   mangos.Socket
 	cfg    SubscriberConfig
 	replay *subreplay.State
-	pubs   map[PublisherKey]*pubKeys
+	pubs   map[PublisherKey]**pubKeys // two pointers: no fmt verb prints the keys
 	done   chan struct{}
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -136,7 +136,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	s := &Subscriber{cfg: cfg, pubs: map[PublisherKey]*pubKeys{}, done: make(chan struct{}),
+	s := &Subscriber{cfg: cfg, pubs: map[PublisherKey]**pubKeys{}, done: make(chan struct{}),
 		topics: map[string]bool{}, exact: map[string]bool{}, subbed: map[string]bool{}}
 	for k, src := range cfg.Publishers {
 		if err := wire.CheckPublisherKey(k[:]); err != nil {
@@ -145,7 +145,8 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		if src == nil {
 			return nil, fmt.Errorf("secsock: subscriber: no key service socket for publisher %v: %w", k, ErrNoKey)
 		}
-		s.pubs[k] = &pubKeys{src: src, senders: map[uint64]wire.BundleKey{}, tags: map[uint64]wire.BundleKey{}}
+		pk := &pubKeys{src: src, senders: map[uint64]wire.BundleKey{}, tags: map[uint64]wire.BundleKey{}}
+		s.pubs[k] = &pk
 	}
 	s.replay = subreplay.New(uint64(cfg.Clock().UnixMilli()), uint64(cfg.Freshness.Milliseconds()), uint64(cfg.MaxClockSkew.Milliseconds()))
 	sk, err := sub.NewSocket()
@@ -201,7 +202,7 @@ func (s *Subscriber) Subscribe(topic string) error {
 		return s.resubscribe()
 	}
 	for k, pk := range s.pubs {
-		if err := s.fetchIfNever(k, pk); err != nil {
+		if err := s.fetchIfNever(k, *pk); err != nil {
 			return err
 		}
 	}
@@ -250,7 +251,8 @@ func (s *Subscriber) wanted(now time.Time) map[string]bool {
 		return out
 	}
 	ms := uint64(now.UnixMilli())
-	for _, pk := range s.pubs {
+	for _, pp := range s.pubs {
+		pk := *pp
 		pk.mu.Lock()
 		for _, tk := range pk.tags {
 			if tk.RetireAt != 0 && tk.RetireAt < ms {
@@ -303,7 +305,7 @@ func (s *Subscriber) refresher() {
 		case <-t.C:
 		}
 		for k, pk := range s.pubs {
-			_ = s.fetch(k, pk) // a failed fetch keeps the keys held; the next tick retries
+			_ = s.fetch(k, *pk) // a failed fetch keeps the keys held; the next tick retries
 		}
 		_ = s.resubscribe()
 	}
@@ -413,10 +415,11 @@ func (s *Subscriber) open(b []byte) *SubMessage {
 		return s.drop(cMalformed)
 	}
 	pkey := PublisherKey(m.Publisher)
-	pk := s.pubs[pkey]
-	if pk == nil {
+	pp := s.pubs[pkey]
+	if pp == nil {
 		return s.drop(cUnknownPublisher)
 	}
+	pk := *pp
 	rk := subreplay.Key{Publisher: pkey, Instance: m.Instance}
 	switch s.replay.Check(rk, m.Counter, m.Timestamp, ms) {
 	case subreplay.Duplicate:
