@@ -52,9 +52,9 @@ type KeyService struct {
 	cfg     KeyServiceConfig
 	subs    map[PublicKey]bool
 	sec     **heldKeys // behind two pointers: no fmt verb prints the keys
-	sealed  uint64           // messages sealed under the current sender key
-	created time.Time        // of the current sender key
-	tagAt   time.Time        // activation of the newest tag key
+	sealed  uint64     // messages sealed under the current sender key
+	created time.Time  // of the current sender key
+	tagAt   time.Time  // activation of the newest tag key
 	nextID  uint64
 }
 

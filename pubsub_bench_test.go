@@ -78,7 +78,6 @@ func psBenchSubscriber(b *testing.B, ks *KeyService, pub PublisherKey) *Subscrib
 	return s
 }
 
-
 func newBenchReplay() *subreplay.State {
 	return subreplay.New(uint64(time.Now().UnixMilli()), uint64(time.Hour.Milliseconds()), 10_000)
 }
