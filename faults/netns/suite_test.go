@@ -235,14 +235,17 @@ func (s *suite) startWorker(i int, shared bool) {
 	s.waitFor(s.workers[i], "dialed", 10*time.Second)
 }
 
-// jitter puts 20-80 ms of latency (50 ± 30) on both directions of every link.
+// jitter puts 20-80 ms of latency (50 ± 30) and a bandwidth limit of
+// 64 KB/s on both directions of every link.
 func (s *suite) jitter(on bool) {
 	for _, l := range s.links {
 		for _, dir := range []string{"upstream", "downstream"} {
 			if on {
 				s.proxy.do(`toxic %s {"name":"jitter-%s","type":"latency","stream":%q,"attributes":{"latency":50,"jitter":30}}`, l, dir, dir)
+				s.proxy.do(`toxic %s {"name":"bandwidth-%s","type":"bandwidth","stream":%q,"attributes":{"rate":64}}`, l, dir, dir)
 			} else {
 				s.proxy.do("untoxic %s jitter-%s", l, dir)
+				s.proxy.do("untoxic %s bandwidth-%s", l, dir)
 			}
 		}
 	}
@@ -525,7 +528,7 @@ func sumValues(m map[string]int) int {
 
 func printTable(rows []row, resets int) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nfault suite: 7 namespaces, every link through Toxiproxy (20-80 ms jitter each way), %d reset_peer toxics applied\n", resets)
+	fmt.Fprintf(&b, "\nfault suite: 7 namespaces, every link through Toxiproxy (20-80 ms jitter and 64 KB/s each way), %d reset_peer toxics applied\n", resets)
 	fmt.Fprintf(&b, "%-44s %8s %8s %-44s %7s %9s %6s %5s\n", "phase", "requests", "replies", "typed errors", "max ms", "delivered", "twice", "lost")
 	for _, r := range rows {
 		if r.traffic != nil {
