@@ -125,6 +125,29 @@ func TestFaultsAcrossNamespaces(t *testing.T) {
 		t.Errorf("per-instance replay delivered nothing: the suite's counting cannot see replays")
 	}
 	printTable(rows, nResets)
+	fmt.Println(s.perProcess())
+}
+
+// perProcess lists each worker incarnation's deliveries (all phases,
+// replays included), as counted from its own output.
+func (s *suite) perProcess() string {
+	files, _ := filepath.Glob(filepath.Join(s.dir, "w[123]-*.out"))
+	sort.Slice(files, func(i, j int) bool { return procSeq(files[i]) < procSeq(files[j]) })
+	var parts []string
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		parts = append(parts, fmt.Sprintf("%s=%d", strings.TrimSuffix(filepath.Base(f), ".out"), strings.Count(string(b), "\n")))
+	}
+	return "deliveries by worker process (name-start order): " + strings.Join(parts, " ")
+}
+
+func procSeq(path string) int {
+	var n int
+	base := strings.TrimSuffix(filepath.Base(path), ".out")
+	if i := strings.LastIndex(base, "-"); i >= 0 {
+		fmt.Sscan(base[i+1:], &n)
+	}
+	return n
 }
 
 // build compiles secsock (from the library module) and the suite's own
