@@ -667,3 +667,33 @@ func TestPubSubKeysNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// A key service that does not answer bounds Subscribe (and so the fetches
+// inside Recv) by the deadline NewSubscriber gives the REQ socket.
+func TestPubSubFetchBounded(t *testing.T) {
+	sign, _ := GenerateSigningKey()
+	req, err := NewReqSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	mustSet(t, req, OptionMechanism, MechanismCurve, OptionServerKey, mustKey(t).Public(), OptionSecretKey, mustKey(t),
+		mangos.OptionDialAsynch, true)
+	if err := req.Dial(inprocAddr(t)); err != nil { // nobody listens
+		t.Fatal(err)
+	}
+	s, err := NewSubscriber(SubscriberConfig{Publishers: map[PublisherKey]*Socket{sign.Public(): req}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, o := range []string{mangos.OptionSendDeadline, mangos.OptionRecvDeadline} {
+		if v, _ := req.GetOption(o); v != fetchDeadline {
+			t.Fatalf("%s = %v, want %v", o, v, fetchDeadline)
+		}
+	}
+	mustSet(t, req, mangos.OptionSendDeadline, 50*time.Millisecond)
+	if err := s.Subscribe("t"); err == nil {
+		t.Fatal("Subscribe without a key service succeeded")
+	}
+}

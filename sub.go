@@ -27,7 +27,8 @@ type SubscriberConfig struct {
 	// Publishers maps each trusted publisher to a REQ socket (mechanism
 	// curve, with this subscriber's OptionSecretKey and the key service's
 	// OptionServerKey, dialed) to its key service (required, non-empty).
-	// Messages of any other publisher are dropped.
+	// Messages of any other publisher are dropped. A socket without a send
+	// or receive deadline gets one of 10 seconds.
 	Publishers map[PublisherKey]*Socket
 	// ClearTopics expects clear topic prefixes instead of blinded tags;
 	// it must match the publishers'. Default: false (blinded).
@@ -145,6 +146,9 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		if src == nil {
 			return nil, fmt.Errorf("secsock: subscriber: no key service socket for publisher %v: %w", k, ErrNoKey)
 		}
+		if err := boundFetch(src); err != nil {
+			return nil, err
+		}
 		pk := &pubKeys{src: src, senders: map[uint64]wire.BundleKey{}, tags: map[uint64]wire.BundleKey{}}
 		s.pubs[k] = &pk
 	}
@@ -157,6 +161,25 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	s.wg.Add(1)
 	go s.refresher()
 	return s, nil
+}
+
+// fetchDeadline is the send and receive deadline NewSubscriber gives a key
+// service socket that has none: a fetch runs inside Recv and the
+// refresher, and must not block them forever when the service is down.
+const fetchDeadline = 10 * time.Second
+
+func boundFetch(src *Socket) error {
+	for _, o := range []string{mangos.OptionSendDeadline, mangos.OptionRecvDeadline} {
+		if v, err := src.GetOption(o); err == nil {
+			if d, ok := v.(time.Duration); ok && d > 0 {
+				continue
+			}
+		}
+		if err := src.SetOption(o, fetchDeadline); err != nil {
+			return fmt.Errorf("secsock: subscriber: key service socket: %w", err)
+		}
+	}
+	return nil
 }
 
 // Socket returns the mangos SUB socket, for Listen, Dial and options
