@@ -48,14 +48,15 @@ type KeyServiceConfig struct {
 // KeyService holds one publisher's keys. Its methods are safe for
 // concurrent use.
 type KeyService struct {
-	mu      sync.Mutex
-	cfg     KeyServiceConfig
-	subs    map[PublicKey]bool
-	sec     **heldKeys // behind two pointers: no fmt verb prints the keys
-	sealed  uint64     // messages sealed under the current sender key
-	created time.Time  // of the current sender key
-	tagAt   time.Time  // activation of the newest tag key
-	nextID  uint64
+	mu       sync.Mutex
+	cfg      KeyServiceConfig
+	subs     map[PublicKey]bool
+	sec      **heldKeys // behind two pointers: no fmt verb prints the keys
+	sealed   uint64     // messages sealed under the current sender key
+	created  time.Time  // of the current sender key
+	tagAt    time.Time  // activation of the newest tag key
+	nextID   uint64
+	nextInst uint64 // instance ids handed to Publishers (F2 of the review: never two alike)
 }
 
 // heldKeys are a key service's sender and tag keys, oldest first: the
@@ -95,6 +96,10 @@ func NewKeyService(cfg KeyServiceConfig) (*KeyService, error) {
 		return nil, fmt.Errorf("secsock: reading randomness: %w", err)
 	}
 	k.nextID = binary.BigEndian.Uint64(id[:]) >> 1 // random start: a restarted service reuses no id
+	if _, err := io.ReadFull(cfg.Rand, id[:]); err != nil {
+		return nil, fmt.Errorf("secsock: reading randomness: %w", err)
+	}
+	k.nextInst = binary.BigEndian.Uint64(id[:])
 	now := cfg.Clock()
 	if err := k.newSender(now); err != nil {
 		return nil, err
@@ -196,6 +201,18 @@ func (k *KeyService) sealing(now time.Time) (sender, tag wire.BundleKey, err err
 	return (*k.sec).senders[len((*k.sec).senders)-1], tag, nil
 }
 
+// newInstance returns an instance id no other Publisher of this service
+// has: the service counts them, so instances sharing its sender keys
+// never share an instance key, whatever their randomness (SPEC.md §18.2).
+func (k *KeyService) newInstance() [wire.PubInstance]byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var id [wire.PubInstance]byte
+	binary.BigEndian.PutUint64(id[:], k.nextInst)
+	k.nextInst++
+	return id
+}
+
 // Authorized reports whether subscriber c may fetch keys. Serve installs
 // it as the REP socket's OptionAuthorizer.
 func (k *KeyService) Authorized(c PublicKey) bool {
@@ -246,6 +263,22 @@ func (k *KeyService) RotateTagKey() error {
 func (k *KeyService) bundle() wire.Bundle {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.bundleLocked()
+}
+
+// bundleFor returns the bundle for subscriber c if c is authorized, both
+// under one lock: a Revoke cannot fall between the check and the copy
+// (F1 of the review), so no answer to c holds a key made by its Revoke.
+func (k *KeyService) bundleFor(c PublicKey) (wire.Bundle, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.subs[c] {
+		return wire.Bundle{}, false
+	}
+	return k.bundleLocked(), true
+}
+
+func (k *KeyService) bundleLocked() wire.Bundle {
 	k.prune(k.cfg.Clock())
 	return wire.Bundle{
 		Publisher: append([]byte(nil), k.cfg.Publisher[:]...),
@@ -283,9 +316,12 @@ func (k *KeyService) Serve(rep *Socket) error {
 // answer is the body answering a key request from peer.
 func (k *KeyService) answer(body []byte, peer Peer) []byte {
 	pub, err := wire.ParseKeyRequest(body)
-	if err != nil || PublisherKey(pub) != k.cfg.Publisher || peer.Key.IsZero() || !k.Authorized(peer.Key) {
+	if err != nil || PublisherKey(pub) != k.cfg.Publisher || peer.Key.IsZero() {
 		return []byte{wire.Version, wire.KindKeyDenied}
 	}
-	b := k.bundle()
+	b, ok := k.bundleFor(peer.Key)
+	if !ok {
+		return []byte{wire.Version, wire.KindKeyDenied}
+	}
 	return wire.AppendBundle(nil, &b)
 }

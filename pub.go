@@ -7,9 +7,7 @@ package secsock
 // mangos SUB sockets filter on.
 
 import (
-	"crypto/rand"
 	"fmt"
-	"io"
 	"sync/atomic"
 	"time"
 
@@ -31,15 +29,14 @@ type PublisherConfig struct {
 	// (prefix subscriptions work) instead of a blinded tag (exact topics
 	// only). Default: false (blinded).
 	ClearTopics bool
-	// Rand is the source of the instance id. Default: crypto/rand.
-	Rand io.Reader
 	// Clock is the time source of timestamps and rotations. Default:
 	// the KeyService's clock.
 	Clock func() time.Time
 }
 
 // Publisher is one publisher instance on a mangos PUB socket: its own
-// random instance id and counter (SPEC.md §18.5). Publish is safe for
+// instance id (assigned by the KeyService, unique among its Publishers)
+// and counter (SPEC.md §18.2, §18.5). Publish is safe for
 // concurrent use.
 type Publisher struct {
 	sock     mangos.Socket
@@ -58,16 +55,10 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	case cfg.Keys.cfg.Publisher != cfg.Signing.Public():
 		return nil, fmt.Errorf("secsock: publisher: the key service holds keys of another publisher: %w", ErrBadKey)
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = cfg.Keys.cfg.Clock
 	}
-	p := &Publisher{cfg: cfg}
-	if _, err := io.ReadFull(cfg.Rand, p.instance[:]); err != nil {
-		return nil, fmt.Errorf("secsock: reading randomness: %w", err)
-	}
+	p := &Publisher{cfg: cfg, instance: cfg.Keys.newInstance()}
 	s, err := pub.NewSocket()
 	if err != nil {
 		return nil, err

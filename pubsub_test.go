@@ -300,7 +300,8 @@ func TestPubSubSubscriberForgesPublisher(t *testing.T) {
 }
 
 // A message of one topic presented as another: re-tagged (blinded) or
-// with the clear topic rewritten, the signature fails; a signed message
+// with the clear topic rewritten, the AEAD fails (the header is its
+// additional data); a signed message
 // whose tag is not its topic's (a confused publisher) fails the tag
 // check; a topic not subscribed is not delivered even if it arrives.
 func TestPubSubCrossTopic(t *testing.T) {
@@ -320,7 +321,8 @@ func TestPubSubCrossTopic(t *testing.T) {
 				tb := wire.TopicTag(&tag.Key, []byte("bbb"))
 				copy(b[2:18], tb[:])
 			}
-			if m := s.Open(b); m != nil || s.Stats().BadSignature != 1 {
+			// The AEAD refuses it when the keys are held, else the signature.
+			if m := s.Open(b); m != nil || s.Stats().CannotOpen+s.Stats().BadSignature != 1 {
 				t.Fatalf("cross-topic message accepted: %+v", s.Stats())
 			}
 			if clear {
@@ -695,5 +697,126 @@ func TestPubSubFetchBounded(t *testing.T) {
 	mustSet(t, req, mangos.OptionSendDeadline, 50*time.Millisecond)
 	if err := s.Subscribe("t"); err == nil {
 		t.Fatal("Subscribe without a key service succeeded")
+	}
+}
+
+// Review F1: a Revoke racing a key request never hands the revoked
+// subscriber a key that the Revoke made.
+func TestPubSubRevokeRacesKeyRequest(t *testing.T) {
+	c := mustKey(t)
+	sign, _ := GenerateSigningKey()
+	req := wire.AppendKeyRequest(nil, func() []byte { p := sign.Public(); return p[:] }())
+	for trial := 0; trial < 200; trial++ {
+		ks, err := NewKeyService(KeyServiceConfig{Publisher: sign.Public(), Subscribers: []PublicKey{c.Public()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ans := make(chan []byte)
+		go func() { ans <- ks.answer(req, Peer{Key: c.Public()}) }()
+		if err := ks.Revoke(c.Public()); err != nil {
+			t.Fatal(err)
+		}
+		a := <-ans
+		after := ks.bundle()
+		newest := after.Senders[len(after.Senders)-1].ID
+		if b, err := wire.ParseBundle(a, sign.Public().bytes()); err == nil {
+			for _, k := range b.Senders {
+				if k.ID == newest {
+					t.Fatalf("trial %d: the revoked subscriber got the sender key made by its Revoke", trial)
+				}
+			}
+		}
+	}
+}
+
+// Review F2: Publishers sharing a key service never share an instance id
+// (and so never an instance key and nonce).
+func TestPubSubInstancesDistinct(t *testing.T) {
+	w := newPSWorld(t, false, nil, nil)
+	seen := map[[8]byte]bool{w.pub.instance: true}
+	for i := 0; i < 100; i++ {
+		p := w.newPublisher()
+		if seen[p.instance] {
+			t.Fatalf("instance id %x given twice", p.instance)
+		}
+		seen[p.instance] = true
+	}
+}
+
+// Review F3: replaying verified messages whose keys the service does not
+// have (a previous run's) triggers one fetch per key-id pair, not one per
+// replay.
+func TestPubSubNoFetchAmplification(t *testing.T) {
+	sk := mustKey(t)
+	w := newPSWorld(t, false, []PublicKey{sk.Public()}, nil)
+	s := w.newSub(sk)
+	if err := s.Subscribe("t"); err != nil {
+		t.Fatal(err)
+	}
+	prev, err := NewKeyService(KeyServiceConfig{Publisher: w.sign.Public(), Clock: w.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old [][]byte
+	for i := 0; i < 2; i++ {
+		p, err := NewPublisher(PublisherConfig{Signing: w.sign, Keys: prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		old = append(old, mustSeal(t, p, "t", "old run"))
+		if err := prev.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := s.Stats().KeyFetches
+	for i := 0; i < 200; i++ {
+		if s.Open(old[i%2]) != nil {
+			t.Fatal("a message of a previous run opened")
+		}
+	}
+	if n := s.Stats().KeyFetches - before; n > 2 {
+		t.Fatalf("%d key fetches for 200 replays of 2 messages", n)
+	}
+}
+
+// Review F4: with the keys held, a forgery by someone without them is
+// refused by the AEAD; the signature is not even checked.
+func TestPubSubOutsiderForgeryCheap(t *testing.T) {
+	sk := mustKey(t)
+	w := newPSWorld(t, false, []PublicKey{sk.Public()}, nil)
+	s := w.newSub(sk)
+	if err := s.Subscribe("t"); err != nil {
+		t.Fatal(err)
+	}
+	b := mustSeal(t, w.pub, "t", "genuine")
+	b[len(b)-64-1] ^= 1 // last ciphertext byte; the signature is now wrong too
+	if s.Open(b) != nil || s.Stats().CannotOpen != 1 || s.Stats().BadSignature != 0 {
+		t.Fatalf("forgery not refused by the AEAD first: %+v", s.Stats())
+	}
+}
+
+// Review F5: key service sockets that are not sealed to a server key with
+// the subscriber's own key are refused.
+func TestPubSubKeySourceChecked(t *testing.T) {
+	sign, _ := GenerateSigningKey()
+	mk := func(opts ...any) *Socket {
+		s, err := NewReqSocket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		mustSet(t, s, opts...)
+		return s
+	}
+	srv := mustKey(t).Public()
+	for name, src := range map[string]*Socket{
+		"mechanism none": mk(),
+		"no server key":  mk(OptionMechanism, MechanismCurve, OptionSecretKey, mustKey(t)),
+		"anonymous":      mk(OptionMechanism, MechanismCurve, OptionServerKey, srv),
+	} {
+		if _, err := NewSubscriber(SubscriberConfig{Publishers: map[PublisherKey]*Socket{sign.Public(): src}}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

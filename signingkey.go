@@ -132,3 +132,6 @@ func (k SigningKey) Format(f fmt.State, verb rune) {
 
 // LogValue implements slog.LogValuer: loggers record String.
 func (k SigningKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// bytes returns k as a slice (a copy).
+func (k PublisherKey) bytes() []byte { return append([]byte(nil), k[:]...) }

@@ -98,8 +98,15 @@ type pubKeys struct {
 	tags      map[uint64]wire.BundleKey
 	lastFetch time.Time
 	fetched   bool
-	tried     [2]uint64 // sender and tag key ids of the last fetch a message triggered
+	// unresolved holds the (sender, tag) id pairs a message-triggered
+	// fetch did not resolve, with when to forget them (ms): replays of
+	// such messages trigger no further fetch (F3 of the review).
+	unresolved map[[2]uint64]uint64
 }
+
+// maxUnresolved bounds pubKeys.unresolved; when it is full, message-
+// triggered fetches are limited to one per minRefetch.
+const maxUnresolved = 256
 
 const (
 	cDelivered = iota
@@ -115,8 +122,8 @@ const (
 )
 
 // minRefetch bounds key fetches triggered by messages (signed by a
-// trusted publisher) naming an unknown key: one for each new pair of key
-// ids, and otherwise at most one per publisher per interval.
+// trusted publisher) naming an unknown key once maxUnresolved pairs are
+// remembered: at most one per publisher per interval.
 const minRefetch = time.Second
 
 // NewSubscriber returns a subscriber on a new mangos SUB socket. It
@@ -146,6 +153,9 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		if src == nil {
 			return nil, fmt.Errorf("secsock: subscriber: no key service socket for publisher %v: %w", k, ErrNoKey)
 		}
+		if err := checkKeySource(src); err != nil {
+			return nil, err
+		}
 		if err := boundFetch(src); err != nil {
 			return nil, err
 		}
@@ -167,6 +177,23 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 // service socket that has none: a fetch runs inside Recv and the
 // refresher, and must not block them forever when the service is down.
 const fetchDeadline = 10 * time.Second
+
+// checkKeySource refuses a key service socket that is not sealed to a
+// server key with this subscriber's own key (F5 of the review): with
+// mechanism none anyone on the path could answer with bundles of its
+// choosing, and an anonymous request is always denied.
+func checkKeySource(src *Socket) error {
+	if m, err := src.GetOption(OptionMechanism); err != nil || m != any(MechanismCurve) {
+		return fmt.Errorf("secsock: subscriber: key service socket must have mechanism %q: %w", MechanismCurve, mangos.ErrBadValue)
+	}
+	if v, err := src.GetOption(OptionServerKey); err != nil || v.(PublicKey).IsZero() {
+		return fmt.Errorf("secsock: subscriber: key service socket has no OptionServerKey: %w", ErrNoKey)
+	}
+	if _, err := src.GetOption(OptionPublicKey); err != nil {
+		return fmt.Errorf("secsock: subscriber: key service socket has no OptionSecretKey (the service denies anonymous requests): %w", ErrNoKey)
+	}
+	return nil
+}
 
 func boundFetch(src *Socket) error {
 	for _, o := range []string{mangos.OptionSendDeadline, mangos.OptionRecvDeadline} {
@@ -380,32 +407,50 @@ func (s *Subscriber) fetch(k PublisherKey, pk *pubKeys) error {
 	return nil
 }
 
-// keysFor returns the sender key gen and tag key tagID of publisher pk
-// live at now, fetching once (rate-limited) when one is missing.
-func (s *Subscriber) keysFor(k PublisherKey, pk *pubKeys, gen, tagID uint64, blinded bool, now time.Time) (sender, tag wire.BundleKey, ok bool) {
-	look := func() bool {
-		pk.mu.Lock()
-		defer pk.mu.Unlock()
-		var okS, okT bool
-		sender, okS = pk.senders[gen]
-		tag, okT = pk.tags[tagID]
-		return okS && (okT || !blinded)
-	}
-	if !look() {
-		pk.mu.Lock()
-		ids := [2]uint64{gen, tagID}
-		recent := pk.fetched && now.Sub(pk.lastFetch) < minRefetch && pk.tried == ids
-		pk.tried = ids
-		pk.mu.Unlock()
-		if recent || s.fetch(k, pk) != nil || !look() {
-			return sender, tag, false
+// keysHeld returns the sender key gen and tag key tagID of publisher pk
+// that this subscriber holds, without fetching; retired says the sender
+// key is held but past its RetireAt.
+func keysHeld(pk *pubKeys, gen, tagID uint64, blinded bool, ms uint64) (sender, tag wire.BundleKey, found, retired bool) {
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	sender, okS := pk.senders[gen]
+	tag, okT := pk.tags[tagID]
+	found = okS && (okT || !blinded)
+	return sender, tag, found, found && sender.RetireAt != 0 && sender.RetireAt < ms
+}
+
+// fetchFor fetches publisher k's bundle for a verified message naming key
+// ids this subscriber does not hold, once per id pair (SPEC.md §18.4), and
+// returns the keys if the bundle has them.
+func (s *Subscriber) fetchFor(k PublisherKey, pk *pubKeys, gen, tagID uint64, blinded bool, now time.Time) (sender, tag wire.BundleKey, ok bool) {
+	ms := uint64(now.UnixMilli())
+	ids := [2]uint64{gen, tagID}
+	pk.mu.Lock()
+	for p, until := range pk.unresolved {
+		if until <= ms {
+			delete(pk.unresolved, p)
 		}
 	}
-	ms := uint64(now.UnixMilli())
-	if sender.RetireAt != 0 && sender.RetireAt < ms {
+	_, known := pk.unresolved[ids]
+	skip := known || (len(pk.unresolved) >= maxUnresolved && now.Sub(pk.lastFetch) < minRefetch)
+	pk.mu.Unlock()
+	if skip {
 		return sender, tag, false
 	}
-	return sender, tag, true
+	err := s.fetch(k, pk)
+	sender, tag, found, retired := keysHeld(pk, gen, tagID, blinded, ms)
+	if err != nil || !found {
+		pk.mu.Lock()
+		if pk.unresolved == nil {
+			pk.unresolved = map[[2]uint64]uint64{}
+		}
+		if len(pk.unresolved) < maxUnresolved {
+			pk.unresolved[ids] = ms + uint64((s.cfg.Freshness + s.cfg.MaxClockSkew).Milliseconds())
+		}
+		pk.mu.Unlock()
+		return sender, tag, false
+	}
+	return sender, tag, !retired
 }
 
 // Recv returns the next message that passes every check. With
@@ -450,12 +495,23 @@ func (s *Subscriber) open(b []byte) *SubMessage {
 	case subreplay.Stale, subreplay.Full:
 		return s.drop(cStale)
 	}
-	if m.Verify() != nil {
-		return s.drop(cBadSignature)
-	}
-	sender, tag, ok := s.keysFor(pkey, pk, m.Gen, m.TagKey, m.Blinded, now)
-	if !ok {
+	// With the keys held, the AEAD goes first: an outsider's forgery costs
+	// an HMAC and an AEAD, not a verification (F4 of the review); only a
+	// verified message may make the subscriber fetch keys.
+	sender, tag, found, retired := keysHeld(pk, m.Gen, m.TagKey, m.Blinded, ms)
+	verified := false
+	switch {
+	case retired:
 		return s.drop(cNoKey)
+	case !found:
+		if m.Verify() != nil {
+			return s.drop(cBadSignature)
+		}
+		verified = true
+		var ok bool
+		if sender, tag, ok = s.fetchFor(pkey, pk, m.Gen, m.TagKey, m.Blinded, now); !ok {
+			return s.drop(cNoKey)
+		}
 	}
 	ik := wire.InstanceKey(&sender.Key, m.Publisher, m.Gen, &m.Instance)
 	topic, body, err := m.Open(&ik)
@@ -467,6 +523,9 @@ func (s *Subscriber) open(b []byte) *SubMessage {
 	}
 	if m.Blinded && (m.CheckTag(&tag.Key, topic) != nil || !s.subscribed(string(topic))) {
 		return s.drop(cTopicMismatch)
+	}
+	if !verified && m.Verify() != nil {
+		return s.drop(cBadSignature)
 	}
 	switch s.replay.Commit(rk, m.Counter, m.Timestamp, ms) {
 	case subreplay.Fresh:
