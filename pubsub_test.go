@@ -820,3 +820,22 @@ func TestPubSubKeySourceChecked(t *testing.T) {
 		}
 	}
 }
+
+// Review F6: in clear mode, Open (messages read by other means) drops a
+// topic that matches no subscription, exact or prefix.
+func TestPubSubClearOpenChecksTopic(t *testing.T) {
+	sk := mustKey(t)
+	w := newPSWorld(t, true, []PublicKey{sk.Public()}, nil)
+	s := w.newSub(sk)
+	if err := s.Subscribe("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SubscribePrefix("sensors/"); err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]bool{"a": true, "ab": false, "b": false, "sensors/temp": true, "sensor": false} {
+		if got := s.Open(mustSeal(t, w.pub, topic, "x")) != nil; got != want {
+			t.Errorf("topic %q delivered %v, want %v (stats %+v)", topic, got, want, s.Stats())
+		}
+	}
+}

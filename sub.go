@@ -11,6 +11,7 @@ package secsock
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -416,7 +417,8 @@ func keysHeld(pk *pubKeys, gen, tagID uint64, blinded bool, ms uint64) (sender, 
 	sender, okS := pk.senders[gen]
 	tag, okT := pk.tags[tagID]
 	found = okS && (okT || !blinded)
-	return sender, tag, found, found && sender.RetireAt != 0 && sender.RetireAt < ms
+	past := func(k wire.BundleKey) bool { return k.RetireAt != 0 && k.RetireAt < ms }
+	return sender, tag, found, found && (past(sender) || blinded && past(tag))
 }
 
 // fetchFor fetches publisher k's bundle for a verified message naming key
@@ -521,7 +523,7 @@ func (s *Subscriber) open(b []byte) *SubMessage {
 	} else if err != nil {
 		return s.drop(cMalformed)
 	}
-	if m.Blinded && (m.CheckTag(&tag.Key, topic) != nil || !s.subscribed(string(topic))) {
+	if m.Blinded && m.CheckTag(&tag.Key, topic) != nil || !s.subscribed(string(topic)) {
 		return s.drop(cTopicMismatch)
 	}
 	if !verified && m.Verify() != nil {
@@ -539,8 +541,22 @@ func (s *Subscriber) open(b []byte) *SubMessage {
 		Counter: m.Counter, Time: time.UnixMilli(int64(m.Timestamp))}
 }
 
+// subscribed reports whether topic is one of the subscriptions: exact
+// topics, and in clear mode also prefixes (review F6: Open of a message
+// read by other means gets the check the SUB filter would have made).
 func (s *Subscriber) subscribed(topic string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.topics[topic]
+	if !s.cfg.ClearTopics {
+		return s.topics[topic]
+	}
+	if s.exact[topic] {
+		return true
+	}
+	for p := range s.topics {
+		if strings.HasPrefix(topic, p) {
+			return true
+		}
+	}
+	return false
 }
