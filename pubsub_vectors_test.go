@@ -58,7 +58,7 @@ func pubsubCases() []psCase {
 			steps: []psStep{m(1, "weather", "72 61 69 6e", "deliver"), m(1, "weather", "72 61 69 6e", "duplicate")}},
 		{name: "clear-deliver", comment: "clear topics, a prefix subscription: a topic under it; an empty body; a topic outside it", clear: true, join: t,
 			subscribed: []string{"sensors/"},
-			steps: []psStep{m(1, "sensors/temp", "31 39 2e 35", "deliver"), m(2, "sensors/temp", "", "deliver"), m(3, "sensor", "00", "topic-mismatch")}},
+			steps:      []psStep{m(1, "sensors/temp", "31 39 2e 35", "deliver"), m(2, "sensors/temp", "", "deliver"), m(3, "sensor", "00", "topic-mismatch")}},
 		{name: "flipped-bits", comment: "one bit flipped in the signature (bad signature); in the tag, the counter, the ciphertext (the AEAD refuses them before the signature is checked)", subscribed: []string{"t"}, join: t,
 			steps: []psStep{with(m(1, "t", "00", "bad-signature"), func(s *psStep) { s.flip = -1 }),
 				with(m(2, "t", "00", "cannot-open"), func(s *psStep) { s.flip = 3 }),
