@@ -23,7 +23,9 @@ Publishes sealed messages on one topic: each is encrypted under the
 publisher's current sender key (which only authorized subscribers can
 fetch) and signed with its Ed25519 signing key. The same process serves
 the sender keys on a key service endpoint (a curve REP socket, --keys-bind)
-to the subscribers in --authorized. The data comes from --data, --file,
+to the subscribers in --authorized. SIGHUP re-reads --authorized: a key
+removed from it is revoked (the sender key rotates at once, so it reads
+nothing published after the reload). The data comes from --data, --file,
 or else stdin.
 
 Flags:
@@ -167,6 +169,10 @@ func runPub(e *env, args []string) error {
 		return err
 	}
 	go ks.Serve(rep) //nolint:errcheck // ends when rep closes
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadSubscribers(e, hup, ks, rep, *authorized, keys.aks.Keys(), f.quiet)
 	p, err := secsock.NewPublisher(secsock.PublisherConfig{Signing: sign, Keys: ks, ClearTopics: *clearTopics})
 	if err != nil {
 		return err
@@ -303,4 +309,46 @@ func runSub(e *env, args []string) error {
 		printFn(e.stdout, m.Body)
 	}
 	return nil
+}
+
+// reloadSubscribers re-reads the authorized keys file on each SIGHUP:
+// added keys are authorized, removed ones revoked (which rotates the
+// sender key at once and announces a new tag key, SPEC.md §18.4), and the
+// key service socket's list is replaced.
+func reloadSubscribers(e *env, hup <-chan os.Signal, ks *secsock.KeyService, rep *secsock.Socket, path string, cur []secsock.PublicKey, quiet bool) {
+	have := map[secsock.PublicKey]bool{}
+	for _, k := range cur {
+		have[k] = true
+	}
+	for range hup {
+		aks, err := secsock.LoadAuthorizedKeysFile(path)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "secsock pub: reload of %s failed, keeping the old list: %v\n", path, err)
+			continue
+		}
+		next := map[secsock.PublicKey]bool{}
+		for _, k := range aks.Keys() {
+			next[k] = true
+			if !have[k] {
+				ks.Authorize(k)
+			}
+		}
+		revoked := 0
+		for k := range have {
+			if !next[k] {
+				if err := ks.Revoke(k); err != nil {
+					fmt.Fprintf(e.stderr, "secsock pub: revoking %s: %v\n", k, err)
+					continue
+				}
+				revoked++
+			}
+		}
+		if err := rep.SetOption(secsock.OptionAuthorizedKeys, aks.Keys()); err != nil {
+			fmt.Fprintf(e.stderr, "secsock pub: %v\n", err)
+		}
+		have = next
+		if !quiet {
+			fmt.Fprintf(e.stderr, "secsock pub: reloaded %d authorized keys, revoked %d\n", len(next), revoked)
+		}
+	}
 }

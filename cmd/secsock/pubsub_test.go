@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -33,6 +34,13 @@ func TestPubSubCommands(t *testing.T) {
 		t.Fatalf("sub printed %q", r.stdout)
 	}
 	wantFail(t, runCmd(t, tr, dir, "", sub("mallory.key")...), 1, "not authorized")
+	// SIGHUP with alice removed: she is revoked and refused her keys.
+	os.WriteFile(filepath.Join(dir, "subscribers"), nil, 0o644)
+	if err := pub.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	pub.waitLine(t, 0, regexp.MustCompile(`reloaded 0 authorized keys, revoked 1`))
+	wantFail(t, runCmd(t, tr, dir, "", sub("alice.key")...), 1, "not authorized")
 	b, _ := os.ReadFile(filepath.Join(dir, "pub.sign"))
 	if len(b) == 0 || strings.Contains(tr.String(), strings.TrimSpace(string(b))) {
 		t.Fatal("the signing key appears in the output (or was not written)")
