@@ -80,16 +80,8 @@ func runPush(e *env, args []string) error {
 	var f sockFlags
 	fs := newFlags("push")
 	f.register(fs)
-	serverKey := fs.String("server-key", "", "")
-	cipher := fs.String("cipher", secsock.CipherBox, "")
+	serverKey, cipher := f.registerSender(fs)
 	repAddr := fs.String("rep", "", "")
-	fs.Var(&f.interval, "i", "")
-	fs.Var(&f.interval, "interval", "")
-	fs.Var(&f.delay, "d", "")
-	fs.Var(&f.delay, "delay", "")
-	f.recvTimeout, f.sendTmo = seconds(10*time.Second), seconds(10*time.Second)
-	fs.Var(&f.recvTimeout, "recv-timeout", "")
-	fs.Var(&f.sendTmo, "send-timeout", "")
 	if err := parseFlags("push", fs, args); err != nil {
 		return err
 	}

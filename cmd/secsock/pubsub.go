@@ -116,10 +116,7 @@ func runPub(e *env, args []string) error {
 	authorized := fs.String("authorized", "", "")
 	topic := fs.String("topic", "", "")
 	clearTopics := fs.Bool("clear-topics", false, "")
-	fs.Var(&f.interval, "i", "")
-	fs.Var(&f.interval, "interval", "")
-	fs.Var(&f.delay, "d", "")
-	fs.Var(&f.delay, "delay", "")
+	f.registerPacing(fs)
 	if err := parseFlags("pub", fs, args); err != nil {
 		return err
 	}

@@ -166,6 +166,28 @@ func (f *sockFlags) register(fs *flag.FlagSet) {
 	f.tls.register(fs)
 }
 
+// registerPacing adds -i/--interval and -d/--delay, for the commands that
+// send repeatedly (req, push, pub).
+func (f *sockFlags) registerPacing(fs *flag.FlagSet) {
+	fs.Var(&f.interval, "i", "")
+	fs.Var(&f.interval, "interval", "")
+	fs.Var(&f.delay, "d", "")
+	fs.Var(&f.delay, "delay", "")
+}
+
+// registerSender adds what a command that seals to a service takes (req,
+// push): --server-key and --cipher, the pacing flags, and the receive and
+// send timeouts (default 10 s each).
+func (f *sockFlags) registerSender(fs *flag.FlagSet) (serverKey, cipher *string) {
+	serverKey = fs.String("server-key", "", "")
+	cipher = fs.String("cipher", secsock.CipherBox, "")
+	f.registerPacing(fs)
+	f.recvTimeout, f.sendTmo = seconds(10*time.Second), seconds(10*time.Second)
+	fs.Var(&f.recvTimeout, "recv-timeout", "")
+	fs.Var(&f.sendTmo, "send-timeout", "")
+	return serverKey, cipher
+}
+
 // format returns the print function chosen by the flags, or nil.
 func (f *sockFlags) format(cmd string) (func(io.Writer, []byte), error) {
 	var chosen []func(io.Writer, []byte)
@@ -267,17 +289,9 @@ func runReq(e *env, args []string) error {
 	var f sockFlags
 	fs := newFlags("req")
 	f.register(fs)
-	serverKey := fs.String("server-key", "", "")
-	cipher := fs.String("cipher", secsock.CipherBox, "")
+	serverKey, cipher := f.registerSender(fs)
 	check := fs.Bool("check", false, "")
 	hybrid := fs.Bool("hybrid", false, "")
-	fs.Var(&f.interval, "i", "")
-	fs.Var(&f.interval, "interval", "")
-	fs.Var(&f.delay, "d", "")
-	fs.Var(&f.delay, "delay", "")
-	f.recvTimeout, f.sendTmo = seconds(10*time.Second), seconds(10*time.Second)
-	fs.Var(&f.recvTimeout, "recv-timeout", "")
-	fs.Var(&f.sendTmo, "send-timeout", "")
 	if err := parseFlags("req", fs, args); err != nil {
 		return err
 	}
