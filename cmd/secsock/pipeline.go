@@ -88,27 +88,9 @@ func runPush(e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("push", "unexpected argument %q (data goes in --data or --file)", fs.Arg(0))
 	}
-	if *serverKey == "" {
-		return usagef("push", "--server-key is required (the service's .pub file or key text)")
-	}
-	if len(f.dial)+len(f.listen) == 0 {
-		return usagef("push", "give at least one --connect or --bind address")
-	}
-	if f.count < 0 {
-		f.count = 1
-		if f.interval > 0 {
-			f.count = 0
-		}
-	}
-	srv, err := loadPublicKey("server-key", *serverKey)
+	srv, own, err := f.senderKeys("push", "the service's", *serverKey)
 	if err != nil {
 		return err
-	}
-	var own secsock.SecretKey
-	if f.keyFile != "" {
-		if own, err = secsock.LoadSecretKeyFile(f.keyFile); err != nil {
-			return err
-		}
 	}
 	data, _, err := f.payload("push", e, true)
 	if err != nil {

@@ -166,6 +166,30 @@ func (f *sockFlags) register(fs *flag.FlagSet) {
 	f.tls.register(fs)
 }
 
+// senderKeys checks what a sealing sender (req, push) needs, defaults its
+// count (1, or forever with --interval), and loads the server's public
+// key and this side's optional secret key.
+func (f *sockFlags) senderKeys(cmd, whose, serverKey string) (secsock.PublicKey, secsock.SecretKey, error) {
+	var own secsock.SecretKey
+	if serverKey == "" {
+		return secsock.PublicKey{}, own, usagef(cmd, "--server-key is required (%s .pub file or key text)", whose)
+	}
+	if len(f.dial)+len(f.listen) == 0 {
+		return secsock.PublicKey{}, own, usagef(cmd, "give at least one --connect or --bind address")
+	}
+	if f.count < 0 {
+		f.count = 1
+		if f.interval > 0 {
+			f.count = 0
+		}
+	}
+	srv, err := loadPublicKey("server-key", serverKey)
+	if err == nil && f.keyFile != "" {
+		own, err = secsock.LoadSecretKeyFile(f.keyFile)
+	}
+	return srv, own, err
+}
+
 // registerPacing adds -i/--interval and -d/--delay, for the commands that
 // send repeatedly (req, push, pub).
 func (f *sockFlags) registerPacing(fs *flag.FlagSet) {
@@ -298,12 +322,6 @@ func runReq(e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("req", "unexpected argument %q (data goes in --data or --file)", fs.Arg(0))
 	}
-	if *serverKey == "" {
-		return usagef("req", "--server-key is required (the server's .pub file or key text)")
-	}
-	if len(f.dial)+len(f.listen) == 0 {
-		return usagef("req", "give at least one --connect or --bind address")
-	}
 	printFn, err := f.format("req")
 	if err != nil {
 		return err
@@ -311,21 +329,9 @@ func runReq(e *env, args []string) error {
 	if printFn == nil {
 		printFn = printASCII
 	}
-	if f.count < 0 {
-		f.count = 1
-		if f.interval > 0 {
-			f.count = 0
-		}
-	}
-	srv, err := loadPublicKey("server-key", *serverKey)
+	srv, own, err := f.senderKeys("req", "the server's", *serverKey)
 	if err != nil {
 		return err
-	}
-	var own secsock.SecretKey
-	if f.keyFile != "" {
-		if own, err = secsock.LoadSecretKeyFile(f.keyFile); err != nil {
-			return err
-		}
 	}
 	var data []byte
 	if !*check {
