@@ -33,11 +33,28 @@ func newSemPair(t *testing.T, curve bool) semPair {
 	} else {
 		p.rep, p.req = newRaw(t, rep.NewSocket), newRaw(t, req.NewSocket)
 	}
+	// Wait until the REP side has added the pipe: mangos REP reads its
+	// write queue length unlocked while adding one, so a test that sets
+	// OptionWriteQLen at that moment races inside mangos.
+	attached := make(chan struct{}, 1)
+	p.rep.SetPipeEventHook(func(ev mangos.PipeEvent, _ mangos.Pipe) {
+		if ev == mangos.PipeEventAttached {
+			select {
+			case attached <- struct{}{}:
+			default:
+			}
+		}
+	})
 	if err := p.rep.Listen(addr); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.req.Dial(addr); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-attached:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the REP side never attached the pipe")
 	}
 	return p
 }
